@@ -1,0 +1,266 @@
+// prelude.wgsl — shared by every segloss kernel (prepended to each kernel's source).
+//
+// Holds: the `Params` uniform (binding 0 of every kernel), the `Sums` record of per-segment
+// sums, the data checks, and the per-pixel math: `activate` (sigmoid and its logs without
+// cancellation), `pixel_sums` (one pixel's contribution to every sum) and `pixel_grad`
+// (one pixel's dL/dinput from its segment's coefficients). The float64 reference mirrors
+// these functions by name in src/cpu/pixel.rs.
+//
+// Transcendentals per pixel (logit input): 1 exp (z = e^-|x|); log1p(z) is a 7-term
+// polynomial in s = z/(2+z) (no log); the focal modulator (1-p_t)^γ costs 1 log + 1 exp
+// unless γ ∈ {0, 1, 2}. Probability input: 2 logs (+2 for a general γ).
+
+const FLAG_PROBABILITIES: u32 = 1u;
+const FLAG_IGNORE: u32 = 2u;
+const FLAG_FOCAL_ALPHA: u32 = 4u;
+
+const WG_SIZE: u32 = 256u;
+const NONE: u32 = 0xffffffffu;
+const MIN_NORMAL: f32 = 1.17549435e-38;
+const LOG_CLAMP: f32 = 100.0;
+
+// Sizes and per-pixel parameters; sizes are runtime values, never baked into the shader.
+struct Params {
+    chunk_len: u32,       // elements in this chunk
+    seg_len: u32,         // pixels per segment (image)
+    seg_offset: u32,      // position of the chunk's first element inside its segment
+    n_seg: u32,           // segments this chunk touches
+    wg_per_seg: u32,      // first-pass workgroups per segment
+    flags: u32,           // FLAG_*
+    n_threads: u32,       // invocations of a grid-stride dispatch (grad pass)
+    _pad0: u32,
+    ignore_value: f32,
+    pos_weight: f32,
+    label_smoothing: f32,
+    focal_alpha: f32,
+    focal_gamma: f32,
+    wce_beta: f32,
+    _pad1: f32,
+    _pad2: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+
+// Per-segment sums. f0 = (Σp, Σt, Σpt, Σp²), f1 = (Σt², Σ|p−t|, ΣBCE, ΣFocal),
+// f2.x = ΣWCE, n = (valid pixels, hard TP, hard FP, hard FN). 64 bytes.
+struct Sums {
+    f0: vec4<f32>,
+    f1: vec4<f32>,
+    f2: vec4<f32>,
+    n: vec4<u32>,
+}
+
+fn sums_zero() -> Sums {
+    return Sums(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<u32>(0u));
+}
+
+fn sums_add(a: Sums, b: Sums) -> Sums {
+    return Sums(a.f0 + b.f0, a.f1 + b.f1, a.f2 + b.f2, a.n + b.n);
+}
+
+// Compensated (Kahan) accumulator for one invocation's grid-stride loop: keeps long
+// per-invocation runs as accurate as the tree levels that follow.
+struct Kahan {
+    s: Sums,
+    c0: vec4<f32>,
+    c1: vec4<f32>,
+    c2: vec4<f32>,
+}
+
+fn kahan_zero() -> Kahan {
+    return Kahan(sums_zero(), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+}
+
+fn kahan_add(k: Kahan, v: Sums) -> Kahan {
+    var r = k;
+    let y0 = v.f0 - k.c0;
+    let t0 = k.s.f0 + y0;
+    r.c0 = (t0 - k.s.f0) - y0;
+    r.s.f0 = t0;
+    let y1 = v.f1 - k.c1;
+    let t1 = k.s.f1 + y1;
+    r.c1 = (t1 - k.s.f1) - y1;
+    r.s.f1 = t1;
+    let y2 = v.f2 - k.c2;
+    let t2 = k.s.f2 + y2;
+    r.c2 = (t2 - k.s.f2) - y2;
+    r.s.f2 = t2;
+    r.s.n = k.s.n + v.n;
+    return r;
+}
+
+// Bit test instead of x != x: shader compilers may assume floats are finite.
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+fn input_ok(x: f32) -> bool {
+    if (!is_finite(x)) {
+        return false;
+    }
+    if ((params.flags & FLAG_PROBABILITIES) != 0u) {
+        return x >= 0.0 && x <= 1.0;
+    }
+    return true;
+}
+
+fn is_ignored(t: f32) -> bool {
+    return (params.flags & FLAG_IGNORE) != 0u && is_finite(t) && t == params.ignore_value;
+}
+
+fn target_ok(t: f32) -> bool {
+    return is_finite(t) && t >= 0.0 && t <= 1.0;
+}
+
+// log(1+z) for z in [0, 1]: 2·atanh(s), s = z/(2+z) ≤ 1/3, series to s^13
+// (truncation ≤ 2e-8 relative). Accurate where log(1+z) would cancel.
+fn log1p_unit(z: f32) -> f32 {
+    let s = z / (2.0 + z);
+    let s2 = s * s;
+    let poly = 1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0
+        + s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0))))));
+    return 2.0 * s * poly;
+}
+
+// p, q = 1−p, −ln p, −ln q, their derivatives and dp/dinput.
+struct Act {
+    p: f32,
+    q: f32,
+    nlp: f32,
+    nlq: f32,
+    d_nlp: f32,
+    d_nlq: f32,
+    dp: f32,
+}
+
+fn activate(x: f32) -> Act {
+    if ((params.flags & FLAG_PROBABILITIES) != 0u) {
+        let p = x;
+        let q = 1.0 - x;
+        var a = Act(p, q, LOG_CLAMP, LOG_CLAMP, 0.0, 0.0, 1.0);
+        if (p >= MIN_NORMAL) {
+            a.nlp = -log(p);
+            a.d_nlp = -1.0 / p;
+        }
+        if (q >= MIN_NORMAL) {
+            a.nlq = -log(q);
+            a.d_nlq = 1.0 / q;
+        }
+        return a;
+    }
+    let z = exp(-abs(x));
+    let l = log1p_unit(z);
+    let inv = 1.0 / (1.0 + z);
+    var p: f32;
+    var q: f32;
+    var nlp: f32;
+    var nlq: f32;
+    if (x >= 0.0) {
+        p = inv;
+        q = z * inv;
+        nlp = l;
+        nlq = x + l;
+    } else {
+        p = z * inv;
+        q = inv;
+        nlp = l - x;
+        nlq = l;
+    }
+    return Act(p, q, nlp, nlq, -q, p, p * q);
+}
+
+fn predicted_positive(x: f32) -> bool {
+    if ((params.flags & FLAG_PROBABILITIES) != 0u) {
+        return x >= 0.5;
+    }
+    return x >= 0.0;
+}
+
+// (1 − p_t)^γ with the cheap cases spelled out; 0^γ = 0 for γ > 0.
+fn focal_modulator(qt: f32) -> f32 {
+    let g = params.focal_gamma;
+    if (g == 0.0) {
+        return 1.0;
+    }
+    if (g == 1.0) {
+        return qt;
+    }
+    if (g == 2.0) {
+        return qt * qt;
+    }
+    if (qt > 0.0) {
+        return exp(g * log(qt));
+    }
+    return 0.0;
+}
+
+fn focal_alpha_t(t: f32) -> f32 {
+    if ((params.flags & FLAG_FOCAL_ALPHA) != 0u) {
+        return params.focal_alpha * t + (1.0 - params.focal_alpha) * (1.0 - t);
+    }
+    return 1.0;
+}
+
+// One valid pixel's contribution to every sum.
+fn pixel_sums(x: f32, t: f32) -> Sums {
+    let a = activate(x);
+    let p = a.p;
+    let ts = t * (1.0 - params.label_smoothing) + 0.5 * params.label_smoothing;
+    let bce = params.pos_weight * ts * a.nlp + (1.0 - ts) * a.nlq;
+    let b = params.wce_beta;
+    let wce = b * t * a.nlp + (1.0 - b) * (1.0 - t) * a.nlq;
+    let qt = p * (1.0 - t) + t * a.q;
+    let bce0 = t * a.nlp + (1.0 - t) * a.nlq;
+    let focal = focal_alpha_t(t) * focal_modulator(qt) * bce0;
+    let pred = predicted_positive(x);
+    let truth = t >= 0.5;
+    return Sums(
+        vec4<f32>(p, t, p * t, p * p),
+        vec4<f32>(t * t, abs(p - t), bce, focal),
+        vec4<f32>(wce, 0.0, 0.0, 0.0),
+        vec4<u32>(1u, select(0u, 1u, pred && truth), select(0u, 1u, pred && !truth), select(0u, 1u, !pred && truth)),
+    );
+}
+
+// ∂L/∂S of one segment for the sums that depend on the input. 32 bytes.
+struct Coef {
+    sp: f32,
+    tp: f32,
+    spp: f32,
+    sad: f32,
+    bce: f32,
+    focal: f32,
+    wce: f32,
+    _pad: f32,
+}
+
+// dL/dinput of one valid pixel: Σ_j ∂L/∂S_j · ∂s_j/∂input.
+fn pixel_grad(x: f32, t: f32, c: Coef) -> f32 {
+    let a = activate(x);
+    let p = a.p;
+    let region = c.sp + c.tp * t + c.spp * 2.0 * p + c.sad * sign(p - t);
+    var g = region * a.dp;
+    let ts = t * (1.0 - params.label_smoothing) + 0.5 * params.label_smoothing;
+    g += c.bce * (params.pos_weight * ts * a.d_nlp + (1.0 - ts) * a.d_nlq);
+    let b = params.wce_beta;
+    g += c.wce * (b * t * a.d_nlp + (1.0 - b) * (1.0 - t) * a.d_nlq);
+    let qt = p * (1.0 - t) + t * a.q;
+    let modulator = focal_modulator(qt);
+    let bce0 = t * a.nlp + (1.0 - t) * a.nlq;
+    let d_bce0 = t * a.d_nlp + (1.0 - t) * a.d_nlq;
+    // γ·bce0·qt^(γ−1)·dqt written as γ·(bce0/qt)·qt^γ·dqt: bounded as qt → 0.
+    var focus = 0.0;
+    if (qt > 0.0 && params.focal_gamma != 0.0) {
+        focus = params.focal_gamma * (bce0 / qt) * modulator * ((1.0 - 2.0 * t) * a.dp);
+    }
+    g += c.focal * focal_alpha_t(t) * (d_bce0 * modulator + focus);
+    return g;
+}
+
+// First (inclusive) and one-past-last chunk element of chunk-local segment `seg`.
+fn segment_range(seg: u32) -> vec2<u32> {
+    let first = seg * params.seg_len;
+    let start = select(first - params.seg_offset, 0u, first < params.seg_offset);
+    let end = min(first + params.seg_len - params.seg_offset, params.chunk_len);
+    return vec2<u32>(start, end);
+}

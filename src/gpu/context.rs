@@ -1,0 +1,194 @@
+//! The GPU context: adapter and device (our own or the caller's), capabilities, pipelines
+//! and bind-group layouts, made once per engine.
+
+use super::shaders::Kernel;
+use crate::error::{Error, Result};
+use std::borrow::Cow;
+
+/// Whether the first forward stage uses subgroup operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubgroupMode {
+    /// Use subgroups when the device has `Features::SUBGROUP` (and subgroups of ≥ 4 lanes).
+    #[default]
+    Auto,
+    /// Always the portable tree reduction.
+    Off,
+    /// Subgroups or an error.
+    Require,
+}
+
+/// Options of a GPU engine.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Subgroup use.
+    pub subgroups: SubgroupMode,
+    /// Cap on the workgroups of one dispatch (default: 64 on CPU adapters, 2048 otherwise).
+    pub max_workgroups: Option<u32>,
+    /// Request the device with this `max_storage_buffer_binding_size` (bytes) instead of the
+    /// adapter's: inputs larger than one binding are then split into chunks.
+    pub max_storage_binding: Option<u64>,
+}
+
+/// What the engine runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// Adapter name ("llvmpipe (LLVM 15.0.6, 256 bits)", "float64 reference", …).
+    pub name: String,
+    /// Graphics backend ("vulkan", "gl", …, or "cpu-f64").
+    pub backend: String,
+    /// Device type ("DiscreteGpu", "Cpu", …).
+    pub device_type: String,
+    /// Whether the forward pass uses subgroup operations.
+    pub subgroups: bool,
+}
+
+/// Bind-group layouts and pipelines of every kernel used.
+pub(crate) struct Pipelines {
+    pub stats_layout: wgpu::BindGroupLayout,
+    pub stats_partials: wgpu::ComputePipeline,
+    pub final_layout: wgpu::BindGroupLayout,
+    pub stats_final: wgpu::ComputePipeline,
+    pub grad_layout: wgpu::BindGroupLayout,
+    pub grad: wgpu::ComputePipeline,
+}
+
+/// Device, queue, capabilities and pipelines.
+pub struct GpuContext {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) info: BackendInfo,
+    pub(crate) max_workgroups: u32,
+    pub(crate) binding_elems: usize,
+    pub(crate) pipelines: Pipelines,
+}
+
+impl GpuContext {
+    /// Picks an adapter (any backend; `WGPU_BACKEND` and `WGPU_ADAPTER_NAME` are honoured)
+    /// and creates a device on it.
+    pub fn new(options: &EngineOptions) -> Result<GpuContext> {
+        pollster::block_on(Self::new_async(options))
+    }
+
+    async fn new_async(options: &EngineOptions) -> Result<GpuContext> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = wgpu::util::initialize_adapter_from_env_or_default(&instance, None)
+            .await
+            .map_err(|e| Error::NoAdapter { detail: e.to_string() })?;
+        let info = adapter.get_info();
+        let mut features = wgpu::Features::empty();
+        if options.subgroups != SubgroupMode::Off && adapter.features().contains(wgpu::Features::SUBGROUP) {
+            features |= wgpu::Features::SUBGROUP;
+        }
+        let mut limits = adapter.limits();
+        if let Some(max) = options.max_storage_binding {
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(max);
+        }
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("segloss"),
+                required_features: features,
+                required_limits: limits,
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::DeviceRequest { adapter: info.name.clone(), detail: e.to_string() })?;
+        Self::from_device(device, queue, options)
+    }
+
+    /// Uses the caller's device and queue.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, options: &EngineOptions) -> Result<GpuContext> {
+        let adapter = device.adapter_info();
+        let subgroups = match options.subgroups {
+            SubgroupMode::Off => false,
+            mode => {
+                let ok = device.features().contains(wgpu::Features::SUBGROUP)
+                    && (4..=256).contains(&adapter.subgroup_min_size)
+                    && adapter.subgroup_max_size <= 256;
+                if mode == SubgroupMode::Require && !ok {
+                    return Err(Error::MissingFeature {
+                        feature: "SUBGROUP (with subgroups of 4 to 256 lanes)",
+                        needed_by: "SubgroupMode::Require",
+                    });
+                }
+                ok
+            }
+        };
+        let is_cpu = adapter.device_type == wgpu::DeviceType::Cpu;
+        let max_workgroups = options.max_workgroups.unwrap_or(if is_cpu { 64 } else { 2048 }).clamp(1, 65535);
+        let limits = device.limits();
+        let binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let binding_elems = (binding / 4).min(u32::MAX as u64 / 2) as usize;
+        let pipelines = Self::make_pipelines(&device, subgroups)?;
+        let info = BackendInfo {
+            name: adapter.name.clone(),
+            backend: adapter.backend.to_string(),
+            device_type: format!("{:?}", adapter.device_type),
+            subgroups,
+        };
+        Ok(GpuContext { device, queue, info, max_workgroups, binding_elems, pipelines })
+    }
+
+    fn make_pipelines(device: &wgpu::Device, subgroups: bool) -> Result<Pipelines> {
+        use wgpu::BufferBindingType::{Storage, Uniform};
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let ro = Storage { read_only: true };
+        let rw = Storage { read_only: false };
+        let stats_layout = layout(device, "stats_partials", &[Uniform, ro, ro, rw, rw]);
+        let final_layout = layout(device, "stats_final", &[Uniform, ro, rw]);
+        let grad_layout = layout(device, "grad", &[Uniform, ro, ro, ro, rw]);
+        let partials_kernel = if subgroups { Kernel::StatsPartialsSubgroup } else { Kernel::StatsPartials };
+        let pipelines = Pipelines {
+            stats_partials: pipeline(device, partials_kernel, &stats_layout),
+            stats_final: pipeline(device, Kernel::StatsFinal, &final_layout),
+            grad: pipeline(device, Kernel::Grad, &grad_layout),
+            stats_layout,
+            final_layout,
+            grad_layout,
+        };
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu { during: "pipeline creation", detail: e.to_string() });
+        }
+        Ok(pipelines)
+    }
+
+    /// What the context runs on.
+    pub fn info(&self) -> &BackendInfo {
+        &self.info
+    }
+}
+
+fn layout(device: &wgpu::Device, label: &str, kinds: &[wgpu::BufferBindingType]) -> wgpu::BindGroupLayout {
+    let entries: Vec<_> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, &ty)| wgpu::BindGroupLayoutEntry {
+            binding: i as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None },
+            count: None,
+        })
+        .collect();
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries })
+}
+
+fn pipeline(device: &wgpu::Device, kernel: Kernel, layout: &wgpu::BindGroupLayout) -> wgpu::ComputePipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(kernel.name()),
+        source: wgpu::ShaderSource::Wgsl(Cow::Owned(kernel.source())),
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(kernel.name()),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(kernel.name()),
+        layout: Some(&pipeline_layout),
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    })
+}

@@ -1,0 +1,11 @@
+//! The wgpu path: context (own or borrowed device), kernels, data layout, chunk plan and
+//! the blocking forward/backward run.
+
+pub mod context;
+pub(crate) mod layout;
+pub mod plan;
+pub(crate) mod run;
+pub mod shaders;
+
+pub use context::{BackendInfo, EngineOptions, GpuContext, SubgroupMode};
+pub use run::DispatchCount;

@@ -1,0 +1,650 @@
+//! The loss catalogue: parameters, defaults, validation, and for every sum-based loss its
+//! value f(S) and its partial derivatives ∂f/∂S (the coefficients of the backward pass).
+//!
+//! Defaults follow the seed (`smooth = 1`, Focal α = 0.8 / γ = 2, Tversky α = β = 0.5,
+//! Combo α = β = 0.5) and the papers; see README.md for the formulas.
+
+use crate::error::{Error, Result};
+use crate::stats::Stats;
+
+/// How the numerator's true-positive term of Dice is formed from the sums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TpForm {
+    /// TP = Σ p·t (the seed, MONAI's default).
+    #[default]
+    Product,
+    /// TP = (Σp + Σt − Σ|p−t|)/2: equal to Σ p·t for hard targets, Σ min(p,t) for soft
+    /// ones (smp, MONAI `soft_label=True`).
+    SoftL1,
+}
+
+/// Whether a pixel-wise loss is averaged over the valid pixels or summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reduction {
+    /// Mean over the valid pixels of the segment.
+    #[default]
+    Mean,
+    /// Sum over the valid pixels of the segment.
+    Sum,
+}
+
+/// How per-image values become one loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Aggregation {
+    /// The whole batch as one segment: the loss of the summed statistics (the seed's flatten).
+    #[default]
+    Batch,
+    /// The mean over images of each image's loss (images without a valid pixel left out).
+    PerImage,
+}
+
+/// Dice loss: `1 − (2·TP + smooth_nr) / max(Σp + Σt + smooth_dr, eps)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dice {
+    /// Added to the numerator (seed: 1).
+    pub smooth_nr: f64,
+    /// Added to the denominator (seed: 1).
+    pub smooth_dr: f64,
+    /// Lower clamp of the denominator (and of the score under `log_loss`).
+    pub eps: f64,
+    /// Use Σp² + Σt² in the denominator (Milletari et al.'s V-Net form).
+    pub squared: bool,
+    /// Loss is −ln(max(Dice, eps)) instead of 1 − Dice.
+    pub log_loss: bool,
+    /// How TP is formed.
+    pub tp_form: TpForm,
+}
+
+impl Default for Dice {
+    fn default() -> Self {
+        Dice { smooth_nr: 1.0, smooth_dr: 1.0, eps: 1e-7, squared: false, log_loss: false, tp_form: TpForm::Product }
+    }
+}
+
+impl Dice {
+    /// Sets both smoothing terms.
+    pub fn smooth(mut self, smooth: f64) -> Self {
+        self.smooth_nr = smooth;
+        self.smooth_dr = smooth;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        non_negative("Dice", "smooth_nr", self.smooth_nr)?;
+        non_negative("Dice", "smooth_dr", self.smooth_dr)?;
+        non_negative("Dice", "eps", self.eps)?;
+        positive_sum("Dice", "smooth_dr", self.smooth_dr, self.eps)
+    }
+
+    /// The Dice score (not the loss) and its partial derivatives.
+    fn score(&self, s: &Stats) -> (f64, Coefficients) {
+        let (tp, dtp) = match self.tp_form {
+            TpForm::Product => (s.tp, Coefficients { tp: 1.0, ..Default::default() }),
+            TpForm::SoftL1 => ((s.sp + s.st - s.sad) / 2.0, Coefficients { sp: 0.5, sad: -0.5, ..Default::default() }),
+        };
+        let (den, dden) = if self.squared {
+            (s.spp + s.stt, Coefficients { spp: 1.0, ..Default::default() })
+        } else {
+            (s.sp + s.st, Coefficients { sp: 1.0, ..Default::default() })
+        };
+        ratio(2.0 * tp + self.smooth_nr, dtp.scaled(2.0), den + self.smooth_dr, dden, self.eps)
+    }
+
+    fn value_and_coefficients(&self, s: &Stats) -> (f64, Coefficients) {
+        let (d, dd) = self.score(s);
+        if self.log_loss {
+            if d > self.eps {
+                (-d.ln(), dd.scaled(-1.0 / d))
+            } else {
+                (-self.eps.ln(), Coefficients::default())
+            }
+        } else {
+            (1.0 - d, dd.scaled(-1.0))
+        }
+    }
+}
+
+/// IoU (Jaccard) loss: `1 − (TP + smooth) / max(Σp + Σt − TP + smooth, eps)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Iou {
+    /// Added to numerator and denominator (seed: 1).
+    pub smooth: f64,
+    /// Lower clamp of the denominator.
+    pub eps: f64,
+}
+
+impl Default for Iou {
+    fn default() -> Self {
+        Iou { smooth: 1.0, eps: 1e-7 }
+    }
+}
+
+impl Iou {
+    fn validate(&self) -> Result<()> {
+        non_negative("Iou", "smooth", self.smooth)?;
+        non_negative("Iou", "eps", self.eps)?;
+        positive_sum("Iou", "smooth", self.smooth, self.eps)
+    }
+
+    fn value_and_coefficients(&self, s: &Stats) -> (f64, Coefficients) {
+        let num = s.tp + self.smooth;
+        let dnum = Coefficients { tp: 1.0, ..Default::default() };
+        let den = s.sp + s.st - s.tp + self.smooth;
+        let dden = Coefficients { sp: 1.0, tp: -1.0, ..Default::default() };
+        let (j, dj) = ratio(num, dnum, den, dden, self.eps);
+        (1.0 - j, dj.scaled(-1.0))
+    }
+}
+
+/// Tversky loss `(1 − T)^γ`, `T = (TP + smooth) / max(TP + α·FP + β·FN + smooth, eps)`;
+/// γ ≠ 1 is the focal Tversky loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tversky {
+    /// Weight of the false positives (seed: 0.5).
+    pub alpha: f64,
+    /// Weight of the false negatives (seed: 0.5).
+    pub beta: f64,
+    /// Added to numerator and denominator (seed: 1).
+    pub smooth: f64,
+    /// Lower clamp of the denominator.
+    pub eps: f64,
+    /// Focal exponent (1 = plain Tversky).
+    pub gamma: f64,
+}
+
+impl Default for Tversky {
+    fn default() -> Self {
+        Tversky { alpha: 0.5, beta: 0.5, smooth: 1.0, eps: 1e-7, gamma: 1.0 }
+    }
+}
+
+impl Tversky {
+    fn validate(&self) -> Result<()> {
+        non_negative("Tversky", "alpha", self.alpha)?;
+        non_negative("Tversky", "beta", self.beta)?;
+        non_negative("Tversky", "smooth", self.smooth)?;
+        non_negative("Tversky", "eps", self.eps)?;
+        positive_sum("Tversky", "smooth", self.smooth, self.eps)?;
+        if !(self.gamma.is_finite() && self.gamma > 0.0) {
+            return Err(invalid("Tversky", "gamma", self.gamma, "must be finite and > 0"));
+        }
+        Ok(())
+    }
+
+    fn value_and_coefficients(&self, s: &Stats) -> (f64, Coefficients) {
+        let (a, b) = (self.alpha, self.beta);
+        let num = s.tp + self.smooth;
+        let dnum = Coefficients { tp: 1.0, ..Default::default() };
+        // TP + α(SP − TP) + β(ST − TP) + smooth
+        let den = s.tp + a * s.fp() + b * s.fn_() + self.smooth;
+        let dden = Coefficients { tp: 1.0 - a - b, sp: a, ..Default::default() };
+        let (t, dt) = ratio(num, dnum, den, dden, self.eps);
+        let one_minus = (1.0 - t).max(0.0);
+        if self.gamma == 1.0 {
+            return (one_minus, dt.scaled(-1.0));
+        }
+        let value = one_minus.powf(self.gamma);
+        // d(1−T)^γ/dT = −γ(1−T)^(γ−1); at T = 1 (the minimum) the coefficient is taken as 0.
+        let slope = if one_minus > 0.0 { -self.gamma * one_minus.powf(self.gamma - 1.0) } else { 0.0 };
+        (value, dt.scaled(slope))
+    }
+}
+
+/// Binary cross-entropy, stable from logits:
+/// `−[w·t'·ln p + (1−t')·ln(1−p)]`, `t' = t·(1−s) + s/2`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bce {
+    /// Weight w of the positive term (PyTorch's `pos_weight`).
+    pub pos_weight: f64,
+    /// Label smoothing s in [0, 1): targets move towards 1/2.
+    pub label_smoothing: f64,
+    /// Mean over valid pixels, or sum.
+    pub reduction: Reduction,
+}
+
+impl Default for Bce {
+    fn default() -> Self {
+        Bce { pos_weight: 1.0, label_smoothing: 0.0, reduction: Reduction::Mean }
+    }
+}
+
+impl Bce {
+    fn validate(&self) -> Result<()> {
+        non_negative("Bce", "pos_weight", self.pos_weight)?;
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(invalid("Bce", "label_smoothing", self.label_smoothing, "must be in [0, 1)"));
+        }
+        Ok(())
+    }
+
+    fn value_and_coefficients(&self, s: &Stats) -> (f64, Coefficients) {
+        reduce(s.bce, s, self.reduction, |c| Coefficients { bce: c, ..Default::default() })
+    }
+}
+
+/// BCE-Dice: `weight_bce·BCE + weight_dice·DiceLoss`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BceDice {
+    /// The BCE term's parameters.
+    pub bce: Bce,
+    /// The Dice term's parameters.
+    pub dice: Dice,
+    /// Weight of the BCE term (seed: 1).
+    pub weight_bce: f64,
+    /// Weight of the Dice term (seed: 1).
+    pub weight_dice: f64,
+}
+
+impl Default for BceDice {
+    fn default() -> Self {
+        BceDice { bce: Bce::default(), dice: Dice::default(), weight_bce: 1.0, weight_dice: 1.0 }
+    }
+}
+
+/// Focal loss per pixel (Lin et al. 2017; torchvision `sigmoid_focal_loss`):
+/// `α_t·(1−p_t)^γ·BCE`, `p_t = p·t + (1−p)(1−t)`, `α_t = α·t + (1−α)(1−t)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Focal {
+    /// Weight of the positive class; `None` weighs both classes 1 (seed: 0.8).
+    pub alpha: Option<f64>,
+    /// Focusing exponent γ ≥ 0 (seed: 2).
+    pub gamma: f64,
+    /// Mean over valid pixels, or sum.
+    pub reduction: Reduction,
+}
+
+impl Default for Focal {
+    fn default() -> Self {
+        Focal { alpha: Some(0.8), gamma: 2.0, reduction: Reduction::Mean }
+    }
+}
+
+impl Focal {
+    fn validate(&self) -> Result<()> {
+        if let Some(a) = self.alpha {
+            unit_interval("Focal", "alpha", a)?;
+        }
+        non_negative("Focal", "gamma", self.gamma)
+    }
+
+    fn value_and_coefficients(&self, s: &Stats) -> (f64, Coefficients) {
+        reduce(s.focal, s, self.reduction, |c| Coefficients { focal: c, ..Default::default() })
+    }
+}
+
+/// Combo loss (Taghanaki et al. 2019): `α·WCE_β − (1−α)·Dice`, with
+/// `WCE_β = mean[−β·t·ln p − (1−β)(1−t)·ln(1−p)]` and the Dice score
+/// `(2TP + smooth)/max(Σp + Σt + smooth, eps)`. It subtracts the score, so it can be negative.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Combo {
+    /// α: the share of the cross-entropy term (seed `CE_RATIO`: 0.5).
+    pub ce_ratio: f64,
+    /// β: the weight of positives inside the cross-entropy (seed `ALPHA`: 0.5).
+    pub beta: f64,
+    /// Dice smoothing (seed: 1).
+    pub smooth: f64,
+    /// Lower clamp of the Dice denominator.
+    pub eps: f64,
+}
+
+impl Default for Combo {
+    fn default() -> Self {
+        Combo { ce_ratio: 0.5, beta: 0.5, smooth: 1.0, eps: 1e-7 }
+    }
+}
+
+impl Combo {
+    fn validate(&self) -> Result<()> {
+        unit_interval("Combo", "ce_ratio", self.ce_ratio)?;
+        unit_interval("Combo", "beta", self.beta)?;
+        non_negative("Combo", "smooth", self.smooth)?;
+        non_negative("Combo", "eps", self.eps)?;
+        positive_sum("Combo", "smooth", self.smooth, self.eps)
+    }
+
+    fn dice(&self) -> Dice {
+        Dice { eps: self.eps, ..Dice::default().smooth(self.smooth) }
+    }
+
+    fn value_and_coefficients(&self, s: &Stats) -> (f64, Coefficients) {
+        let (wce, dwce) = reduce(s.wce, s, Reduction::Mean, |c| Coefficients { wce: c, ..Default::default() });
+        let (dice, ddice) = self.dice().score(s);
+        let a = self.ce_ratio;
+        (a * wce - (1.0 - a) * dice, dwce.scaled(a).plus(&ddice.scaled(-(1.0 - a))))
+    }
+}
+
+/// One sum-based loss with its parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Loss {
+    /// Dice loss.
+    Dice(Dice),
+    /// IoU / Jaccard loss.
+    Iou(Iou),
+    /// Tversky and focal Tversky loss.
+    Tversky(Tversky),
+    /// Binary cross-entropy.
+    Bce(Bce),
+    /// BCE + Dice.
+    BceDice(BceDice),
+    /// Focal loss.
+    Focal(Focal),
+    /// Combo loss.
+    Combo(Combo),
+}
+
+impl Loss {
+    /// The loss's name as printed in tables.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Loss::Dice(_) => "dice",
+            Loss::Iou(_) => "iou",
+            Loss::Tversky(t) if t.gamma != 1.0 => "focal_tversky",
+            Loss::Tversky(_) => "tversky",
+            Loss::Bce(_) => "bce",
+            Loss::BceDice(_) => "bce_dice",
+            Loss::Focal(_) => "focal",
+            Loss::Combo(_) => "combo",
+        }
+    }
+
+    /// Checks every parameter's domain.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Loss::Dice(d) => d.validate(),
+            Loss::Iou(l) => l.validate(),
+            Loss::Tversky(l) => l.validate(),
+            Loss::Bce(l) => l.validate(),
+            Loss::BceDice(l) => {
+                l.bce.validate()?;
+                l.dice.validate()?;
+                finite("BceDice", "weight_bce", l.weight_bce)?;
+                finite("BceDice", "weight_dice", l.weight_dice)
+            }
+            Loss::Focal(l) => l.validate(),
+            Loss::Combo(l) => l.validate(),
+        }
+    }
+
+    /// The loss of one segment and ∂loss/∂S.
+    pub fn value_and_coefficients(&self, s: &Stats) -> (f64, Coefficients) {
+        match self {
+            Loss::Dice(l) => l.value_and_coefficients(s),
+            Loss::Iou(l) => l.value_and_coefficients(s),
+            Loss::Tversky(l) => l.value_and_coefficients(s),
+            Loss::Bce(l) => l.value_and_coefficients(s),
+            Loss::BceDice(l) => {
+                let (b, db) = l.bce.value_and_coefficients(s);
+                let (d, dd) = l.dice.value_and_coefficients(s);
+                (l.weight_bce * b + l.weight_dice * d, db.scaled(l.weight_bce).plus(&dd.scaled(l.weight_dice)))
+            }
+            Loss::Focal(l) => l.value_and_coefficients(s),
+            Loss::Combo(l) => l.value_and_coefficients(s),
+        }
+    }
+
+    /// This loss aggregated per image (mean over images).
+    pub fn per_image(self) -> Term {
+        Term { loss: self, aggregation: Aggregation::PerImage, weight: 1.0 }
+    }
+
+    /// This loss over the whole batch as one segment.
+    pub fn batch(self) -> Term {
+        Term { loss: self, aggregation: Aggregation::Batch, weight: 1.0 }
+    }
+}
+
+/// A loss with its aggregation and its weight in a weighted sum of losses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Term {
+    /// The loss.
+    pub loss: Loss,
+    /// Per image or whole batch.
+    pub aggregation: Aggregation,
+    /// Weight in the total whose gradient `value_and_grad` returns.
+    pub weight: f64,
+}
+
+impl Term {
+    /// The same term with another weight.
+    pub fn weighted(mut self, weight: f64) -> Term {
+        self.weight = weight;
+        self
+    }
+
+    /// Name with aggregation, e.g. `dice/per_image`.
+    pub fn label(&self) -> String {
+        let agg = match self.aggregation {
+            Aggregation::Batch => "batch",
+            Aggregation::PerImage => "per_image",
+        };
+        format!("{}/{}", self.loss.name(), agg)
+    }
+}
+
+impl From<Loss> for Term {
+    fn from(loss: Loss) -> Term {
+        loss.batch()
+    }
+}
+
+/// ∂f/∂S for the sums a pixel's input influences (Σt and Σt² do not depend on it).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Coefficients {
+    /// ∂f/∂Σp
+    pub sp: f64,
+    /// ∂f/∂Σpt
+    pub tp: f64,
+    /// ∂f/∂Σp²
+    pub spp: f64,
+    /// ∂f/∂Σ|p−t|
+    pub sad: f64,
+    /// ∂f/∂ΣBCE
+    pub bce: f64,
+    /// ∂f/∂ΣFocal
+    pub focal: f64,
+    /// ∂f/∂ΣWCE
+    pub wce: f64,
+}
+
+impl Coefficients {
+    /// Every coefficient times `k`.
+    pub fn scaled(&self, k: f64) -> Coefficients {
+        Coefficients {
+            sp: self.sp * k,
+            tp: self.tp * k,
+            spp: self.spp * k,
+            sad: self.sad * k,
+            bce: self.bce * k,
+            focal: self.focal * k,
+            wce: self.wce * k,
+        }
+    }
+
+    /// The sum of two coefficient sets.
+    pub fn plus(&self, o: &Coefficients) -> Coefficients {
+        Coefficients {
+            sp: self.sp + o.sp,
+            tp: self.tp + o.tp,
+            spp: self.spp + o.spp,
+            sad: self.sad + o.sad,
+            bce: self.bce + o.bce,
+            focal: self.focal + o.focal,
+            wce: self.wce + o.wce,
+        }
+    }
+}
+
+/// The per-pixel parameters the fused pass needs: one set per call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PixelParams {
+    /// BCE positive weight.
+    pub pos_weight: f64,
+    /// BCE label smoothing.
+    pub label_smoothing: f64,
+    /// Focal α (None: both classes weigh 1).
+    pub focal_alpha: Option<f64>,
+    /// Focal γ.
+    pub focal_gamma: f64,
+    /// Combo's β.
+    pub wce_beta: f64,
+}
+
+impl Default for PixelParams {
+    fn default() -> Self {
+        let (b, f, c) = (Bce::default(), Focal::default(), Combo::default());
+        PixelParams {
+            pos_weight: b.pos_weight,
+            label_smoothing: b.label_smoothing,
+            focal_alpha: f.alpha,
+            focal_gamma: f.gamma,
+            wce_beta: c.beta,
+        }
+    }
+}
+
+impl PixelParams {
+    /// Validates `terms` and collects their per-pixel parameters. Two terms that need
+    /// different values of the same per-pixel term are an error.
+    pub fn from_terms(terms: &[Term]) -> Result<PixelParams> {
+        if terms.is_empty() {
+            return Err(Error::InvalidRequest("no loss requested".into()));
+        }
+        let mut p = PixelParams::default();
+        let (mut bce_from, mut focal_from, mut wce_from) = (None, None, None);
+        for (i, term) in terms.iter().enumerate() {
+            term.loss.validate()?;
+            finite("Term", "weight", term.weight)?;
+            let bce = match &term.loss {
+                Loss::Bce(b) => Some(*b),
+                Loss::BceDice(bd) => Some(bd.bce),
+                _ => None,
+            };
+            if let Some(b) = bce {
+                let v = (b.pos_weight, b.label_smoothing);
+                claim(&mut bce_from, i, "BCE", v == (p.pos_weight, p.label_smoothing))?;
+                (p.pos_weight, p.label_smoothing) = v;
+            }
+            if let Loss::Focal(f) = &term.loss {
+                claim(&mut focal_from, i, "focal", (f.alpha, f.gamma) == (p.focal_alpha, p.focal_gamma))?;
+                (p.focal_alpha, p.focal_gamma) = (f.alpha, f.gamma);
+            }
+            if let Loss::Combo(c) = &term.loss {
+                claim(&mut wce_from, i, "weighted-CE", c.beta == p.wce_beta)?;
+                p.wce_beta = c.beta;
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// Records that term `i` sets a per-pixel term; a second term must agree with the first.
+fn claim(from: &mut Option<usize>, i: usize, what: &'static str, same: bool) -> Result<()> {
+    match *from {
+        Some(first) if !same => Err(Error::ConflictingPixelParams { what, first, second: i }),
+        Some(_) => Ok(()),
+        None => {
+            *from = Some(i);
+            Ok(())
+        }
+    }
+}
+
+/// The values of `terms` over per-image statistics, and per image the coefficients of the
+/// weighted total Σ_k weight_k·L_k (what the backward pass needs).
+pub fn evaluate(terms: &[Term], images: &[Stats]) -> (Vec<f64>, Vec<Coefficients>) {
+    let mut coefficients = vec![Coefficients::default(); images.len()];
+    let non_empty = images.iter().filter(|s| !s.is_empty()).count();
+    let total = Stats::total(images);
+    let values = terms
+        .iter()
+        .map(|term| match term.aggregation {
+            Aggregation::Batch => {
+                if total.is_empty() {
+                    return 0.0;
+                }
+                let (v, c) = term.loss.value_and_coefficients(&total);
+                let c = c.scaled(term.weight);
+                for (k, s) in coefficients.iter_mut().zip(images) {
+                    if !s.is_empty() {
+                        *k = k.plus(&c);
+                    }
+                }
+                v
+            }
+            Aggregation::PerImage => {
+                if non_empty == 0 {
+                    return 0.0;
+                }
+                let inv = 1.0 / non_empty as f64;
+                let mut sum = 0.0;
+                for (k, s) in coefficients.iter_mut().zip(images) {
+                    if !s.is_empty() {
+                        let (v, c) = term.loss.value_and_coefficients(s);
+                        sum += v;
+                        *k = k.plus(&c.scaled(term.weight * inv));
+                    }
+                }
+                sum * inv
+            }
+        })
+        .collect();
+    (values, coefficients)
+}
+
+/// `num/max(den, eps)` and its derivative from those of `num` and `den`; the clamp, when
+/// active, makes the denominator a constant.
+fn ratio(num: f64, dnum: Coefficients, den: f64, dden: Coefficients, eps: f64) -> (f64, Coefficients) {
+    if den > eps {
+        (num / den, dnum.scaled(1.0 / den).plus(&dden.scaled(-num / (den * den))))
+    } else {
+        (num / eps, dnum.scaled(1.0 / eps))
+    }
+}
+
+/// A pixel-wise sum turned into a mean over the valid pixels or kept as a sum.
+fn reduce(sum: f64, s: &Stats, r: Reduction, coeff: impl Fn(f64) -> Coefficients) -> (f64, Coefficients) {
+    let scale = match r {
+        Reduction::Mean => 1.0 / s.count.max(1) as f64,
+        Reduction::Sum => 1.0,
+    };
+    (sum * scale, coeff(scale))
+}
+
+fn invalid(loss: &'static str, param: &'static str, value: f64, reason: &'static str) -> Error {
+    Error::InvalidParameter { loss, param, value, reason }
+}
+
+fn finite(loss: &'static str, param: &'static str, v: f64) -> Result<()> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(invalid(loss, param, v, "must be finite"))
+    }
+}
+
+fn non_negative(loss: &'static str, param: &'static str, v: f64) -> Result<()> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(loss, param, v, "must be finite and >= 0"))
+    }
+}
+
+fn unit_interval(loss: &'static str, param: &'static str, v: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(invalid(loss, param, v, "must be in [0, 1]"))
+    }
+}
+
+/// A denominator `sums + smooth` clamped at `eps` is positive only if `smooth + eps > 0`.
+fn positive_sum(loss: &'static str, param: &'static str, smooth: f64, eps: f64) -> Result<()> {
+    if smooth + eps > 0.0 {
+        Ok(())
+    } else {
+        Err(invalid(loss, param, smooth, "smoothing and eps are both 0: an empty segment would divide by zero"))
+    }
+}

@@ -1,0 +1,145 @@
+//! [`Stats`]: the per-segment sums every sum-based loss is a function of.
+//!
+//! A segment is one image (binary mode). The fused forward pass produces one `Stats` per
+//! image; the whole-batch statistics are their sum. Stats are additive, so shards of a batch
+//! (chunks of an over-large input, or the workers of a data-parallel trainer) merge exactly
+//! with [`Stats::merge`].
+
+/// Per-segment sums. `p` is the predicted probability, `t` the target, both over the valid
+/// (not ignored) pixels of the segment.
+///
+/// `bce`, `focal` and `wce` depend on the per-pixel parameters
+/// ([`PixelParams`](crate::PixelParams)) they were computed with.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stats {
+    /// Σ p
+    pub sp: f64,
+    /// Σ t
+    pub st: f64,
+    /// Σ p·t
+    pub tp: f64,
+    /// Σ p²
+    pub spp: f64,
+    /// Σ t²
+    pub stt: f64,
+    /// Σ |p − t|
+    pub sad: f64,
+    /// Σ binary cross-entropy (with pos_weight and label smoothing)
+    pub bce: f64,
+    /// Σ focal loss
+    pub focal: f64,
+    /// Σ β-weighted cross-entropy (Combo)
+    pub wce: f64,
+    /// number of valid pixels
+    pub count: u64,
+    /// pixels predicted positive (p ≥ 0.5) whose target is positive (t ≥ 0.5)
+    pub hard_tp: u64,
+    /// pixels predicted positive whose target is negative
+    pub hard_fp: u64,
+    /// pixels predicted negative whose target is positive
+    pub hard_fn: u64,
+}
+
+impl Stats {
+    /// Adds `other` into `self` (statistics of the union of both pixel sets).
+    pub fn merge(&mut self, other: &Stats) {
+        self.sp += other.sp;
+        self.st += other.st;
+        self.tp += other.tp;
+        self.spp += other.spp;
+        self.stt += other.stt;
+        self.sad += other.sad;
+        self.bce += other.bce;
+        self.focal += other.focal;
+        self.wce += other.wce;
+        self.count += other.count;
+        self.hard_tp += other.hard_tp;
+        self.hard_fp += other.hard_fp;
+        self.hard_fn += other.hard_fn;
+    }
+
+    /// The sum of several stats, added in order.
+    pub fn total<'a>(all: impl IntoIterator<Item = &'a Stats>) -> Stats {
+        let mut sum = Stats::default();
+        for s in all {
+            sum.merge(s);
+        }
+        sum
+    }
+
+    /// Soft false positives Σ p·(1−t) = SP − TP.
+    pub fn fp(&self) -> f64 {
+        self.sp - self.tp
+    }
+
+    /// Soft false negatives Σ (1−p)·t = ST − TP.
+    pub fn fn_(&self) -> f64 {
+        self.st - self.tp
+    }
+
+    /// True when the segment has no valid pixel. Empty segments are left out of every mean.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Metrics of the thresholded prediction (p ≥ 0.5 against t ≥ 0.5).
+    pub fn metrics(&self) -> Metrics {
+        Metrics::from_counts(self.hard_tp, self.hard_fp, self.hard_fn)
+    }
+}
+
+/// Metrics of a thresholded prediction, from exact integer counts.
+///
+/// A ratio whose denominator is zero is 1.0 when the segment has no positive pixel in
+/// either prediction or target (nothing to get wrong), else 0.0 (as scikit-learn's
+/// `zero_division=0`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Metrics {
+    /// 2TP / (2TP + FP + FN)
+    pub dice: f64,
+    /// TP / (TP + FP + FN)
+    pub iou: f64,
+    /// TP / (TP + FP)
+    pub precision: f64,
+    /// TP / (TP + FN)
+    pub recall: f64,
+}
+
+impl Metrics {
+    /// Metrics from the counts of true positives, false positives and false negatives.
+    pub fn from_counts(tp: u64, fp: u64, fn_: u64) -> Metrics {
+        let all_empty = tp + fp + fn_ == 0;
+        let ratio = |num: u64, den: u64| {
+            if den > 0 {
+                num as f64 / den as f64
+            } else if all_empty {
+                1.0
+            } else {
+                0.0
+            }
+        };
+        Metrics {
+            dice: ratio(2 * tp, 2 * tp + fp + fn_),
+            iou: ratio(tp, tp + fp + fn_),
+            precision: ratio(tp, tp + fp),
+            recall: ratio(tp, tp + fn_),
+        }
+    }
+
+    /// Mean of per-image metrics (images without valid pixels are left out by the caller).
+    pub fn mean<'a>(all: impl IntoIterator<Item = &'a Metrics>) -> Option<Metrics> {
+        let mut n = 0usize;
+        let mut acc = [0.0f64; 4];
+        for m in all {
+            n += 1;
+            acc[0] += m.dice;
+            acc[1] += m.iou;
+            acc[2] += m.precision;
+            acc[3] += m.recall;
+        }
+        (n > 0).then(|| {
+            let k = n as f64;
+            Metrics { dice: acc[0] / k, iou: acc[1] / k, precision: acc[2] / k, recall: acc[3] / k }
+        })
+    }
+}
