@@ -28,9 +28,16 @@ pub struct Chunk {
     pub seg_offset: usize,
 }
 
-/// Largest chunk for images of `seg_len` pixels when one binding holds `binding_elems`.
+/// Most per-segment rows (64-byte `Sums`) one binding holds, capped at
+/// `MAX_SEGMENTS_PER_CHUNK`: bounds both the segments of a chunk and its partials.
+pub fn max_rows(binding_elems: usize) -> usize {
+    (binding_elems / 16).clamp(2, MAX_SEGMENTS_PER_CHUNK)
+}
+
+/// Largest chunk for images of `seg_len` pixels when one binding holds `binding_elems`
+/// floats: it fits one binding and touches at most `max_rows(binding_elems)` segments.
 pub fn max_chunk_len(seg_len: usize, binding_elems: usize) -> usize {
-    let whole_segments = seg_len.saturating_mul(MAX_SEGMENTS_PER_CHUNK - 1);
+    let whole_segments = seg_len.saturating_mul(max_rows(binding_elems) - 1);
     let by_binding = (binding_elems / CHUNK_ALIGN * CHUNK_ALIGN).max(CHUNK_ALIGN);
     whole_segments.min(by_binding)
 }
@@ -50,11 +57,12 @@ pub fn chunks(total: usize, seg_len: usize, max_len: usize) -> Vec<Chunk> {
 }
 
 /// First-pass workgroups per segment: enough that each invocation has at least
-/// `MIN_ITEMS_PER_INVOCATION` elements, and at most `max_workgroups` in all (at least 1).
-pub fn workgroups_per_segment(chunk: &Chunk, seg_len: usize, max_workgroups: u32) -> u32 {
+/// `MIN_ITEMS_PER_INVOCATION` elements, at most `max_workgroups` in all and no more
+/// partial rows than one binding holds (at least 1 per segment).
+pub fn workgroups_per_segment(chunk: &Chunk, seg_len: usize, max_workgroups: u32, binding_elems: usize) -> u32 {
     let items = seg_len.min(chunk.len);
     let wanted = items.div_ceil(WG_SIZE as usize * MIN_ITEMS_PER_INVOCATION);
-    let budget = (max_workgroups as usize / chunk.n_seg).max(1);
+    let budget = ((max_workgroups as usize).min(max_rows(binding_elems)) / chunk.n_seg).max(1);
     wanted.clamp(1, budget) as u32
 }
 
@@ -88,6 +96,8 @@ mod tests {
     fn tiny_images_bound_segments_per_chunk() {
         let max = max_chunk_len(1, 1 << 25);
         assert_eq!(max, MAX_SEGMENTS_PER_CHUNK - 1);
+        // A 64 KiB binding holds 1024 rows.
+        assert_eq!(max_chunk_len(15, 16384), 15 * 1023);
         for c in chunks(100_000, 1, max) {
             assert!(c.n_seg < MAX_SEGMENTS_PER_CHUNK);
         }

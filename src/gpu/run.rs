@@ -59,7 +59,10 @@ impl GpuContext {
         let max_seg = chunks.iter().map(|c| c.n_seg).max().unwrap_or(1) as u64;
         let max_partials = chunks
             .iter()
-            .map(|c| c.n_seg as u64 * plan::workgroups_per_segment(c, seg_len, self.max_workgroups) as u64)
+            .map(|c| {
+                c.n_seg as u64
+                    * plan::workgroups_per_segment(c, seg_len, self.max_workgroups, self.binding_elems) as u64
+            })
             .max()
             .unwrap_or(1);
         let rows_bytes = max_seg * SUMS_BYTES;
@@ -89,7 +92,7 @@ impl GpuContext {
             chunk_len: chunk.len as u32,
             seg_offset: chunk.seg_offset as u32,
             n_seg: chunk.n_seg as u32,
-            wg_per_seg: plan::workgroups_per_segment(chunk, seg_len, self.max_workgroups),
+            wg_per_seg: plan::workgroups_per_segment(chunk, seg_len, self.max_workgroups, self.binding_elems),
             ..*base
         }
     }

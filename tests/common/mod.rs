@@ -129,11 +129,20 @@ pub fn close(got: f64, want: f64, rel: f64, abs: f64) -> bool {
 pub fn assert_values(what: &str, got: &Forward, want: &Forward) {
     for ((term, g), w) in got.terms.iter().zip(&got.values).zip(&want.values) {
         assert!(g.is_finite(), "{what}: {} is not finite: {g}", term.label());
-        assert!(close(*g, *w, 1e-5, 1e-7), "{what}: {} GPU {g} vs reference {w} (rel {:e})", term.label(), (g - w).abs() / w.abs());
+        assert!(
+            close(*g, *w, 1e-5, 1e-7),
+            "{what}: {} GPU {g} vs reference {w} (rel {:e})",
+            term.label(),
+            (g - w).abs() / w.abs()
+        );
     }
     assert_eq!(got.metrics, want.metrics, "{what}: metrics differ");
     for (i, (g, w)) in got.stats.iter().zip(&want.stats).enumerate() {
-        assert_eq!((g.count, g.hard_tp, g.hard_fp, g.hard_fn), (w.count, w.hard_tp, w.hard_fp, w.hard_fn), "{what}: image {i} counts");
+        assert_eq!(
+            (g.count, g.hard_tp, g.hard_fp, g.hard_fn),
+            (w.count, w.hard_tp, w.hard_fp, w.hard_fn),
+            "{what}: image {i} counts"
+        );
     }
 }
 
