@@ -13,14 +13,12 @@ pub fn grad_pass(batch: &BinaryBatch, pp: &PixelParams, per_image: &[Coefficient
         .iter()
         .zip(batch.target)
         .enumerate()
-        .map(
-            |(i, (&x, &t))| {
-                if batch.is_ignored(t) {
-                    0.0
-                } else {
-                    pixel_grad(x, t, batch.input_kind, pp, &per_image[i / hw])
-                }
-            },
-        )
+        .map(|(i, (&x, &t))| {
+            if batch.is_ignored(t) {
+                0.0
+            } else {
+                pixel_grad(x as f64, t as f64, batch.input_kind, pp, &per_image[i / hw])
+            }
+        })
         .collect()
 }

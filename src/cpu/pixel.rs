@@ -52,7 +52,7 @@ pub fn activate(x: f64, kind: InputKind) -> Activation {
 }
 
 /// Whether the pixel is predicted positive: x ≥ 0 for logits, p ≥ 0.5 for probabilities.
-pub fn predicted_positive(x: f32, kind: InputKind) -> bool {
+pub fn predicted_positive(x: f64, kind: InputKind) -> bool {
     match kind {
         InputKind::Logits => x >= 0.0,
         InputKind::Probabilities => x >= 0.5,
@@ -68,11 +68,10 @@ fn focal_parts(a: &Activation, t: f64, pp: &PixelParams) -> (f64, f64, f64, f64)
     (alpha_t, qt, modulator, bce0)
 }
 
-/// Adds one valid pixel to `s`.
-pub fn pixel_sums(s: &mut Stats, x: f32, t: f32, kind: InputKind, pp: &PixelParams) {
-    let a = activate(x as f64, kind);
-    let t64 = t as f64;
-    let (p, t) = (a.p, t64);
+/// Adds one valid pixel to `s` (inputs in f64, so that finite differences can probe it).
+pub fn pixel_sums(s: &mut Stats, x: f64, t: f64, kind: InputKind, pp: &PixelParams) {
+    let a = activate(x, kind);
+    let p = a.p;
     s.sp += p;
     s.st += t;
     s.tp += p * t;
@@ -86,16 +85,15 @@ pub fn pixel_sums(s: &mut Stats, x: f32, t: f32, kind: InputKind, pp: &PixelPara
     s.focal += alpha_t * modulator * bce0;
     s.count += 1;
     let pred = predicted_positive(x, kind);
-    let truth = t64 >= 0.5;
+    let truth = t >= 0.5;
     s.hard_tp += (pred && truth) as u64;
     s.hard_fp += (pred && !truth) as u64;
     s.hard_fn += (!pred && truth) as u64;
 }
 
 /// dL/dinput of one valid pixel given its segment's coefficients ∂L/∂S.
-pub fn pixel_grad(x: f32, t: f32, kind: InputKind, pp: &PixelParams, c: &Coefficients) -> f64 {
-    let a = activate(x as f64, kind);
-    let t = t as f64;
+pub fn pixel_grad(x: f64, t: f64, kind: InputKind, pp: &PixelParams, c: &Coefficients) -> f64 {
+    let a = activate(x, kind);
     let p = a.p;
     let sign = if p > t {
         1.0

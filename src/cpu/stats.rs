@@ -39,7 +39,7 @@ pub fn stats_pass(batch: &BinaryBatch, pp: &PixelParams) -> Result<Vec<Stats>> {
             // Keep scanning only to find the first bad index of the other tensor.
             continue;
         }
-        pixel_sums(&mut images[i / hw], x, t, batch.input_kind, pp);
+        pixel_sums(&mut images[i / hw], x as f64, t as f64, batch.input_kind, pp);
     }
     match batch.data_error(bad_input, bad_target) {
         Some(e) => Err(e),
