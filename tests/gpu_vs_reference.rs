@@ -161,5 +161,13 @@ fn engine_reports_its_adapter() {
     let info = gpu.info();
     assert!(!info.name.is_empty() && !info.backend.is_empty() && !info.device_type.is_empty());
     eprintln!("adapter: {info:?}");
+    // CI runs the suite once per backend: make sure the one asked for is the one used.
+    if let Ok(wanted) = std::env::var("WGPU_BACKEND") {
+        assert!(
+            info.backend.eq_ignore_ascii_case(&wanted),
+            "WGPU_BACKEND={wanted} but the engine runs on {}",
+            info.backend
+        );
+    }
     assert_eq!(Engine::cpu().info().backend, "cpu-f64");
 }

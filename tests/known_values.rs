@@ -22,7 +22,10 @@ impl Case {
         (0..self.n)
             .map(|i| {
                 let r = i * self.hw..(i + 1) * self.hw;
-                (self.x[r.clone()].iter().map(|&v| sigmoid(v as f64)).collect(), self.t[r].iter().map(|&v| v as f64).collect())
+                (
+                    self.x[r.clone()].iter().map(|&v| sigmoid(v as f64)).collect(),
+                    self.t[r].iter().map(|&v| v as f64).collect(),
+                )
             })
             .collect()
     }
@@ -30,6 +33,9 @@ impl Case {
         (self.x.iter().map(|&v| sigmoid(v as f64)).collect(), self.t.iter().map(|&v| v as f64).collect())
     }
 }
+
+/// An elementwise definition: loss of (probabilities, targets).
+type Definition = Box<dyn Fn(&[f64], &[f64]) -> f64>;
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
@@ -83,7 +89,7 @@ fn losses_equal_their_elementwise_definitions() {
         let (p, tt) = case.flat();
         let imgs = case.images();
         let per_image = |f: &dyn Fn(&[f64], &[f64]) -> f64| imgs.iter().map(|(p, t)| f(p, t)).sum::<f64>() / n as f64;
-        let checks: Vec<(Loss, Box<dyn Fn(&[f64], &[f64]) -> f64>)> = vec![
+        let checks: Vec<(Loss, Definition)> = vec![
             (Loss::Dice(Dice::default()), Box::new(|p, t| dice(p, t, 1.0))),
             (Loss::Iou(Iou::default()), Box::new(|p, t| iou(p, t, 1.0))),
             (Loss::Tversky(Tversky::default()), Box::new(|p, t| tversky(p, t, 0.5, 0.5, 1.0, 1.0))),
@@ -107,8 +113,18 @@ fn losses_equal_their_elementwise_definitions() {
         for (loss, f) in &checks {
             let got = Engine::cpu().forward(&batch, &[loss.batch(), loss.per_image()]).unwrap();
             let (want_batch, want_img) = (f(&p, &tt), per_image(f.as_ref()));
-            assert!(close(got.values[0], want_batch, 1e-12, 1e-14), "{} batch: {} vs {want_batch}", loss.name(), got.values[0]);
-            assert!(close(got.values[1], want_img, 1e-12, 1e-14), "{} per image: {} vs {want_img}", loss.name(), got.values[1]);
+            assert!(
+                close(got.values[0], want_batch, 1e-12, 1e-14),
+                "{} batch: {} vs {want_batch}",
+                loss.name(),
+                got.values[0]
+            );
+            assert!(
+                close(got.values[1], want_img, 1e-12, 1e-14),
+                "{} per image: {} vs {want_img}",
+                loss.name(),
+                got.values[1]
+            );
         }
     }
 }
@@ -138,7 +154,8 @@ fn hand_worked_values() {
     assert!((out.metrics.iou - 2.0 / 3.0).abs() < 1e-15 && out.metrics.recall == 1.0);
     // BCE of a perfect confident prediction is 0; p = 0 with t = 1 is clamped at 100 (PyTorch).
     let b = |p: f32, t: f32| {
-        let batch = BinaryBatch::new(std::slice::from_ref(&p), std::slice::from_ref(&t), &[1, 1, 1]).unwrap().probabilities();
+        let batch =
+            BinaryBatch::new(std::slice::from_ref(&p), std::slice::from_ref(&t), &[1, 1, 1]).unwrap().probabilities();
         Engine::cpu().forward(&batch, &[Loss::Bce(Bce::default()).batch()]).unwrap().values[0]
     };
     assert_eq!(b(1.0, 1.0), 0.0);

@@ -1,1 +1,56 @@
-fn main() {}
+//! The `segloss` command-line tool.
+
+mod demo;
+
+const HELP: &str = "\
+segloss — segmentation losses and their gradients on any GPU (wgpu), checked against float64
+
+USAGE:
+    segloss demo [--size N H W]   every loss and metric on a synthetic batch, GPU vs the f64
+                                  reference, as a table with the adapter and the time taken
+                                  (default 8 images of 512x512)
+                                  example: segloss demo --size 2 257 263
+    segloss info                  the adapter segloss picks (WGPU_BACKEND=vulkan|gl|metal|dx12 chooses)
+    segloss help                  this text
+";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => parse_size(&args[1..]).and_then(|(n, h, w)| demo::run(n, h, w)),
+        Some("info") => info(),
+        Some("help" | "--help" | "-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command '{other}'\n\n{HELP}").into()),
+    };
+    if let Err(e) = result {
+        eprintln!("segloss: {e}");
+        std::process::exit(1);
+    }
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn parse_size(args: &[String]) -> Res<(usize, usize, usize)> {
+    match args {
+        [] => Ok((8, 512, 512)),
+        [flag, n, h, w] if flag == "--size" => Ok((n.parse()?, h.parse()?, w.parse()?)),
+        [flag] if flag == "--help" || flag == "-h" => {
+            print!("{HELP}");
+            std::process::exit(0)
+        }
+        _ => Err(format!("demo takes `--size N H W`, got {args:?}").into()),
+    }
+}
+
+fn info() -> Res<()> {
+    let engine = segloss::Engine::new()?;
+    let i = engine.info();
+    println!("adapter:     {}", i.name);
+    println!("backend:     {}", i.backend);
+    println!("device type: {}", i.device_type);
+    println!("reduction:   {}", if i.subgroups { "subgroup" } else { "portable tree" });
+    Ok(())
+}
