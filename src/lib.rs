@@ -39,3 +39,5 @@ pub use loss::{
     Tversky,
 };
 pub use stats::{Metrics, Stats};
+/// The wgpu version segloss is built on, for `Engine::from_device`.
+pub use wgpu;

@@ -171,3 +171,20 @@ fn engine_reports_its_adapter() {
     }
     assert_eq!(Engine::cpu().info().backend, "cpu-f64");
 }
+
+#[test]
+fn engine_runs_on_the_callers_device() {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(wgpu::util::initialize_adapter_from_env_or_default(&instance, None))
+        .expect("GPU tests need an adapter");
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default()))
+        .expect("the adapter gives a default device");
+    let engine = Engine::from_device(device, queue).unwrap();
+    assert_eq!(engine.info().name, adapter.get_info().name);
+    // A default device has no SUBGROUP feature: the portable reduction is used.
+    assert!(!engine.info().subgroups);
+    let mut rng = Rng::new(21);
+    let (x, t) = make_case(&mut rng, 2, 33, 35, Mask::Soft, 2.0);
+    let batch = BinaryBatch::new(&x, &t, &[2, 33, 35]).unwrap();
+    compare(&engine, "caller's device", &batch);
+}

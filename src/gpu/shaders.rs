@@ -3,6 +3,7 @@
 
 const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
 const TREE: &str = include_str!("../../shaders/tree.wgsl");
+const ACCUMULATE: &str = include_str!("../../shaders/accumulate.wgsl");
 
 /// Every kernel segloss dispatches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,22 +38,19 @@ impl Kernel {
         self == Kernel::StatsPartialsSubgroup
     }
 
-    /// The complete WGSL source: prelude, shared pieces, kernel.
+    /// The complete WGSL source: prelude, the shared pieces the kernel uses, kernel.
     pub fn source(self) -> String {
-        let (uses_tree, body) = match self {
-            Kernel::StatsPartials => (true, include_str!("../../shaders/stats_partials.wgsl")),
-            Kernel::StatsPartialsSubgroup => (false, include_str!("../../shaders/stats_partials_subgroup.wgsl")),
-            Kernel::StatsFinal => (true, include_str!("../../shaders/stats_final.wgsl")),
-            Kernel::Grad => (false, include_str!("../../shaders/grad.wgsl")),
+        let parts: &[&str] = match self {
+            Kernel::StatsPartials => &[TREE, ACCUMULATE, include_str!("../../shaders/stats_partials.wgsl")],
+            Kernel::StatsPartialsSubgroup => &[ACCUMULATE, include_str!("../../shaders/stats_partials_subgroup.wgsl")],
+            Kernel::StatsFinal => &[TREE, include_str!("../../shaders/stats_final.wgsl")],
+            Kernel::Grad => &[include_str!("../../shaders/grad.wgsl")],
         };
-        let mut src = String::with_capacity(PRELUDE.len() + TREE.len() + body.len() + 2);
-        src.push_str(PRELUDE);
-        src.push('\n');
-        if uses_tree {
-            src.push_str(TREE);
+        let mut src = String::from(PRELUDE);
+        for part in parts {
             src.push('\n');
+            src.push_str(part);
         }
-        src.push_str(body);
         src
     }
 

@@ -1,0 +1,41 @@
+//! The command-line tool: `demo` prints the table; no adapter is a clear error, not a panic.
+use std::process::Command;
+
+fn segloss() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_segloss"));
+    c.env("XDG_RUNTIME_DIR", std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/tmp".into()));
+    c
+}
+
+#[test]
+fn demo_prints_the_table_and_agrees_with_the_reference() {
+    let out = segloss().args(["demo", "--size", "2", "33", "47"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for needle in
+        ["adapter:", "dice/batch", "focal/per_image", "combo/batch", "hard iou @0.5", "gradient of the sum", "time"]
+    {
+        assert!(stdout.contains(needle), "missing '{needle}' in:\n{stdout}");
+    }
+    assert!(stdout.contains("all values within 1e-5 of the float64 reference"), "{stdout}");
+}
+
+#[test]
+fn no_adapter_is_an_error_that_says_how_to_get_one() {
+    // No DX12 on this platform's test machines: the instance finds no adapter at all.
+    if cfg!(windows) {
+        return;
+    }
+    let out = segloss().arg("info").env("WGPU_BACKEND", "dx12").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no GPU adapter found") && stderr.contains("mesa-vulkan-drivers"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn unknown_command_is_an_error_with_help() {
+    let out = segloss().arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("USAGE"));
+}
