@@ -56,6 +56,13 @@ pub fn chunks(total: usize, seg_len: usize, max_len: usize) -> Vec<Chunk> {
     out
 }
 
+/// The longest chunk and the most segments any chunk touches: what buffers must hold.
+pub fn largest(chunks: &[Chunk]) -> (usize, usize) {
+    let len = chunks.iter().map(|c| c.len).max().unwrap_or(1);
+    let n_seg = chunks.iter().map(|c| c.n_seg).max().unwrap_or(1);
+    (len, n_seg)
+}
+
 /// First-pass workgroups per segment: enough that each invocation has at least
 /// `MIN_ITEMS_PER_INVOCATION` elements, at most `max_workgroups` in all and no more
 /// partial rows than one binding holds (at least 1 per segment).

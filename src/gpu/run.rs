@@ -55,8 +55,8 @@ impl GpuContext {
 
     fn workspace(&self, chunks: &[Chunk], seg_len: usize) -> Workspace {
         use wgpu::BufferUsages as U;
-        let max_len = chunks.iter().map(|c| c.len).max().unwrap_or(1) as u64;
-        let max_seg = chunks.iter().map(|c| c.n_seg).max().unwrap_or(1) as u64;
+        let (max_len, max_seg) = plan::largest(chunks);
+        let (max_len, max_seg) = (max_len as u64, max_seg as u64);
         let max_partials = chunks
             .iter()
             .map(|c| {
@@ -217,8 +217,8 @@ impl GpuContext {
             Want::Backward(given) => given.to_vec(),
         };
         let mut grad = vec![0f32; batch.shape.len()];
-        let max_len = chunks.iter().map(|c| c.len).max().unwrap_or(1) as u64;
-        let max_seg = chunks.iter().map(|c| c.n_seg).max().unwrap_or(1) as u64;
+        let (max_len, max_seg) = plan::largest(&chunks);
+        let (max_len, max_seg) = (max_len as u64, max_seg as u64);
         let coef_buf = self.storage("coefficients", max_seg * COEF_BYTES, wgpu::BufferUsages::COPY_DST);
         let grad_buf = self.storage("grad", max_len * 4, wgpu::BufferUsages::COPY_SRC);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
