@@ -28,15 +28,15 @@ struct Params {
     wg_per_seg: u32,      // first-pass workgroups per segment
     flags: u32,           // FLAG_*
     n_threads: u32,       // invocations of a grid-stride dispatch (grad pass)
-    _pad0: u32,
+    classes: u32,         // C (multiclass kernels)
     ignore_value: f32,
     pos_weight: f32,
     label_smoothing: f32,
     focal_alpha: f32,
     focal_gamma: f32,
     wce_beta: f32,
-    _pad1: f32,
-    _pad2: f32,
+    target_format: u32,   // class map: 0 = u32, 1 = u16 (two per word), 2 = u8 (four per word)
+    ignore_index: u32,    // class index of ignored pixels (with FLAG_IGNORE)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

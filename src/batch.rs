@@ -68,15 +68,19 @@ impl Shape {
     }
 }
 
-/// A binary-mode batch: predictions and targets of the same shape, borrowed from the caller.
+/// A binary or multilabel batch: predictions and targets of the same shape, borrowed from
+/// the caller. Binary: `[N, H, W]` / `[N, 1, H, W]`; multilabel: `[N, C, H, W]` with an
+/// independent sigmoid per channel (each (image, channel) plane is one segment).
 #[derive(Debug, Clone, Copy)]
 pub struct BinaryBatch<'a> {
-    /// Logits (default) or probabilities, row-major `[N, H, W]`.
+    /// Logits (default) or probabilities, row-major `[N, C, H, W]`.
     pub input: &'a [f32],
     /// Targets in [0, 1] (hard or soft), or the ignore value.
     pub target: &'a [f32],
-    /// The shape.
+    /// The shape of one channel plane per image.
     pub shape: Shape,
+    /// Channels C (1 for binary mode).
+    pub channels: usize,
     /// What `input` holds.
     pub input_kind: InputKind,
     /// Pixels whose target equals this value count nowhere.
@@ -87,12 +91,46 @@ impl<'a> BinaryBatch<'a> {
     /// A batch of logits and targets with dims `[N, H, W]` or `[N, 1, H, W]`.
     pub fn new(input: &'a [f32], target: &'a [f32], dims: &[usize]) -> Result<Self> {
         let shape = Shape::from_dims(dims)?;
+        Self::with_channels(input, target, dims, shape, 1)
+    }
+
+    /// A multilabel batch: logits and targets `[N, C, H, W]`, one sigmoid per channel.
+    pub fn multilabel(input: &'a [f32], target: &'a [f32], dims: &[usize]) -> Result<Self> {
+        let [n, c, h, w] = *dims else {
+            return Err(Error::InvalidShape { shape: dims.to_vec(), reason: "multilabel needs [N, C, H, W]".into() });
+        };
+        if c == 0 {
+            return Err(Error::InvalidShape { shape: dims.to_vec(), reason: "C = 0: no class".into() });
+        }
+        let planes = n
+            .checked_mul(c)
+            .ok_or_else(|| Error::InvalidShape { shape: dims.to_vec(), reason: "too many planes".into() })?;
+        Shape::from_dims(&[planes, h, w]).map_err(|_| Error::InvalidShape {
+            shape: dims.to_vec(),
+            reason: "empty or too large: every dimension at least 1, at most 2^31 pixels per plane".into(),
+        })?;
+        Self::with_channels(input, target, dims, Shape { n, h, w }, c)
+    }
+
+    fn with_channels(
+        input: &'a [f32],
+        target: &'a [f32],
+        dims: &[usize],
+        shape: Shape,
+        channels: usize,
+    ) -> Result<Self> {
+        let expected = shape.len() * channels;
         for (tensor, len) in [(Tensor::Input, input.len()), (Tensor::Target, target.len())] {
-            if len != shape.len() {
-                return Err(Error::ShapeMismatch { tensor, shape: dims.to_vec(), expected: shape.len(), actual: len });
+            if len != expected {
+                return Err(Error::ShapeMismatch { tensor, shape: dims.to_vec(), expected, actual: len });
             }
         }
-        Ok(BinaryBatch { input, target, shape, input_kind: InputKind::Logits, ignore: None })
+        Ok(BinaryBatch { input, target, shape, channels, input_kind: InputKind::Logits, ignore: None })
+    }
+
+    /// Segments of the fused pass: one per (image, channel) plane.
+    pub fn segments(&self) -> usize {
+        self.shape.n * self.channels
     }
 
     /// The input holds probabilities instead of logits.
@@ -131,24 +169,180 @@ impl<'a> BinaryBatch<'a> {
             (None, None) => return None,
         };
         let (tensor, index) = pick;
-        let (image, pixel) = (index / self.shape.pixels(), index % self.shape.pixels());
+        let hw = self.shape.pixels();
+        let (image, channel, pixel) = (index / (hw * self.channels), index / hw % self.channels, index % hw);
         let value = match tensor {
             Tensor::Input => self.input[index],
             Tensor::Target => self.target[index],
         };
         Some(if !value.is_finite() {
-            Error::NonFinite { tensor, index, image, pixel, value }
+            Error::NonFinite { tensor, index, image, channel, pixel, value }
         } else {
             let allowed = match (tensor, self.ignore) {
                 (Tensor::Target, Some(ig)) => format!("[0, 1] or the ignore value {ig}"),
                 _ => "[0, 1]".to_string(),
             };
-            Error::OutOfRange { tensor, index, image, pixel, value, allowed }
+            Error::OutOfRange { tensor, index, image, channel, pixel, value, allowed }
         })
     }
 
     /// Dims as a vector, for error messages.
     pub fn dims(&self) -> Vec<usize> {
         self.shape.dims()
+    }
+}
+
+/// A class-index map `[N, H, W]`, in the narrowest type that holds the classes.
+#[derive(Debug, Clone, Copy)]
+pub enum ClassMap<'a> {
+    /// One byte per pixel (read four to a u32 on the GPU).
+    U8(&'a [u8]),
+    /// Two bytes per pixel.
+    U16(&'a [u16]),
+    /// Four bytes per pixel.
+    U32(&'a [u32]),
+}
+
+impl ClassMap<'_> {
+    /// Pixels in the map.
+    pub fn len(&self) -> usize {
+        match self {
+            ClassMap::U8(v) => v.len(),
+            ClassMap::U16(v) => v.len(),
+            ClassMap::U32(v) => v.len(),
+        }
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The class at flat pixel index `i`.
+    pub fn get(&self, i: usize) -> u32 {
+        match self {
+            ClassMap::U8(v) => v[i] as u32,
+            ClassMap::U16(v) => v[i] as u32,
+            ClassMap::U32(v) => v[i],
+        }
+    }
+
+    /// Bytes per pixel.
+    pub fn bytes_per_pixel(&self) -> usize {
+        match self {
+            ClassMap::U8(_) => 1,
+            ClassMap::U16(_) => 2,
+            ClassMap::U32(_) => 4,
+        }
+    }
+
+    /// The raw bytes of pixels `range`.
+    pub fn bytes(&self, range: std::ops::Range<usize>) -> &[u8] {
+        match self {
+            ClassMap::U8(v) => &v[range],
+            ClassMap::U16(v) => bytemuck::cast_slice(&v[range]),
+            ClassMap::U32(v) => bytemuck::cast_slice(&v[range]),
+        }
+    }
+}
+
+/// A multiclass batch: logits `[N, C, H, W]` (softmax over C per pixel) and a class map
+/// `[N, H, W]`, with an optional `ignore_index` whose pixels count nowhere.
+#[derive(Debug, Clone, Copy)]
+pub struct MulticlassBatch<'a> {
+    /// Logits, row-major `[N, C, H, W]`.
+    pub logits: &'a [f32],
+    /// Class indices, row-major `[N, H, W]`.
+    pub target: ClassMap<'a>,
+    /// Images and the plane size.
+    pub shape: Shape,
+    /// Classes C.
+    pub classes: usize,
+    /// Pixels of this class index are ignored.
+    pub ignore_index: Option<u32>,
+}
+
+impl<'a> MulticlassBatch<'a> {
+    /// Most classes supported (the C×C confusion matrix must fit one buffer binding).
+    pub const MAX_CLASSES: usize = 4096;
+
+    /// Logits `[N, C, H, W]` and a class map `[N, H, W]`.
+    pub fn new(logits: &'a [f32], target: ClassMap<'a>, dims: &[usize]) -> Result<Self> {
+        let [n, c, h, w] = *dims else {
+            return Err(Error::InvalidShape {
+                shape: dims.to_vec(),
+                reason: "multiclass logits need [N, C, H, W]".into(),
+            });
+        };
+        if c == 0 || c > Self::MAX_CLASSES {
+            return Err(Error::InvalidShape {
+                shape: dims.to_vec(),
+                reason: format!("C = {c}: the number of classes must be 1 to {}", Self::MAX_CLASSES),
+            });
+        }
+        let shape = Shape::from_dims(&[n, h, w])?;
+        let expected = shape
+            .len()
+            .checked_mul(c)
+            .ok_or_else(|| Error::InvalidShape { shape: dims.to_vec(), reason: "too many elements".into() })?;
+        if logits.len() != expected {
+            return Err(Error::ShapeMismatch {
+                tensor: Tensor::Input,
+                shape: dims.to_vec(),
+                expected,
+                actual: logits.len(),
+            });
+        }
+        if target.len() != shape.len() {
+            return Err(Error::ShapeMismatch {
+                tensor: Tensor::Target,
+                shape: vec![n, h, w],
+                expected: shape.len(),
+                actual: target.len(),
+            });
+        }
+        Ok(MulticlassBatch { logits, target, shape, classes: c, ignore_index: None })
+    }
+
+    /// Pixels whose class is `index` are ignored (any value; need not be < C).
+    pub fn ignore_index(mut self, index: u32) -> Self {
+        self.ignore_index = Some(index);
+        self
+    }
+
+    /// The error for the first bad pixel found by a pass: `bad_logit` / `bad_class` are flat
+    /// pixel indices (`[N, H, W]` order); the earlier wins, the logits on a tie. For logits,
+    /// the first non-finite channel of that pixel is reported.
+    pub fn data_error(&self, bad_logit: Option<usize>, bad_class: Option<usize>) -> Option<Error> {
+        let hw = self.shape.pixels();
+        let c = self.classes;
+        match (bad_logit, bad_class) {
+            (Some(p), b) if b.is_none_or(|b| p <= b) => {
+                let (image, pixel) = (p / hw, p % hw);
+                let channel = (0..c).find(|&k| !self.logits[(image * c + k) * hw + pixel].is_finite()).unwrap_or(0);
+                let index = (image * c + channel) * hw + pixel;
+                Some(Error::NonFinite {
+                    tensor: Tensor::Input,
+                    index,
+                    image,
+                    channel,
+                    pixel,
+                    value: self.logits[index],
+                })
+            }
+            (_, Some(b)) => Some(Error::OutOfRange {
+                tensor: Tensor::Target,
+                index: b,
+                image: b / hw,
+                channel: 0,
+                pixel: b % hw,
+                value: self.target.get(b) as f32,
+                allowed: match self.ignore_index {
+                    Some(ig) => format!("class indices 0..{c} or ignore_index {ig}"),
+                    None => format!("class indices 0..{c}"),
+                },
+            }),
+            _ => None,
+        }
     }
 }

@@ -1,11 +1,13 @@
-//! [`Engine`]: one API over the GPU path and the float64 reference.
+//! [`Engine`]: one API over the GPU path and the float64 reference, for binary, multilabel
+//! and multiclass batches.
 
-use crate::batch::BinaryBatch;
+use crate::aggregate::{self, Layout, Mode};
+use crate::batch::{BinaryBatch, MulticlassBatch};
 use crate::cpu;
 use crate::error::{Error, Result};
 use crate::gpu::run::Want;
 use crate::gpu::{BackendInfo, DispatchCount, EngineOptions, GpuContext};
-use crate::loss::{self, Coefficients, PixelParams, Term};
+use crate::loss::{Coefficients, PixelParams, Term};
 use crate::stats::{Metrics, Stats};
 
 enum Backend {
@@ -19,6 +21,41 @@ pub struct Engine {
     reference_info: BackendInfo,
 }
 
+/// A batch of any mode.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// Binary or multilabel (sigmoid per channel).
+    Binary(BinaryBatch<'a>),
+    /// Multiclass (softmax over classes).
+    Multiclass(MulticlassBatch<'a>),
+}
+
+impl<'a> From<&BinaryBatch<'a>> for Input<'a> {
+    fn from(b: &BinaryBatch<'a>) -> Input<'a> {
+        Input::Binary(*b)
+    }
+}
+
+impl<'a> From<&MulticlassBatch<'a>> for Input<'a> {
+    fn from(b: &MulticlassBatch<'a>) -> Input<'a> {
+        Input::Multiclass(*b)
+    }
+}
+
+impl Input<'_> {
+    /// Images, classes and mode.
+    pub fn layout(&self) -> Layout {
+        match self {
+            Input::Binary(b) => Layout {
+                images: b.shape.n,
+                classes: b.channels,
+                mode: if b.channels == 1 { Mode::Binary } else { Mode::Multilabel },
+            },
+            Input::Multiclass(m) => Layout { images: m.shape.n, classes: m.classes, mode: Mode::Multiclass },
+        }
+    }
+}
+
 /// The result of a forward pass.
 #[derive(Debug, Clone)]
 pub struct Forward {
@@ -26,12 +63,21 @@ pub struct Forward {
     pub terms: Vec<Term>,
     /// Each term's value (unweighted), in order.
     pub values: Vec<f64>,
-    /// Per-image statistics (mergeable; see [`Stats`]).
+    /// Images, classes and mode of `stats`.
+    pub layout: Layout,
+    /// Statistics per (image, class) row, image-major (one row per image in binary mode).
     pub stats: Vec<Stats>,
-    /// Thresholded metrics of the whole batch (from summed counts).
+    /// Thresholded metrics of the whole batch from the summed counts of every row
+    /// (binary: the batch's metrics; multiclass/multilabel: micro-averaged).
     pub metrics: Metrics,
-    /// Thresholded metrics per image.
+    /// Thresholded metrics per row (per image in binary mode).
     pub per_image_metrics: Vec<Metrics>,
+    /// Per class, pooled over the batch (argmax for multiclass, p ≥ 0.5 otherwise).
+    pub per_class_metrics: Vec<Metrics>,
+    /// Mean of the per-class IoU over the classes that occur in the prediction or the target.
+    pub mean_iou: f64,
+    /// Multiclass: the C×C confusion matrix, row = target class, column = argmax class.
+    pub confusion: Option<Vec<u64>>,
     /// Passes the call made over the data.
     pub dispatches: DispatchCount,
 }
@@ -51,6 +97,9 @@ pub struct ValueAndGrad {
     /// d(total)/d(input), same layout as the input; exactly 0 at ignored pixels.
     pub grad: Vec<f32>,
 }
+
+/// Rows, confusion matrix and gradient of one run.
+type Run = (Vec<Stats>, Option<Vec<u64>>, Option<Vec<f32>>);
 
 impl Engine {
     /// A GPU engine on the default adapter of any backend (`WGPU_BACKEND=vulkan|gl|…` and
@@ -100,74 +149,111 @@ impl Engine {
         matches!(self.backend, Backend::Reference)
     }
 
-    /// Per-image statistics of `batch` for the per-pixel parameters `pp` (one fused pass).
+    /// Per-segment statistics of a binary or multilabel `batch` for the per-pixel
+    /// parameters `pp` (one fused pass).
     pub fn stats(&self, batch: &BinaryBatch, pp: &PixelParams) -> Result<Vec<Stats>> {
-        match &self.backend {
-            Backend::Gpu(ctx) => Ok(ctx.run(batch, pp, Want::Forward, &mut DispatchCount::default())?.0),
-            Backend::Reference => cpu::stats_pass(batch, pp),
+        Ok(self.execute(Input::Binary(*batch), pp, Want::Forward, &mut DispatchCount::default())?.0)
+    }
+
+    /// The one place that dispatches to the GPU or the reference.
+    fn execute(&self, input: Input, pp: &PixelParams, want: Want, count: &mut DispatchCount) -> Result<Run> {
+        let gamma = pp.focal_gamma;
+        match (&self.backend, input) {
+            (Backend::Gpu(ctx), Input::Binary(b)) => {
+                let (rows, grad) = ctx.run(&b, pp, want, count)?;
+                Ok((rows, None, grad))
+            }
+            (Backend::Gpu(ctx), Input::Multiclass(m)) => {
+                let (rows, confusion, grad) = ctx.run_classes(&m, gamma, want, count)?;
+                Ok((rows, Some(confusion), grad))
+            }
+            (Backend::Reference, Input::Binary(b)) => {
+                let rows = match &want {
+                    Want::Backward(_) => Vec::new(),
+                    _ => cpu::stats_pass(&b, pp)?,
+                };
+                let grad = backward_coefficients(&want, &rows).map(|c| to_f32(cpu::grad_pass(&b, pp, &c)));
+                Ok((rows, None, grad))
+            }
+            (Backend::Reference, Input::Multiclass(m)) => {
+                let (rows, confusion) = match &want {
+                    Want::Backward(_) => (Vec::new(), Vec::new()),
+                    _ => cpu::class_stats_pass(&m, gamma)?,
+                };
+                let grad = backward_coefficients(&want, &rows).map(|c| to_f32(cpu::class_grad_pass(&m, gamma, &c)));
+                Ok((rows, Some(confusion), grad))
+            }
         }
     }
 
-    /// Every requested loss and the thresholded metrics, in one pass over the data.
-    pub fn forward(&self, batch: &BinaryBatch, terms: &[Term]) -> Result<Forward> {
+    fn prepare(&self, input: &Input, terms: &[Term]) -> Result<(PixelParams, Layout)> {
         let pp = PixelParams::from_terms(terms)?;
+        let layout = input.layout();
+        aggregate::check(terms, &layout)?;
+        Ok((pp, layout))
+    }
+
+    /// Every requested loss and the thresholded metrics, in one pass over the data.
+    pub fn forward<'a>(&self, input: impl Into<Input<'a>>, terms: &[Term]) -> Result<Forward> {
+        let input = input.into();
+        let (pp, layout) = self.prepare(&input, terms)?;
         let mut count = DispatchCount::default();
-        let stats = match &self.backend {
-            Backend::Gpu(ctx) => ctx.run(batch, &pp, Want::Forward, &mut count)?.0,
-            Backend::Reference => cpu::stats_pass(batch, &pp)?,
-        };
-        Ok(assemble(terms, stats, count))
+        let (rows, confusion, _) = self.execute(input, &pp, Want::Forward, &mut count)?;
+        Ok(assemble(terms, layout, rows, confusion, count))
     }
 
     /// Every requested loss and the gradient of Σ weight·loss: one forward pass, then one
-    /// elementwise backward pass, whatever the number of terms.
-    pub fn value_and_grad(&self, batch: &BinaryBatch, terms: &[Term]) -> Result<ValueAndGrad> {
-        let pp = PixelParams::from_terms(terms)?;
+    /// backward pass, whatever the number of terms and classes.
+    pub fn value_and_grad<'a>(&self, input: impl Into<Input<'a>>, terms: &[Term]) -> Result<ValueAndGrad> {
+        let input = input.into();
+        let (pp, layout) = self.prepare(&input, terms)?;
         let mut count = DispatchCount::default();
-        let (stats, grad) = match &self.backend {
-            Backend::Gpu(ctx) => {
-                let coefs = |s: &[Stats]| loss::evaluate(terms, s).1;
-                let (stats, grad) = ctx.run(batch, &pp, Want::ForwardBackward(&coefs), &mut count)?;
-                (stats, grad.unwrap_or_default())
-            }
-            Backend::Reference => {
-                let stats = cpu::stats_pass(batch, &pp)?;
-                let coefs = loss::evaluate(terms, &stats).1;
-                (stats, cpu::grad_pass(batch, &pp, &coefs).into_iter().map(|g| g as f32).collect())
-            }
-        };
-        Ok(ValueAndGrad { forward: assemble(terms, stats, count), grad })
+        let coefs = |rows: &[Stats]| aggregate::evaluate(terms, rows, &layout).1;
+        let (rows, confusion, grad) = self.execute(input, &pp, Want::ForwardBackward(&coefs), &mut count)?;
+        Ok(ValueAndGrad { forward: assemble(terms, layout, rows, confusion, count), grad: grad.unwrap_or_default() })
     }
 
-    /// The backward pass of a shard of a larger batch, given the per-image statistics of
-    /// the whole batch (`global`, gathered from every shard) and the index in it of this
-    /// shard's first image. Runs no forward pass. With only batch-aggregated terms, `global`
-    /// may be any per-image split of the batch, e.g. one merged `Stats` per shard.
-    pub fn backward_with_stats(
+    /// The backward pass of a shard of a larger batch, given the statistics rows of the
+    /// whole batch (`global`, gathered from every shard; `layout.rows()` of them for the
+    /// global layout) and the index in it of this shard's first image. Runs no forward pass.
+    /// With only batch-aggregated terms, `global` may be any split of the batch into
+    /// images, e.g. one merged row set per shard.
+    pub fn backward_with_stats<'a>(
         &self,
-        batch: &BinaryBatch,
+        input: impl Into<Input<'a>>,
         terms: &[Term],
         global: &[Stats],
         first_image: usize,
     ) -> Result<Vec<f32>> {
-        let pp = PixelParams::from_terms(terms)?;
-        let n = batch.shape.n;
-        if first_image.checked_add(n).is_none_or(|end| end > global.len()) {
+        let input = input.into();
+        let (pp, local) = self.prepare(&input, terms)?;
+        let c = local.classes;
+        let images = global.len() / c;
+        let end = first_image.checked_add(local.images).filter(|&e| e <= images && global.len() % c == 0);
+        let Some(end) = end else {
             return Err(Error::StatsMismatch(format!(
-                "this shard's images {first_image}..{} do not lie inside the {} global statistics",
-                first_image.saturating_add(n),
+                "this shard's images {first_image}..{} ({c} rows each) do not lie inside the {} global rows",
+                first_image.saturating_add(local.images),
                 global.len()
             )));
-        }
-        let coefs: Vec<Coefficients> = loss::evaluate(terms, global).1[first_image..first_image + n].to_vec();
-        match &self.backend {
-            Backend::Gpu(ctx) => {
-                let (_, grad) = ctx.run(batch, &pp, Want::Backward(&coefs), &mut DispatchCount::default())?;
-                Ok(grad.unwrap_or_default())
-            }
-            Backend::Reference => Ok(cpu::grad_pass(batch, &pp, &coefs).into_iter().map(|g| g as f32).collect()),
-        }
+        };
+        let layout = Layout { images, ..local };
+        let coefs = aggregate::evaluate(terms, global, &layout).1[first_image * c..end * c].to_vec();
+        let (_, _, grad) = self.execute(input, &pp, Want::Backward(&coefs), &mut DispatchCount::default())?;
+        Ok(grad.unwrap_or_default())
     }
+}
+
+fn backward_coefficients(want: &Want, rows: &[Stats]) -> Option<Vec<Coefficients>> {
+    match want {
+        Want::Forward => None,
+        Want::ForwardBackward(f) => Some(f(rows)),
+        Want::Backward(given) => Some(given.to_vec()),
+    }
+}
+
+fn to_f32(v: Vec<f64>) -> Vec<f32> {
+    v.into_iter().map(|g| g as f32).collect()
 }
 
 fn reference_info() -> BackendInfo {
@@ -179,9 +265,32 @@ fn reference_info() -> BackendInfo {
     }
 }
 
-fn assemble(terms: &[Term], stats: Vec<Stats>, dispatches: DispatchCount) -> Forward {
-    let (values, _) = loss::evaluate(terms, &stats);
+fn assemble(
+    terms: &[Term],
+    layout: Layout,
+    stats: Vec<Stats>,
+    confusion: Option<Vec<u64>>,
+    dispatches: DispatchCount,
+) -> Forward {
+    let (values, _) = aggregate::evaluate(terms, &stats, &layout);
     let metrics = Stats::total(&stats).metrics();
     let per_image_metrics = stats.iter().map(Stats::metrics).collect();
-    Forward { terms: terms.to_vec(), values, stats, metrics, per_image_metrics, dispatches }
+    let c = layout.classes;
+    let per_class: Vec<Stats> = (0..c).map(|k| Stats::total(stats.iter().skip(k).step_by(c))).collect();
+    let per_class_metrics: Vec<Metrics> = per_class.iter().map(Stats::metrics).collect();
+    let occurring: Vec<f64> =
+        per_class.iter().filter(|s| s.hard_tp + s.hard_fp + s.hard_fn > 0).map(|s| s.metrics().iou).collect();
+    let mean_iou = if occurring.is_empty() { 1.0 } else { occurring.iter().sum::<f64>() / occurring.len() as f64 };
+    Forward {
+        terms: terms.to_vec(),
+        values,
+        layout,
+        stats,
+        metrics,
+        per_image_metrics,
+        per_class_metrics,
+        mean_iou,
+        confusion,
+        dispatches,
+    }
 }

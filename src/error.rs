@@ -72,7 +72,7 @@ pub enum Error {
         actual: usize,
     },
     /// A value is NaN or infinite (first offending element, flat index and position).
-    #[error("{tensor} is not finite at flat index {index} (image {image}, pixel {pixel}): {value}")]
+    #[error("{tensor} is not finite at flat index {index} (image {image}, channel {channel}, pixel {pixel}): {value}")]
     NonFinite {
         /// Which tensor.
         tensor: Tensor,
@@ -80,13 +80,18 @@ pub enum Error {
         index: usize,
         /// Image (batch) index of that element.
         image: usize,
-        /// Pixel index inside the image (row-major).
+        /// Channel (class) of that element (0 for binary inputs and class maps).
+        channel: usize,
+        /// Pixel index inside the image plane (row-major).
         pixel: usize,
         /// The value found.
         value: f32,
     },
     /// A value lies outside its allowed range (first offending element).
-    #[error("{tensor} out of range at flat index {index} (image {image}, pixel {pixel}): {value} is not in {allowed}")]
+    #[error(
+        "{tensor} out of range at flat index {index} (image {image}, channel {channel}, pixel {pixel}): \
+         {value} is not in {allowed}"
+    )]
     OutOfRange {
         /// Which tensor.
         tensor: Tensor,
@@ -94,9 +99,11 @@ pub enum Error {
         index: usize,
         /// Image (batch) index of that element.
         image: usize,
-        /// Pixel index inside the image (row-major).
+        /// Channel (class) of that element (0 for binary inputs and class maps).
+        channel: usize,
+        /// Pixel index inside the image plane (row-major).
         pixel: usize,
-        /// The value found.
+        /// The value found (a class index as f32 for class maps).
         value: f32,
         /// What was allowed.
         allowed: String,

@@ -22,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod aggregate;
 pub mod batch;
 pub mod cpu;
 pub mod engine;
@@ -30,8 +31,9 @@ pub mod gpu;
 pub mod loss;
 pub mod stats;
 
-pub use batch::{BinaryBatch, InputKind, Shape};
-pub use engine::{Engine, Forward, ValueAndGrad};
+pub use aggregate::{AbsentClass, ClassOptions, ClassSelection, Layout, Mode};
+pub use batch::{BinaryBatch, ClassMap, InputKind, MulticlassBatch, Shape};
+pub use engine::{Engine, Forward, Input, ValueAndGrad};
 pub use error::{Error, Result, Tensor};
 pub use gpu::{BackendInfo, DispatchCount, EngineOptions, SubgroupMode};
 pub use loss::{

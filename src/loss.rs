@@ -4,6 +4,7 @@
 //! Defaults follow the seed (`smooth = 1`, Focal α = 0.8 / γ = 2, Tversky α = β = 0.5,
 //! Combo α = β = 0.5) and the papers; see README.md for the formulas.
 
+use crate::aggregate::ClassOptions;
 use crate::error::{Error, Result};
 use crate::stats::Stats;
 
@@ -314,6 +315,81 @@ impl Combo {
     }
 }
 
+/// Softmax cross-entropy with label smoothing ε (PyTorch's `CrossEntropyLoss`):
+/// per pixel `(1−ε)·w_k·(−ln p_k) + (ε/C)·Σ_c w_c·(−ln p_c)`, class weights w from the
+/// term's [`ClassOptions`]; the mean divides by Σ w_k over the valid pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CrossEntropy {
+    /// Label smoothing ε in [0, 1].
+    pub label_smoothing: f64,
+    /// Weighted mean over valid pixels, or sum.
+    pub reduction: Reduction,
+}
+
+impl CrossEntropy {
+    fn validate(&self) -> Result<()> {
+        unit_interval("CrossEntropy", "label_smoothing", self.label_smoothing)
+    }
+}
+
+/// Dice + cross-entropy: `weight_dice·DiceLoss + weight_ce·CE` (MONAI's `DiceCELoss`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DiceCe {
+    /// The Dice term.
+    pub dice: Dice,
+    /// The cross-entropy term.
+    pub ce: CrossEntropy,
+    /// Weight of the Dice term (1).
+    pub weight_dice: f64,
+    /// Weight of the cross-entropy term (1).
+    pub weight_ce: f64,
+}
+
+impl Default for DiceCe {
+    fn default() -> Self {
+        DiceCe { dice: Dice::default(), ce: CrossEntropy::default(), weight_dice: 1.0, weight_ce: 1.0 }
+    }
+}
+
+/// How Generalized Dice weighs a class from its true-pixel count Σt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GdlWeighting {
+    /// w = 1/(Σt)² (Sudre et al.; MONAI `w_type="square"`).
+    #[default]
+    Square,
+    /// w = 1/Σt.
+    Simple,
+    /// w = 1.
+    Uniform,
+}
+
+/// Generalized Dice (Sudre et al. 2017):
+/// `1 − (2·Σ_c w_c·TP_c + smooth_nr) / (Σ_c w_c·(Σp_c + Σt_c) + smooth_dr)`; an absent
+/// class (Σt = 0) gets the largest finite weight of the segment (1 if none is finite).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeneralizedDice {
+    /// Class weighting.
+    pub weighting: GdlWeighting,
+    /// Added to the numerator (MONAI: 1e-5).
+    pub smooth_nr: f64,
+    /// Added to the denominator (MONAI: 1e-5); must be > 0.
+    pub smooth_dr: f64,
+}
+
+impl Default for GeneralizedDice {
+    fn default() -> Self {
+        GeneralizedDice { weighting: GdlWeighting::Square, smooth_nr: 1e-5, smooth_dr: 1e-5 }
+    }
+}
+
+impl GeneralizedDice {
+    fn validate(&self) -> Result<()> {
+        non_negative("GeneralizedDice", "smooth_nr", self.smooth_nr)?;
+        non_negative("GeneralizedDice", "smooth_dr", self.smooth_dr)?;
+        positive_sum("GeneralizedDice", "smooth_dr", self.smooth_dr, 0.0)
+    }
+}
+
 /// One sum-based loss with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -332,6 +408,12 @@ pub enum Loss {
     Focal(Focal),
     /// Combo loss.
     Combo(Combo),
+    /// Softmax cross-entropy (multiclass).
+    CrossEntropy(CrossEntropy),
+    /// Dice + cross-entropy (multiclass).
+    DiceCe(DiceCe),
+    /// Generalized Dice (Sudre et al. 2017; multiclass and multilabel).
+    GeneralizedDice(GeneralizedDice),
 }
 
 impl Loss {
@@ -346,6 +428,9 @@ impl Loss {
             Loss::BceDice(_) => "bce_dice",
             Loss::Focal(_) => "focal",
             Loss::Combo(_) => "combo",
+            Loss::CrossEntropy(_) => "cross_entropy",
+            Loss::DiceCe(_) => "dice_ce",
+            Loss::GeneralizedDice(_) => "generalized_dice",
         }
     }
 
@@ -364,12 +449,22 @@ impl Loss {
             }
             Loss::Focal(l) => l.validate(),
             Loss::Combo(l) => l.validate(),
+            Loss::CrossEntropy(l) => l.validate(),
+            Loss::DiceCe(l) => {
+                l.dice.validate()?;
+                l.ce.validate()?;
+                finite("DiceCe", "weight_dice", l.weight_dice)?;
+                finite("DiceCe", "weight_ce", l.weight_ce)
+            }
+            Loss::GeneralizedDice(l) => l.validate(),
         }
     }
 
-    /// The loss of one segment and ∂loss/∂S.
-    pub fn value_and_coefficients(&self, s: &Stats) -> (f64, Coefficients) {
-        match self {
+    /// The loss of one binary segment (one image, or one (image, class) plane) and
+    /// ∂loss/∂S; `None` for the losses defined over all classes of a segment at once
+    /// (cross-entropy, Dice + CE, Generalized Dice), which `aggregate` evaluates.
+    pub fn value_and_coefficients(&self, s: &Stats) -> Option<(f64, Coefficients)> {
+        Some(match self {
             Loss::Dice(l) => l.value_and_coefficients(s),
             Loss::Iou(l) => l.value_and_coefficients(s),
             Loss::Tversky(l) => l.value_and_coefficients(s),
@@ -381,22 +476,23 @@ impl Loss {
             }
             Loss::Focal(l) => l.value_and_coefficients(s),
             Loss::Combo(l) => l.value_and_coefficients(s),
-        }
+            Loss::CrossEntropy(_) | Loss::DiceCe(_) | Loss::GeneralizedDice(_) => return None,
+        })
     }
 
     /// This loss aggregated per image (mean over images).
     pub fn per_image(self) -> Term {
-        Term { loss: self, aggregation: Aggregation::PerImage, weight: 1.0 }
+        Term { loss: self, aggregation: Aggregation::PerImage, weight: 1.0, classes: ClassOptions::default() }
     }
 
     /// This loss over the whole batch as one segment.
     pub fn batch(self) -> Term {
-        Term { loss: self, aggregation: Aggregation::Batch, weight: 1.0 }
+        Term { loss: self, aggregation: Aggregation::Batch, weight: 1.0, classes: ClassOptions::default() }
     }
 }
 
-/// A loss with its aggregation and its weight in a weighted sum of losses.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A loss with its aggregation, its class options and its weight in a weighted sum of losses.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Term {
     /// The loss.
     pub loss: Loss,
@@ -404,12 +500,20 @@ pub struct Term {
     pub aggregation: Aggregation,
     /// Weight in the total whose gradient `value_and_grad` returns.
     pub weight: f64,
+    /// How classes are weighted, selected and averaged (multiclass and multilabel).
+    pub classes: ClassOptions,
 }
 
 impl Term {
     /// The same term with another weight.
     pub fn weighted(mut self, weight: f64) -> Term {
         self.weight = weight;
+        self
+    }
+
+    /// The same term with other class options.
+    pub fn with_classes(mut self, classes: ClassOptions) -> Term {
+        self.classes = classes;
         self
     }
 
@@ -526,6 +630,7 @@ impl PixelParams {
                 claim(&mut bce_from, i, "BCE", v == (p.pos_weight, p.label_smoothing))?;
                 (p.pos_weight, p.label_smoothing) = v;
             }
+            term.classes.validate()?;
             if let Loss::Focal(f) = &term.loss {
                 claim(&mut focal_from, i, "focal", (f.alpha, f.gamma) == (p.focal_alpha, p.focal_gamma))?;
                 (p.focal_alpha, p.focal_gamma) = (f.alpha, f.gamma);
@@ -551,51 +656,9 @@ fn claim(from: &mut Option<usize>, i: usize, what: &'static str, same: bool) -> 
     }
 }
 
-/// The values of `terms` over per-image statistics, and per image the coefficients of the
-/// weighted total Σ_k weight_k·L_k (what the backward pass needs).
-pub fn evaluate(terms: &[Term], images: &[Stats]) -> (Vec<f64>, Vec<Coefficients>) {
-    let mut coefficients = vec![Coefficients::default(); images.len()];
-    let non_empty = images.iter().filter(|s| !s.is_empty()).count();
-    let total = Stats::total(images);
-    let values = terms
-        .iter()
-        .map(|term| match term.aggregation {
-            Aggregation::Batch => {
-                if total.is_empty() {
-                    return 0.0;
-                }
-                let (v, c) = term.loss.value_and_coefficients(&total);
-                let c = c.scaled(term.weight);
-                for (k, s) in coefficients.iter_mut().zip(images) {
-                    if !s.is_empty() {
-                        *k = k.plus(&c);
-                    }
-                }
-                v
-            }
-            Aggregation::PerImage => {
-                if non_empty == 0 {
-                    return 0.0;
-                }
-                let inv = 1.0 / non_empty as f64;
-                let mut sum = 0.0;
-                for (k, s) in coefficients.iter_mut().zip(images) {
-                    if !s.is_empty() {
-                        let (v, c) = term.loss.value_and_coefficients(s);
-                        sum += v;
-                        *k = k.plus(&c.scaled(term.weight * inv));
-                    }
-                }
-                sum * inv
-            }
-        })
-        .collect();
-    (values, coefficients)
-}
-
 /// `num/max(den, eps)` and its derivative from those of `num` and `den`; the clamp, when
 /// active, makes the denominator a constant.
-fn ratio(num: f64, dnum: Coefficients, den: f64, dden: Coefficients, eps: f64) -> (f64, Coefficients) {
+pub(crate) fn ratio(num: f64, dnum: Coefficients, den: f64, dden: Coefficients, eps: f64) -> (f64, Coefficients) {
     if den > eps {
         (num / den, dnum.scaled(1.0 / den).plus(&dden.scaled(-num / (den * den))))
     } else {
@@ -604,7 +667,7 @@ fn ratio(num: f64, dnum: Coefficients, den: f64, dden: Coefficients, eps: f64) -
 }
 
 /// A pixel-wise sum turned into a mean over the valid pixels or kept as a sum.
-fn reduce(sum: f64, s: &Stats, r: Reduction, coeff: impl Fn(f64) -> Coefficients) -> (f64, Coefficients) {
+pub(crate) fn reduce(sum: f64, s: &Stats, r: Reduction, coeff: impl Fn(f64) -> Coefficients) -> (f64, Coefficients) {
     let scale = match r {
         Reduction::Mean => 1.0 / s.count.max(1) as f64,
         Reduction::Sum => 1.0,
@@ -612,11 +675,11 @@ fn reduce(sum: f64, s: &Stats, r: Reduction, coeff: impl Fn(f64) -> Coefficients
     (sum * scale, coeff(scale))
 }
 
-fn invalid(loss: &'static str, param: &'static str, value: f64, reason: &'static str) -> Error {
+pub(crate) fn invalid(loss: &'static str, param: &'static str, value: f64, reason: &'static str) -> Error {
     Error::InvalidParameter { loss, param, value, reason }
 }
 
-fn finite(loss: &'static str, param: &'static str, v: f64) -> Result<()> {
+pub(crate) fn finite(loss: &'static str, param: &'static str, v: f64) -> Result<()> {
     if v.is_finite() {
         Ok(())
     } else {
@@ -624,7 +687,7 @@ fn finite(loss: &'static str, param: &'static str, v: f64) -> Result<()> {
     }
 }
 
-fn non_negative(loss: &'static str, param: &'static str, v: f64) -> Result<()> {
+pub(crate) fn non_negative(loss: &'static str, param: &'static str, v: f64) -> Result<()> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
@@ -632,7 +695,7 @@ fn non_negative(loss: &'static str, param: &'static str, v: f64) -> Result<()> {
     }
 }
 
-fn unit_interval(loss: &'static str, param: &'static str, v: f64) -> Result<()> {
+pub(crate) fn unit_interval(loss: &'static str, param: &'static str, v: f64) -> Result<()> {
     if (0.0..=1.0).contains(&v) {
         Ok(())
     } else {
@@ -641,7 +704,7 @@ fn unit_interval(loss: &'static str, param: &'static str, v: f64) -> Result<()> 
 }
 
 /// A denominator `sums + smooth` clamped at `eps` is positive only if `smooth + eps > 0`.
-fn positive_sum(loss: &'static str, param: &'static str, smooth: f64, eps: f64) -> Result<()> {
+pub(crate) fn positive_sum(loss: &'static str, param: &'static str, smooth: f64, eps: f64) -> Result<()> {
     if smooth + eps > 0.0 {
         Ok(())
     } else {

@@ -43,7 +43,7 @@ fn non_finite_logits_name_the_first_bad_index() {
         for engine in engines() {
             let e = engine.forward(&batch, &terms()).unwrap_err();
             match e {
-                Error::NonFinite { tensor: Tensor::Input, index, image, pixel, value } => {
+                Error::NonFinite { tensor: Tensor::Input, index, image, pixel, value, channel: 0 } => {
                     assert_eq!((index, image, pixel), (first, 1, 17 * w + 5), "{}", engine.info().backend);
                     assert_eq!(value.to_bits(), bad.to_bits());
                 }
@@ -144,8 +144,8 @@ fn conflicting_per_pixel_parameters_are_errors() {
     let batch = BinaryBatch::new(&x, &x, &[1, 2, 2]).unwrap();
     let a = Loss::Focal(Focal { gamma: 2.0, ..Focal::default() }).batch();
     let b = Loss::Focal(Focal { gamma: 1.0, ..Focal::default() }).per_image();
-    let e = Engine::cpu().forward(&batch, &[Loss::Dice(Dice::default()).batch(), a, b]).unwrap_err();
+    let e = Engine::cpu().forward(&batch, &[Loss::Dice(Dice::default()).batch(), a.clone(), b]).unwrap_err();
     assert_eq!(e, Error::ConflictingPixelParams { what: "focal", first: 1, second: 2 });
     // Same parameters in two terms are fine.
-    Engine::cpu().forward(&batch, &[a, a.loss.per_image()]).unwrap();
+    Engine::cpu().forward(&batch, &[a.clone(), a.loss.per_image()]).unwrap();
 }

@@ -4,7 +4,11 @@
 mod common;
 use common::*;
 use segloss::cpu::pixel::{pixel_grad, pixel_sums};
-use segloss::loss::evaluate;
+
+/// Binary-mode evaluation of `terms` over per-image rows.
+fn evaluate(terms: &[Term], rows: &[Stats]) -> (Vec<f64>, Vec<Coefficients>) {
+    segloss::aggregate::evaluate(terms, rows, &Layout::binary(rows.len()))
+}
 use segloss::*;
 
 /// Σ weight·loss of f64 inputs through the reference's per-pixel sums.
@@ -77,7 +81,8 @@ fn reference_gradients_match_finite_differences() {
             }
         }
         // The weighted sum of a whole request: one coefficient set, one backward pass.
-        let weighted: Vec<Term> = req.iter().enumerate().map(|(i, t)| t.weighted(0.5 + 0.1 * i as f64)).collect();
+        let weighted: Vec<Term> =
+            req.iter().enumerate().map(|(i, t)| t.clone().weighted(0.5 + 0.1 * i as f64)).collect();
         check_finite_differences(&weighted, InputKind::Logits, Mask::Soft, seed);
     }
 }

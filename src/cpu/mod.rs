@@ -5,10 +5,14 @@
 //! | per-pixel terms | `prelude.wgsl` `activate` / `pixel_sums` / `pixel_grad` | [`pixel`] |
 //! | fused forward | `stats_partials.wgsl` + `stats_final.wgsl` | [`stats::stats_pass`] |
 //! | backward | `grad.wgsl` | [`grad::grad_pass`] |
+//! | multiclass forward | `class_stats.wgsl` + `stats_final.wgsl` | [`classes::class_stats_pass`] |
+//! | multiclass backward | `class_grad.wgsl` | [`classes::class_grad_pass`] |
 
+pub mod classes;
 pub mod grad;
 pub mod pixel;
 pub mod stats;
 
+pub use classes::{class_grad_pass, class_stats_pass};
 pub use grad::grad_pass;
 pub use stats::stats_pass;

@@ -23,7 +23,7 @@ pub fn target_ok(t: f32) -> bool {
 /// Per-image statistics of `batch`, or the error of its first bad element.
 pub fn stats_pass(batch: &BinaryBatch, pp: &PixelParams) -> Result<Vec<Stats>> {
     let hw = batch.shape.pixels();
-    let mut images = vec![Stats::default(); batch.shape.n];
+    let mut images = vec![Stats::default(); batch.segments()];
     let (mut bad_input, mut bad_target) = (None, None);
     for (i, (&x, &t)) in batch.input.iter().zip(batch.target).enumerate() {
         if bad_input.is_none() && !input_ok(x, batch.input_kind) {

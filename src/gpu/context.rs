@@ -50,6 +50,9 @@ pub(crate) struct Pipelines {
     pub stats_final: wgpu::ComputePipeline,
     pub grad_layout: wgpu::BindGroupLayout,
     pub grad: wgpu::ComputePipeline,
+    pub class_stats_layout: wgpu::BindGroupLayout,
+    pub class_stats: wgpu::ComputePipeline,
+    pub class_grad: wgpu::ComputePipeline,
 }
 
 /// Device, queue, capabilities and pipelines.
@@ -138,11 +141,15 @@ impl GpuContext {
         let stats_layout = layout(device, "stats_partials", &[Uniform, ro, ro, rw, rw]);
         let final_layout = layout(device, "stats_final", &[Uniform, ro, rw]);
         let grad_layout = layout(device, "grad", &[Uniform, ro, ro, ro, rw]);
+        let class_stats_layout = layout(device, "class_stats", &[Uniform, ro, ro, rw, rw, rw]);
         let partials_kernel = if subgroups { Kernel::StatsPartialsSubgroup } else { Kernel::StatsPartials };
         let pipelines = Pipelines {
             stats_partials: pipeline(device, partials_kernel, &stats_layout),
             stats_final: pipeline(device, Kernel::StatsFinal, &final_layout),
             grad: pipeline(device, Kernel::Grad, &grad_layout),
+            class_stats: pipeline(device, Kernel::ClassStats, &class_stats_layout),
+            class_grad: pipeline(device, Kernel::ClassGrad, &grad_layout),
+            class_stats_layout,
             stats_layout,
             final_layout,
             grad_layout,

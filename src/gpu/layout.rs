@@ -17,15 +17,15 @@ pub struct Params {
     pub wg_per_seg: u32,
     pub flags: u32,
     pub n_threads: u32,
-    pub _pad0: u32,
+    pub classes: u32,
     pub ignore_value: f32,
     pub pos_weight: f32,
     pub label_smoothing: f32,
     pub focal_alpha: f32,
     pub focal_gamma: f32,
     pub wce_beta: f32,
-    pub _pad1: f32,
-    pub _pad2: f32,
+    pub target_format: u32,
+    pub ignore_index: u32,
 }
 
 pub const FLAG_PROBABILITIES: u32 = 1;

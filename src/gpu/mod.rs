@@ -5,6 +5,7 @@ pub mod context;
 pub(crate) mod layout;
 pub mod plan;
 pub(crate) mod run;
+pub(crate) mod run_classes;
 pub mod shaders;
 
 pub use context::{BackendInfo, EngineOptions, GpuContext, SubgroupMode};

@@ -78,6 +78,75 @@ pub fn elementwise_workgroups(len: usize, max_workgroups: u32) -> u32 {
     len.div_ceil(WG_SIZE as usize).clamp(1, max_workgroups as usize) as u32
 }
 
+/// A multiclass chunk: whole images, or (for an image larger than a binding) a pixel range of
+/// one image, uploaded compacted as [image][class][pixel] with `plane` pixels per image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassChunk {
+    /// First image.
+    pub first_image: usize,
+    /// Images in the chunk (1 for a partial image).
+    pub n_images: usize,
+    /// First pixel of the range in each image (0 for whole images).
+    pub pix0: usize,
+    /// Pixels per image in the chunk.
+    pub plane: usize,
+}
+
+/// Lanes per class in class_stats.wgsl: the invocations sharing one class's sums.
+pub fn class_lanes(classes: usize) -> usize {
+    if classes <= WG_SIZE as usize {
+        WG_SIZE as usize / classes
+    } else {
+        1
+    }
+}
+
+/// Cuts `n` images of `hw` pixels and `classes` classes into chunks whose logits fit one
+/// binding and whose per-(image, class, lane) partials fit one binding; `Err` says why a
+/// binding is too small for this many classes.
+pub fn class_chunks(n: usize, hw: usize, classes: usize, binding_elems: usize) -> Result<Vec<ClassChunk>, String> {
+    let binding_rows = binding_elems / 16;
+    let per_image = classes * class_lanes(classes);
+    if per_image > binding_rows || classes > MAX_SEGMENTS_PER_CHUNK || classes * classes > binding_elems {
+        return Err(format!(
+            "{classes} classes need {per_image} partial rows and a {classes}x{classes} confusion matrix, \
+             more than one storage binding of {} bytes holds",
+            binding_elems * 4
+        ));
+    }
+    let pixels = (binding_elems / classes).max(1);
+    let mut out = Vec::new();
+    if hw <= pixels {
+        let images = (pixels / hw).min(binding_rows / per_image).min(MAX_SEGMENTS_PER_CHUNK / classes).max(1);
+        let mut first = 0;
+        while first < n {
+            let k = images.min(n - first);
+            out.push(ClassChunk { first_image: first, n_images: k, pix0: 0, plane: hw });
+            first += k;
+        }
+    } else {
+        for image in 0..n {
+            let mut pix0 = 0;
+            while pix0 < hw {
+                let plane = pixels.min(hw - pix0);
+                out.push(ClassChunk { first_image: image, n_images: 1, pix0, plane });
+                pix0 += plane;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// class_stats.wgsl workgroups per image: about two tiles per workgroup, at most
+/// `max_workgroups` in all, and partials that fit one binding.
+pub fn class_workgroups(chunk: &ClassChunk, classes: usize, max_workgroups: u32, binding_elems: usize) -> u32 {
+    let tiles = chunk.plane.div_ceil(WG_SIZE as usize);
+    let blocks = classes.div_ceil(WG_SIZE as usize);
+    let by_cap = max_workgroups as usize / (chunk.n_images * blocks);
+    let by_memory = binding_elems / 16 / (chunk.n_images * classes * class_lanes(classes));
+    tiles.div_ceil(2).min(by_cap).min(by_memory).max(1) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +166,26 @@ mod tests {
             }
             assert_eq!(next, total);
         }
+    }
+
+    #[test]
+    fn class_chunks_cover_every_pixel_once() {
+        for (n, hw, c, binding) in
+            [(3, 15, 19, 1 << 20), (2, 5000, 150, 1 << 16), (5, 4096, 3, 4096), (1, 1, 2, 1 << 20)]
+        {
+            let chunks = class_chunks(n, hw, c, binding).unwrap();
+            let mut seen = vec![0u8; n * hw];
+            for ch in &chunks {
+                assert!(ch.n_images * c * ch.plane <= binding, "{ch:?}");
+                for i in ch.first_image..ch.first_image + ch.n_images {
+                    for p in ch.pix0..ch.pix0 + ch.plane {
+                        seen[i * hw + p] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1), "{n}x{hw} C={c}");
+        }
+        assert!(class_chunks(1, 10, 300, 1 << 12).is_err());
     }
 
     #[test]

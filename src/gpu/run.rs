@@ -21,8 +21,8 @@ struct Workspace {
     staging: wgpu::Buffer,
 }
 
-const STATUS_BYTES: u64 = 8;
-const STATUS_CLEAR: [u32; 2] = [u32::MAX; 2];
+pub(super) const STATUS_BYTES: u64 = 8;
+pub(super) const STATUS_CLEAR: [u32; 2] = [u32::MAX; 2];
 
 /// What a run computes.
 pub(crate) enum Want<'a> {
@@ -44,7 +44,25 @@ pub struct DispatchCount {
 }
 
 impl GpuContext {
-    fn storage(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    pub(super) fn uniform(&self) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: PARAMS_BYTES,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    pub(super) fn staging(&self, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("staging"),
+            size: size.max(16),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    pub(super) fn storage(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: size.max(16),
@@ -67,23 +85,13 @@ impl GpuContext {
             .unwrap_or(1);
         let rows_bytes = max_seg * SUMS_BYTES;
         Workspace {
-            params: self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("params"),
-                size: PARAMS_BYTES,
-                usage: U::UNIFORM | U::COPY_DST,
-                mapped_at_creation: false,
-            }),
+            params: self.uniform(),
             input: self.storage("input", max_len * 4, U::COPY_DST),
             target: self.storage("target", max_len * 4, U::COPY_DST),
             partials: self.storage("partials", max_partials * SUMS_BYTES, U::empty()),
             rows: self.storage("rows", rows_bytes, U::COPY_SRC),
             status: self.storage("status", STATUS_BYTES, U::COPY_DST | U::COPY_SRC),
-            staging: self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("staging"),
-                size: rows_bytes + STATUS_BYTES,
-                usage: U::MAP_READ | U::COPY_DST,
-                mapped_at_creation: false,
-            }),
+            staging: self.staging(rows_bytes + STATUS_BYTES),
         }
     }
 
@@ -135,7 +143,7 @@ impl GpuContext {
         Ok((bytemuck::pod_collect_to_vec(rows), status))
     }
 
-    fn bind_group(&self, layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+    pub(super) fn bind_group(&self, layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
         let entries: Vec<_> = buffers
             .iter()
             .enumerate()
@@ -145,7 +153,7 @@ impl GpuContext {
     }
 
     /// Maps `buffer`, copies its first `size` bytes out and unmaps it.
-    fn read(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+    pub(super) fn read(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
         let slice = buffer.slice(..size);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -165,8 +173,21 @@ impl GpuContext {
         Ok(data)
     }
 
-    /// Per-image statistics of `batch`; with `coefficients`, also the gradient for the
-    /// per-image coefficients it returns from those statistics.
+    /// Runs `f` inside Validation and OutOfMemory error scopes: a GPU error becomes `Err`.
+    pub(super) fn scoped<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let result = f();
+        let oom = pollster::block_on(oom.pop());
+        let validation = pollster::block_on(validation.pop());
+        if let Some(e) = oom.or(validation) {
+            return Err(Error::Gpu { during: "segloss pass", detail: e.to_string() });
+        }
+        result
+    }
+
+    /// Per-segment statistics of a binary or multilabel `batch`; with `want`, also the
+    /// gradient for the per-segment coefficients.
     pub(crate) fn run(
         &self,
         batch: &BinaryBatch,
@@ -174,15 +195,7 @@ impl GpuContext {
         want: Want,
         count: &mut DispatchCount,
     ) -> Result<(Vec<Stats>, Option<Vec<f32>>)> {
-        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let result = self.run_unscoped(batch, pp, want, count);
-        let oom = pollster::block_on(oom.pop());
-        let validation = pollster::block_on(validation.pop());
-        if let Some(e) = oom.or(validation) {
-            return Err(Error::Gpu { during: "segloss pass", detail: e.to_string() });
-        }
-        result
+        self.scoped(|| self.run_unscoped(batch, pp, want, count))
     }
 
     fn run_unscoped(
@@ -193,10 +206,10 @@ impl GpuContext {
         count: &mut DispatchCount,
     ) -> Result<(Vec<Stats>, Option<Vec<f32>>)> {
         let seg_len = batch.shape.pixels();
-        let chunks = plan::chunks(batch.shape.len(), seg_len, plan::max_chunk_len(seg_len, self.binding_elems));
+        let chunks = plan::chunks(batch.input.len(), seg_len, plan::max_chunk_len(seg_len, self.binding_elems));
         let ws = self.workspace(&chunks, seg_len);
         let base = Params::new(batch, pp);
-        let mut images = vec![Stats::default(); batch.shape.n];
+        let mut images = vec![Stats::default(); batch.segments()];
         let forward = !matches!(want, Want::Backward(_));
         for chunk in chunks.iter().filter(|_| forward) {
             self.upload(&ws, batch, chunk);
@@ -216,17 +229,12 @@ impl GpuContext {
             Want::ForwardBackward(f) => f(&images),
             Want::Backward(given) => given.to_vec(),
         };
-        let mut grad = vec![0f32; batch.shape.len()];
+        let mut grad = vec![0f32; batch.input.len()];
         let (max_len, max_seg) = plan::largest(&chunks);
         let (max_len, max_seg) = (max_len as u64, max_seg as u64);
         let coef_buf = self.storage("coefficients", max_seg * COEF_BYTES, wgpu::BufferUsages::COPY_DST);
         let grad_buf = self.storage("grad", max_len * 4, wgpu::BufferUsages::COPY_SRC);
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("grad staging"),
-            size: max_len * 4,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = self.staging(max_len * 4);
         for chunk in &chunks {
             if chunks.len() > 1 || !forward {
                 self.upload(&ws, batch, chunk);

@@ -4,6 +4,7 @@
 const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
 const TREE: &str = include_str!("../../shaders/tree.wgsl");
 const ACCUMULATE: &str = include_str!("../../shaders/accumulate.wgsl");
+const CLASSES: &str = include_str!("../../shaders/classes.wgsl");
 
 /// Every kernel segloss dispatches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,6 +17,10 @@ pub enum Kernel {
     StatsFinal,
     /// Backward pass: the elementwise gradient.
     Grad,
+    /// Multiclass forward pass, first stage: softmax and per-(image, class) partials.
+    ClassStats,
+    /// Multiclass backward pass: the gradient through the softmax.
+    ClassGrad,
 }
 
 impl Kernel {
@@ -30,6 +35,8 @@ impl Kernel {
             Kernel::StatsPartialsSubgroup => "stats_partials_subgroup.wgsl",
             Kernel::StatsFinal => "stats_final.wgsl",
             Kernel::Grad => "grad.wgsl",
+            Kernel::ClassStats => "class_stats.wgsl",
+            Kernel::ClassGrad => "class_grad.wgsl",
         }
     }
 
@@ -45,6 +52,8 @@ impl Kernel {
             Kernel::StatsPartialsSubgroup => &[ACCUMULATE, include_str!("../../shaders/stats_partials_subgroup.wgsl")],
             Kernel::StatsFinal => &[TREE, include_str!("../../shaders/stats_final.wgsl")],
             Kernel::Grad => &[include_str!("../../shaders/grad.wgsl")],
+            Kernel::ClassStats => &[CLASSES, include_str!("../../shaders/class_stats.wgsl")],
+            Kernel::ClassGrad => &[CLASSES, include_str!("../../shaders/class_grad.wgsl")],
         };
         let mut src = String::from(PRELUDE);
         for part in parts {

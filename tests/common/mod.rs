@@ -76,7 +76,7 @@ pub fn gpu() -> Engine {
 pub fn gpu_with(options: EngineOptions) -> Engine {
     match Engine::with_options(options) {
         Ok(e) => e,
-        Err(e) => panic!("GPU tests need an adapter and found none: {e}"),
+        Err(e) => panic!("GPU tests need a working GPU engine (an adapter: lavapipe or llvmpipe in CI): {e}"),
     }
 }
 

@@ -1,0 +1,57 @@
+// class_grad.wgsl — the multiclass backward pass: every logit's gradient through the
+// softmax, one pixel per invocation (grid-stride over the chunk's pixels).
+//
+// Algorithm: with p = softmax(x), per-class coefficients (one `Coef` per (image, class) row)
+// give g_c = ∂L/∂p_c of the region sums (sp + tp·t_c + 2·spp·p_c + sad·sign(p_c − t_c)),
+// a_c = −(wce_c + [c = k]·bce_c), the coefficient of ln p_c (cross-entropy terms), and the
+// focal factor h = focal_k·p_k·F′(p_k), F = (1−p_k)^γ·(−ln p_k). Then
+//   ∂L/∂x_j = p_j·(g_j − Σ_c g_c p_c) + a_j − p_j·Σ_c a_c + h·([j = k] − p_j).
+// Loops over C: max, Σe (classes.wgsl), Σ g·p, write. Ignored pixels get exactly 0.
+//
+// Bindings: 0 params · 1 logits f32 · 2 class map u32 (packed) · 3 coefs array<Coef> · 4 grad f32
+// Dispatch: (min(⌈pixels/256⌉, cap), 1, 1); n_threads = workgroups × 256.
+
+@group(0) @binding(3) var<storage, read> coefs: array<Coef>;
+@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
+
+fn region_g(cf: Coef, p: f32, t: f32) -> f32 {
+    return cf.sp + cf.tp * t + cf.spp * 2.0 * p + cf.sad * sign(p - t);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let pixels = params.n_seg * params.seg_len;
+    for (var flat = gid.x; flat < pixels; flat += params.n_threads) {
+        let img = flat / params.seg_len;
+        let pix = flat % params.seg_len;
+        let k = class_at(flat);
+        if (class_ignored(k) || k >= params.classes) {
+            for (var c = 0u; c < params.classes; c++) {
+                grad[logit_index(img, c, pix)] = 0.0;
+            }
+            continue;
+        }
+        let sm = pixel_softmax(img, pix, k);
+        let row = img * params.classes;
+        var big_g = 0.0;
+        var big_a = 0.0;
+        for (var c = 0u; c < params.classes; c++) {
+            let cf = coefs[row + c];
+            let p = exp(logits[logit_index(img, c, pix)] - sm.lse);
+            let t = select(0.0, 1.0, c == k);
+            big_g += region_g(cf, p, t) * p;
+            big_a -= cf.wce + t * cf.bce;
+        }
+        let l = sm.lse - logits[logit_index(img, k, pix)];
+        let p_k = exp(-l);
+        let r = select(1.0, l / sm.q, sm.q > 0.0);
+        let h = -coefs[row + k].focal * focal_modulator(sm.q) * (params.focal_gamma * p_k * r + 1.0);
+        for (var c = 0u; c < params.classes; c++) {
+            let cf = coefs[row + c];
+            let p = exp(logits[logit_index(img, c, pix)] - sm.lse);
+            let t = select(0.0, 1.0, c == k);
+            let a = -(cf.wce + t * cf.bce);
+            grad[logit_index(img, c, pix)] = p * (region_g(cf, p, t) - big_g) + a - p * big_a + h * (t - p);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+// classes.wgsl — shared by the multiclass kernels (class_stats.wgsl, class_grad.wgsl).
+//
+// Layout of a chunk: `n_seg` images of `seg_len` pixels; logits [image][class][pixel]
+// (class planes `seg_len` apart), the class map [image][pixel] packed in u32 words
+// (`target_format`: u32, two u16 or four u8 per word, little-endian). Declares bindings
+// 1 (logits) and 2 (class map), and the per-pixel softmax: max (argmax, lowest index on
+// ties), Σ e^{x−m} and Σ_{c≠k} e^{x−m}, so that q = 1 − p_k has no cancellation.
+// Transcendentals per pixel: C exp + 1 log.
+
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> class_map: array<u32>;
+
+const NO_CLASS: u32 = 0xffffffffu;
+
+fn class_at(i: u32) -> u32 {
+    switch params.target_format {
+        case 1u: {
+            return (class_map[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
+        }
+        case 2u: {
+            return (class_map[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu;
+        }
+        default: {
+            return class_map[i];
+        }
+    }
+}
+
+fn class_ignored(k: u32) -> bool {
+    return (params.flags & FLAG_IGNORE) != 0u && k == params.ignore_index;
+}
+
+// Index of logit (image, class, pixel) in the chunk.
+fn logit_index(img: u32, c: u32, pix: u32) -> u32 {
+    return (img * params.classes + c) * params.seg_len + pix;
+}
+
+struct Softmax {
+    lse: f32,
+    argmax: u32,
+    q: f32,        // 1 − p_k
+    finite: bool,  // every logit of the pixel is finite
+}
+
+fn pixel_softmax(img: u32, pix: u32, k: u32) -> Softmax {
+    var m = logits[logit_index(img, 0u, pix)];
+    var argmax = 0u;
+    var finite = is_finite(m);
+    for (var c = 1u; c < params.classes; c++) {
+        let x = logits[logit_index(img, c, pix)];
+        finite = finite && is_finite(x);
+        if (x > m) {
+            m = x;
+            argmax = c;
+        }
+    }
+    if (!finite) {
+        return Softmax(0.0, 0u, 0.0, false);
+    }
+    var s = 0.0;
+    var s_not_k = 0.0;
+    for (var c = 0u; c < params.classes; c++) {
+        let e = exp(logits[logit_index(img, c, pix)] - m);
+        s += e;
+        if (c != k) {
+            s_not_k += e;
+        }
+    }
+    return Softmax(m + log(s), argmax, s_not_k / s, true);
+}

@@ -1,0 +1,372 @@
+//! From per-(image, class) statistics to loss values and backward coefficients: class
+//! selection, class weights, absent classes, per-image or pooled aggregation, and the losses
+//! defined over all classes of a segment at once (cross-entropy, softmax focal, Generalized
+//! Dice, Dice + CE, multiclass Combo).
+//!
+//! Rows of statistics are laid out image-major: row `i·C + c` is image i, class c (C = 1 in
+//! binary mode). A *segment* is one image (`Aggregation::PerImage`) or the whole batch with
+//! each class's rows summed (`Aggregation::Batch`).
+
+use crate::error::{Error, Result};
+use crate::loss::{self, Coefficients, GdlWeighting, Loss, Reduction, Term};
+use crate::stats::Stats;
+
+/// What the rows of statistics describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One sigmoid channel: one row per image.
+    Binary,
+    /// C independent sigmoid channels: one row per (image, channel).
+    Multilabel,
+    /// Softmax over C classes: one row per (image, class).
+    Multiclass,
+}
+
+/// Images, classes and mode of a batch's statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Images.
+    pub images: usize,
+    /// Classes (channels) per image.
+    pub classes: usize,
+    /// The mode.
+    pub mode: Mode,
+}
+
+impl Layout {
+    /// Binary mode with `images` images.
+    pub fn binary(images: usize) -> Layout {
+        Layout { images, classes: 1, mode: Mode::Binary }
+    }
+
+    /// Rows of statistics.
+    pub fn rows(&self) -> usize {
+        self.images * self.classes
+    }
+}
+
+/// Which classes a class-wise loss averages over.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ClassSelection {
+    /// Every class.
+    #[default]
+    All,
+    /// Every class but class 0 (`include_background=False`).
+    NoBackground,
+    /// These classes.
+    Only(Vec<usize>),
+}
+
+/// What a class with no true pixel in a segment contributes to a region loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AbsentClass {
+    /// Its loss as the formula gives it (with smoothing: near 0 if nothing is predicted).
+    #[default]
+    Smoothed,
+    /// Zero loss and zero gradient, still counted in the mean (smp).
+    Zero,
+    /// Left out of the mean (mean over present classes).
+    Skip,
+}
+
+/// Class weighting, selection and absent-class policy of a term.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassOptions {
+    /// One weight per class (None: all 1). Also the class weights of cross-entropy and the
+    /// per-class α of the softmax focal loss.
+    pub weights: Option<Vec<f64>>,
+    /// Divide the weighted sum over classes by Σ weights (true) or by the number of classes
+    /// averaged (false, as MONAI).
+    pub normalize_weights: bool,
+    /// The classes averaged.
+    pub selection: ClassSelection,
+    /// Absent-class policy of region losses (Dice, IoU, Tversky, BCE-Dice, Combo).
+    pub absent: AbsentClass,
+}
+
+impl Default for ClassOptions {
+    fn default() -> Self {
+        ClassOptions {
+            weights: None,
+            normalize_weights: true,
+            selection: ClassSelection::All,
+            absent: AbsentClass::Smoothed,
+        }
+    }
+}
+
+impl ClassOptions {
+    /// Checks the weights' values (their count is checked against the batch in `check`).
+    pub fn validate(&self) -> Result<()> {
+        for &w in self.weights.iter().flatten() {
+            loss::non_negative("ClassOptions", "weights", w)?;
+        }
+        Ok(())
+    }
+
+    fn check(&self, classes: usize, term: usize) -> Result<()> {
+        if let Some(w) = &self.weights {
+            if w.len() != classes {
+                return Err(Error::InvalidRequest(format!(
+                    "term {term}: {} class weights for {classes} classes",
+                    w.len()
+                )));
+            }
+        }
+        if let ClassSelection::Only(list) = &self.selection {
+            if let Some(&bad) = list.iter().find(|&&c| c >= classes) {
+                return Err(Error::InvalidRequest(format!("term {term}: class {bad} selected but C = {classes}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn weight(&self, class: usize) -> f64 {
+        self.weights.as_ref().map_or(1.0, |w| w[class])
+    }
+
+    fn selected(&self, classes: usize) -> Vec<usize> {
+        match &self.selection {
+            ClassSelection::All => (0..classes).collect(),
+            ClassSelection::NoBackground => (1..classes).collect(),
+            ClassSelection::Only(list) => list.clone(),
+        }
+    }
+}
+
+/// Checks that every term fits the batch's mode and class count.
+pub fn check(terms: &[Term], layout: &Layout) -> Result<()> {
+    for (i, term) in terms.iter().enumerate() {
+        term.classes.check(layout.classes, i)?;
+        let fits = match (&term.loss, layout.mode) {
+            (Loss::CrossEntropy(_) | Loss::DiceCe(_), m) => m == Mode::Multiclass,
+            (Loss::Bce(_) | Loss::BceDice(_), m) => m != Mode::Multiclass,
+            _ => true,
+        };
+        if !fits {
+            let hint = match layout.mode {
+                Mode::Multiclass => "use CrossEntropy / DiceCe for softmax outputs",
+                _ => "CrossEntropy and DiceCe need a multiclass batch; use Bce / BceDice",
+            };
+            return Err(Error::InvalidRequest(format!(
+                "term {i} ({}) does not apply in {:?} mode: {hint}",
+                term.loss.name(),
+                layout.mode
+            )));
+        }
+        if matches!(term.loss, Loss::GeneralizedDice(_)) && term.classes.weights.is_some() {
+            return Err(Error::InvalidRequest(format!("term {i}: Generalized Dice computes its own class weights")));
+        }
+    }
+    Ok(())
+}
+
+/// The values of `terms` over the rows of statistics, and per row the coefficients of the
+/// weighted total Σ_k weight_k·L_k (what the backward pass needs). `check` must have passed.
+pub fn evaluate(terms: &[Term], rows: &[Stats], layout: &Layout) -> (Vec<f64>, Vec<Coefficients>) {
+    let c = layout.classes;
+    let mut coefficients = vec![Coefficients::default(); rows.len()];
+    let values = terms
+        .iter()
+        .map(|term| {
+            let segments: Vec<Vec<Stats>> = match term.aggregation {
+                loss::Aggregation::PerImage => rows.chunks(c).map(<[Stats]>::to_vec).collect(),
+                loss::Aggregation::Batch => {
+                    vec![(0..c).map(|k| Stats::total(rows.iter().skip(k).step_by(c))).collect()]
+                }
+            };
+            let results: Vec<_> = segments.iter().map(|seg| segment_value(term, seg, layout.mode)).collect();
+            let included = results.iter().flatten().count();
+            if included == 0 {
+                return 0.0;
+            }
+            let scale = term.weight / included as f64;
+            let mut sum = 0.0;
+            for (s, result) in results.iter().enumerate() {
+                let Some((v, d)) = result else { continue };
+                sum += v;
+                // Per image: segment s is image s. Batch: the one segment feeds every image.
+                let images: Vec<usize> = match term.aggregation {
+                    loss::Aggregation::PerImage => vec![s],
+                    loss::Aggregation::Batch => (0..layout.images).collect(),
+                };
+                for i in images {
+                    for (k, dk) in d.iter().enumerate() {
+                        if !rows[i * c + k].is_empty() {
+                            coefficients[i * c + k] = coefficients[i * c + k].plus(&dk.scaled(scale));
+                        }
+                    }
+                }
+            }
+            sum / included as f64
+        })
+        .collect();
+    (values, coefficients)
+}
+
+/// One segment's loss and per-class coefficients; `None` when the segment has no valid
+/// pixel or every class it would average is skipped.
+fn segment_value(term: &Term, rows: &[Stats], mode: Mode) -> Option<(f64, Vec<Coefficients>)> {
+    if rows.iter().all(Stats::is_empty) {
+        return None;
+    }
+    let opts = &term.classes;
+    let multiclass = mode == Mode::Multiclass;
+    match &term.loss {
+        Loss::CrossEntropy(ce) => Some(cross_entropy(ce.label_smoothing, ce.reduction, rows, opts)),
+        Loss::DiceCe(dc) => {
+            let (d, dd) = classwise(&Loss::Dice(dc.dice), rows, opts)?;
+            let (e, de) = cross_entropy(dc.ce.label_smoothing, dc.ce.reduction, rows, opts);
+            Some(combine(dc.weight_dice, (d, dd), dc.weight_ce, (e, de)))
+        }
+        Loss::GeneralizedDice(g) => generalized_dice(g, rows, opts),
+        Loss::Focal(f) if multiclass => Some(softmax_focal(f.alpha, f.reduction, rows, opts)),
+        Loss::Combo(cb) if multiclass => {
+            // α·CE − (1−α)·(mean Dice score) = α·CE + (1−α)·DiceLoss − (1−α).
+            let dice = loss::Dice { eps: cb.eps, ..loss::Dice::default().smooth(cb.smooth) };
+            let (d, dd) = classwise(&Loss::Dice(dice), rows, opts)?;
+            let (e, de) = cross_entropy(0.0, Reduction::Mean, rows, opts);
+            let (v, c) = combine(1.0 - cb.ce_ratio, (d, dd), cb.ce_ratio, (e, de));
+            Some((v - (1.0 - cb.ce_ratio), c))
+        }
+        other => classwise(other, rows, opts),
+    }
+}
+
+fn combine(wa: f64, a: (f64, Vec<Coefficients>), wb: f64, b: (f64, Vec<Coefficients>)) -> (f64, Vec<Coefficients>) {
+    let coefs = a.1.iter().zip(&b.1).map(|(x, y)| x.scaled(wa).plus(&y.scaled(wb))).collect();
+    (wa * a.0 + wb * b.0, coefs)
+}
+
+/// A per-class loss averaged over the selected classes with the term's weights and
+/// absent-class policy.
+fn classwise(loss: &Loss, rows: &[Stats], opts: &ClassOptions) -> Option<(f64, Vec<Coefficients>)> {
+    let region = !matches!(loss, Loss::Bce(_) | Loss::Focal(_));
+    let mut coefs = vec![Coefficients::default(); rows.len()];
+    let (mut num, mut den) = (0.0, 0.0);
+    for k in opts.selected(rows.len()) {
+        let s = &rows[k];
+        if s.is_empty() {
+            continue;
+        }
+        let w = opts.weight(k);
+        let norm = if opts.normalize_weights { w } else { 1.0 };
+        if region && s.st == 0.0 {
+            match opts.absent {
+                AbsentClass::Skip => continue,
+                AbsentClass::Zero => {
+                    den += norm;
+                    continue;
+                }
+                AbsentClass::Smoothed => {}
+            }
+        }
+        let (v, d) = loss.value_and_coefficients(s)?;
+        num += w * v;
+        den += norm;
+        coefs[k] = d.scaled(w);
+    }
+    if den <= 0.0 {
+        return None;
+    }
+    Some((num / den, coefs.iter().map(|c| c.scaled(1.0 / den)).collect()))
+}
+
+/// Multiclass cross-entropy from the rows: `bce` = Σ over pixels of class c of −ln p_c,
+/// `wce` = Σ over all pixels of −ln p_c, `st` = pixels of class c.
+fn cross_entropy(eps: f64, reduction: Reduction, rows: &[Stats], opts: &ClassOptions) -> (f64, Vec<Coefficients>) {
+    let c = rows.len() as f64;
+    let den = match reduction {
+        Reduction::Mean => rows.iter().enumerate().map(|(k, s)| opts.weight(k) * s.st).sum::<f64>(),
+        Reduction::Sum => 1.0,
+    };
+    if den <= 0.0 {
+        return (0.0, vec![Coefficients::default(); rows.len()]);
+    }
+    let mut value = 0.0;
+    let coefs = rows
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let w = opts.weight(k);
+            value += ((1.0 - eps) * w * s.bce + eps / c * w * s.wce) / den;
+            Coefficients { bce: (1.0 - eps) * w / den, wce: eps / c * w / den, ..Default::default() }
+        })
+        .collect();
+    (value, coefs)
+}
+
+/// Softmax focal loss: `focal` row c = Σ over pixels of class c of (1−p_c)^γ·(−ln p_c);
+/// α_c from the class weights, else α for classes ≥ 1 and 1−α for class 0 (kornia), else 1.
+fn softmax_focal(
+    alpha: Option<f64>,
+    reduction: Reduction,
+    rows: &[Stats],
+    opts: &ClassOptions,
+) -> (f64, Vec<Coefficients>) {
+    let count = rows.iter().map(|s| s.count).max().unwrap_or(0).max(1) as f64;
+    let scale = match reduction {
+        Reduction::Mean => 1.0 / count,
+        Reduction::Sum => 1.0,
+    };
+    let mut value = 0.0;
+    let coefs = rows
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let a = match (&opts.weights, alpha) {
+                (Some(w), _) => w[k],
+                (None, Some(a)) => {
+                    if k == 0 {
+                        1.0 - a
+                    } else {
+                        a
+                    }
+                }
+                (None, None) => 1.0,
+            };
+            value += a * s.focal * scale;
+            Coefficients { focal: a * scale, ..Default::default() }
+        })
+        .collect();
+    (value, coefs)
+}
+
+fn generalized_dice(
+    g: &loss::GeneralizedDice,
+    rows: &[Stats],
+    opts: &ClassOptions,
+) -> Option<(f64, Vec<Coefficients>)> {
+    let selected = opts.selected(rows.len());
+    if selected.is_empty() {
+        return None;
+    }
+    let raw = |st: f64| match g.weighting {
+        GdlWeighting::Square => 1.0 / (st * st),
+        GdlWeighting::Simple => 1.0 / st,
+        GdlWeighting::Uniform => 1.0,
+    };
+    let finite_max = selected.iter().map(|&k| raw(rows[k].st)).filter(|w| w.is_finite()).fold(f64::NAN, f64::max);
+    let weight = |k: usize| {
+        let w = raw(rows[k].st);
+        if w.is_finite() {
+            w
+        } else if finite_max.is_finite() {
+            finite_max
+        } else {
+            1.0
+        }
+    };
+    let (mut num, mut den) = (g.smooth_nr, g.smooth_dr);
+    for &k in &selected {
+        num += 2.0 * weight(k) * rows[k].tp;
+        den += weight(k) * (rows[k].sp + rows[k].st);
+    }
+    let mut coefs = vec![Coefficients::default(); rows.len()];
+    for &k in &selected {
+        let w = weight(k);
+        // loss = 1 − num/den: ∂/∂TP_k = −2w/den, ∂/∂SP_k = num·w/den².
+        coefs[k] = Coefficients { tp: -2.0 * w / den, sp: num * w / (den * den), ..Default::default() };
+    }
+    Some((1.0 - num / den, coefs))
+}
