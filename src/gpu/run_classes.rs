@@ -86,8 +86,7 @@ impl GpuContext {
     ) -> Result<ClassRun> {
         use wgpu::BufferUsages as U;
         let (c, hw) = (batch.classes, batch.shape.pixels());
-        let chunks = plan::class_chunks(batch.shape.n, hw, c, self.binding_elems)
-            .map_err(|detail| Error::InvalidRequest(detail))?;
+        let chunks = plan::class_chunks(batch.shape.n, hw, c, self.binding_elems).map_err(Error::InvalidRequest)?;
         let lanes = plan::class_lanes(c) as u64;
         let max_pixels = chunks.iter().map(|ch| ch.n_images * ch.plane).max().unwrap_or(1) as u64;
         let max_images = chunks.iter().map(|ch| ch.n_images).max().unwrap_or(1) as u64;
