@@ -37,6 +37,10 @@ struct Params {
     wce_beta: f32,
     target_format: u32,   // class map: 0 = u32, 1 = u16 (two per word), 2 = u8 (four per word)
     ignore_index: u32,    // class index of ignored pixels (with FLAG_IGNORE)
+    class_index: u32,     // Lovasz softmax: the class being sorted
+    plane: u32,           // Lovasz: pixels per image
+    lovasz_mode: u32,     // Lovasz: 0 = hinge, 1 = softmax
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -244,6 +244,31 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Sorts (key, value) pairs stably by (value / segment_len, key): the GPU radix sort
+    /// (or its reference). Pass `usize::MAX` as `segment_len` for one segment. The value
+    /// 0xffffffff is reserved (padding) and rejected.
+    pub fn sort_pairs(&self, keys: &[u32], values: &[u32], segment_len: usize) -> Result<(Vec<u32>, Vec<u32>)> {
+        match &self.backend {
+            Backend::Gpu(ctx) => ctx.sort_pairs(keys, values, segment_len),
+            Backend::Reference => {
+                if keys.len() != values.len() {
+                    return Err(Error::InvalidRequest(format!("{} keys but {} values", keys.len(), values.len())));
+                }
+                Ok(cpu::sort::sort_pairs(keys, values, segment_len))
+            }
+        }
+    }
+
+    /// Exact u32 prefix sums (wrapping at 2^32), exclusive or inclusive.
+    pub fn prefix_scan(&self, data: &[u32], inclusive: bool) -> Result<Vec<u32>> {
+        match &self.backend {
+            Backend::Gpu(ctx) => ctx.prefix_scan(data, inclusive),
+            Backend::Reference => Ok(cpu::sort::prefix_scan(data, inclusive)),
+        }
+    }
+}
+
 fn backward_coefficients(want: &Want, rows: &[Stats]) -> Option<Vec<Coefficients>> {
     match want {
         Want::Forward => None,

@@ -7,10 +7,13 @@
 //! | backward | `grad.wgsl` | [`grad::grad_pass`] |
 //! | multiclass forward | `class_stats.wgsl` + `stats_final.wgsl` | [`classes::class_stats_pass`] |
 //! | multiclass backward | `class_grad.wgsl` | [`classes::class_grad_pass`] |
+//! | radix sort | `radix_count.wgsl` + `radix_scatter.wgsl` | [`sort::sort_pairs`] |
+//! | prefix scan | `scan_reduce.wgsl` + `scan_apply.wgsl` | [`sort::prefix_scan`] |
 
 pub mod classes;
 pub mod grad;
 pub mod pixel;
+pub mod sort;
 pub mod stats;
 
 pub use classes::{class_grad_pass, class_stats_pass};

@@ -42,6 +42,31 @@ pub struct BackendInfo {
     pub subgroups: bool,
 }
 
+/// Layouts and pipelines of the sort and scan primitives.
+pub(crate) struct SortPipelines {
+    pub count_layout: wgpu::BindGroupLayout,
+    pub count: wgpu::ComputePipeline,
+    pub scatter_layout: wgpu::BindGroupLayout,
+    pub scatter: wgpu::ComputePipeline,
+    pub scan_reduce_layout: wgpu::BindGroupLayout,
+    pub scan_reduce: wgpu::ComputePipeline,
+    pub scan_apply_layout: wgpu::BindGroupLayout,
+    pub scan_apply: wgpu::ComputePipeline,
+}
+
+/// Layouts and pipelines of the Lovasz kernels.
+pub(crate) struct LovaszPipelines {
+    pub keys_layout: wgpu::BindGroupLayout,
+    pub hinge_keys: wgpu::ComputePipeline,
+    pub softmax_keys: wgpu::ComputePipeline,
+    pub reduce_layout: wgpu::BindGroupLayout,
+    pub reduce: wgpu::ComputePipeline,
+    pub grad_layout: wgpu::BindGroupLayout,
+    pub grad: wgpu::ComputePipeline,
+    pub jacobian_layout: wgpu::BindGroupLayout,
+    pub jacobian: wgpu::ComputePipeline,
+}
+
 /// Bind-group layouts and pipelines of every kernel used.
 pub(crate) struct Pipelines {
     pub stats_layout: wgpu::BindGroupLayout,
@@ -53,6 +78,8 @@ pub(crate) struct Pipelines {
     pub class_stats_layout: wgpu::BindGroupLayout,
     pub class_stats: wgpu::ComputePipeline,
     pub class_grad: wgpu::ComputePipeline,
+    pub sort: SortPipelines,
+    pub lovasz: LovaszPipelines,
 }
 
 /// Device, queue, capabilities and pipelines.
@@ -142,6 +169,41 @@ impl GpuContext {
         let final_layout = layout(device, "stats_final", &[Uniform, ro, rw]);
         let grad_layout = layout(device, "grad", &[Uniform, ro, ro, ro, rw]);
         let class_stats_layout = layout(device, "class_stats", &[Uniform, ro, ro, rw, rw, rw]);
+        let kernel = |k: Kernel, kinds: &[wgpu::BufferBindingType]| {
+            let l = layout(device, k.name(), kinds);
+            let p = pipeline(device, k, &l);
+            (l, p)
+        };
+        let (count_layout, count) = kernel(Kernel::RadixCount, &[Uniform, ro, ro, rw]);
+        let (scatter_layout, scatter) = kernel(Kernel::RadixScatter, &[Uniform, ro, ro, ro, rw, rw]);
+        let (scan_reduce_layout, scan_reduce) = kernel(Kernel::ScanReduce, &[Uniform, ro, rw]);
+        let (scan_apply_layout, scan_apply) = kernel(Kernel::ScanApply, &[Uniform, ro, ro, rw]);
+        let sort = SortPipelines {
+            count_layout,
+            count,
+            scatter_layout,
+            scatter,
+            scan_reduce_layout,
+            scan_reduce,
+            scan_apply_layout,
+            scan_apply,
+        };
+        let (keys_layout, hinge_keys) = kernel(Kernel::LovaszHingeKeys, &[Uniform, ro, ro, rw, rw, rw]);
+        let softmax_keys = pipeline(device, Kernel::LovaszSoftmaxKeys, &keys_layout);
+        let (reduce_layout, reduce) = kernel(Kernel::LovaszReduce, &[Uniform, ro, ro, ro, rw]);
+        let (lgrad_layout, lgrad) = kernel(Kernel::LovaszGrad, &[Uniform, ro, ro, ro, ro, rw]);
+        let (jacobian_layout, jacobian) = kernel(Kernel::LovaszJacobian, &[Uniform, ro, ro, rw]);
+        let lovasz = LovaszPipelines {
+            keys_layout,
+            hinge_keys,
+            softmax_keys,
+            reduce_layout,
+            reduce,
+            grad_layout: lgrad_layout,
+            grad: lgrad,
+            jacobian_layout,
+            jacobian,
+        };
         let partials_kernel = if subgroups { Kernel::StatsPartialsSubgroup } else { Kernel::StatsPartials };
         let pipelines = Pipelines {
             stats_partials: pipeline(device, partials_kernel, &stats_layout),
@@ -150,6 +212,8 @@ impl GpuContext {
             class_stats: pipeline(device, Kernel::ClassStats, &class_stats_layout),
             class_grad: pipeline(device, Kernel::ClassGrad, &grad_layout),
             class_stats_layout,
+            sort,
+            lovasz,
             stats_layout,
             final_layout,
             grad_layout,

@@ -6,7 +6,7 @@ use crate::loss::{Coefficients, PixelParams};
 use crate::stats::Stats;
 use bytemuck::{Pod, Zeroable};
 
-/// Mirror of WGSL `Params` (64 bytes).
+/// Mirror of WGSL `Params` (80 bytes).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
 pub struct Params {
@@ -26,6 +26,10 @@ pub struct Params {
     pub wce_beta: f32,
     pub target_format: u32,
     pub ignore_index: u32,
+    pub class_index: u32,
+    pub plane: u32,
+    pub lovasz_mode: u32,
+    pub _pad: u32,
 }
 
 pub const FLAG_PROBABILITIES: u32 = 1;

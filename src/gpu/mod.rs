@@ -7,6 +7,7 @@ pub mod plan;
 pub(crate) mod run;
 pub(crate) mod run_classes;
 pub mod shaders;
+pub(crate) mod sort;
 
 pub use context::{BackendInfo, EngineOptions, GpuContext, SubgroupMode};
 pub use run::DispatchCount;

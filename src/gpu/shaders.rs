@@ -5,6 +5,9 @@ const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
 const TREE: &str = include_str!("../../shaders/tree.wgsl");
 const ACCUMULATE: &str = include_str!("../../shaders/accumulate.wgsl");
 const CLASSES: &str = include_str!("../../shaders/classes.wgsl");
+const SORT_COMMON: &str = include_str!("../../shaders/sort_common.wgsl");
+const LOVASZ_KEY: &str = include_str!("../../shaders/lovasz_key.wgsl");
+const LOVASZ_COMMON: &str = include_str!("../../shaders/lovasz_common.wgsl");
 
 /// Every kernel segloss dispatches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,6 +24,24 @@ pub enum Kernel {
     ClassStats,
     /// Multiclass backward pass: the gradient through the softmax.
     ClassGrad,
+    /// Radix sort: per-block digit histogram.
+    RadixCount,
+    /// Radix sort: stable scatter by digit.
+    RadixScatter,
+    /// Prefix scan: block sums.
+    ScanReduce,
+    /// Prefix scan: in-block scan plus carry.
+    ScanApply,
+    /// Lovasz hinge: errors as sort keys.
+    LovaszHingeKeys,
+    /// Lovasz softmax: one class's errors as sort keys.
+    LovaszSoftmaxKeys,
+    /// Lovasz: loss per segment.
+    LovaszReduce,
+    /// Lovasz: gradient scattered through the permutation.
+    LovaszGrad,
+    /// Lovasz softmax: gradient through the softmax.
+    LovaszJacobian,
 }
 
 impl Kernel {
@@ -37,6 +58,15 @@ impl Kernel {
             Kernel::Grad => "grad.wgsl",
             Kernel::ClassStats => "class_stats.wgsl",
             Kernel::ClassGrad => "class_grad.wgsl",
+            Kernel::RadixCount => "radix_count.wgsl",
+            Kernel::RadixScatter => "radix_scatter.wgsl",
+            Kernel::ScanReduce => "scan_reduce.wgsl",
+            Kernel::ScanApply => "scan_apply.wgsl",
+            Kernel::LovaszHingeKeys => "lovasz_hinge_keys.wgsl",
+            Kernel::LovaszSoftmaxKeys => "lovasz_softmax_keys.wgsl",
+            Kernel::LovaszReduce => "lovasz_reduce.wgsl",
+            Kernel::LovaszGrad => "lovasz_grad.wgsl",
+            Kernel::LovaszJacobian => "lovasz_jacobian.wgsl",
         }
     }
 
@@ -46,8 +76,21 @@ impl Kernel {
     }
 
     /// The complete WGSL source: prelude, the shared pieces the kernel uses, kernel.
+    /// (The sort and scan kernels have their own prelude, sort_common.wgsl.)
     pub fn source(self) -> String {
+        let sort = |body: &'static str| -> String { format!("{SORT_COMMON}\n{body}") };
         let parts: &[&str] = match self {
+            Kernel::RadixCount => return sort(include_str!("../../shaders/radix_count.wgsl")),
+            Kernel::RadixScatter => return sort(include_str!("../../shaders/radix_scatter.wgsl")),
+            Kernel::ScanReduce => return sort(include_str!("../../shaders/scan_reduce.wgsl")),
+            Kernel::ScanApply => return sort(include_str!("../../shaders/scan_apply.wgsl")),
+            Kernel::LovaszHingeKeys => &[LOVASZ_KEY, include_str!("../../shaders/lovasz_hinge_keys.wgsl")],
+            Kernel::LovaszSoftmaxKeys => &[CLASSES, LOVASZ_KEY, include_str!("../../shaders/lovasz_softmax_keys.wgsl")],
+            Kernel::LovaszReduce => {
+                &[TREE, LOVASZ_KEY, LOVASZ_COMMON, include_str!("../../shaders/lovasz_reduce.wgsl")]
+            }
+            Kernel::LovaszGrad => &[LOVASZ_KEY, LOVASZ_COMMON, include_str!("../../shaders/lovasz_grad.wgsl")],
+            Kernel::LovaszJacobian => &[CLASSES, include_str!("../../shaders/lovasz_jacobian.wgsl")],
             Kernel::StatsPartials => &[TREE, ACCUMULATE, include_str!("../../shaders/stats_partials.wgsl")],
             Kernel::StatsPartialsSubgroup => &[ACCUMULATE, include_str!("../../shaders/stats_partials_subgroup.wgsl")],
             Kernel::StatsFinal => &[TREE, include_str!("../../shaders/stats_final.wgsl")],

@@ -1,0 +1,27 @@
+// lovasz_jacobian.wgsl — Lovasz softmax backward, last step: from dL/dp to dL/dx through
+// the softmax, in place: per pixel, g_c = dL/dp_c for every class (written by
+// lovasz_grad.wgsl class by class), p = softmax(x), dL/dx_j = p_j·(g_j − Σ_c g_c p_c).
+//
+// Bindings: 0 params · 1 logits · 2 class map (classes.wgsl) · 3 grad f32 (read_write, same
+//           [image][class][pixel] layout as the logits chunk)
+// Dispatch: (min(⌈pixels/256⌉, cap), 1, 1); n_threads = workgroups × 256.
+
+@group(0) @binding(3) var<storage, read_write> grad: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let pixels = params.n_seg * params.seg_len;
+    for (var f = gid.x; f < pixels; f += params.n_threads) {
+        let li = f / params.seg_len;
+        let i = f % params.seg_len;
+        let sm = pixel_softmax(li, i, 0u);
+        var dot = 0.0;
+        for (var c = 0u; c < params.classes; c++) {
+            dot += grad[logit_index(li, c, i)] * exp(logits[logit_index(li, c, i)] - sm.lse);
+        }
+        for (var c = 0u; c < params.classes; c++) {
+            let at = logit_index(li, c, i);
+            grad[at] = exp(logits[at] - sm.lse) * (grad[at] - dot);
+        }
+    }
+}

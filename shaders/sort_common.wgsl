@@ -1,0 +1,60 @@
+// sort_common.wgsl — shared by the radix-sort and scan kernels (radix_count, radix_scatter,
+// scan_reduce, scan_apply). Holds their uniform `SortParams` (binding 0), the block shape
+// (256 invocations × 4 elements = 1024 per workgroup), the digit of an element, and a
+// workgroup exclusive scan of one u32 per invocation (Hillis–Steele over a double buffer:
+// 8 steps, a barrier each; deterministic).
+//
+// Elements are (key, value) pairs of u32. The value 0xffffffff marks padding past the end.
+// Digits are 4 bits: `mode` 0 takes bits [shift, shift+4) of the key; `mode` 1 takes them
+// of the segment id (value >> value_shift) / seg_len, so extra passes make the sort segmented while
+// it stays one global sort (LSD passes are stable).
+
+struct SortParams {
+    n: u32,          // elements
+    n_blocks: u32,   // ⌈n / 1024⌉
+    shift: u32,      // digit position
+    mode: u32,       // 0: key digit; 1: segment digit
+    seg_len: u32,    // elements per segment (mode 1)
+    mask: u32,       // scan: input = data & mask
+    inclusive: u32,  // scan: 1 = inclusive, 0 = exclusive
+    value_shift: u32, // mode 1: segment id = (value >> value_shift) / seg_len
+}
+
+@group(0) @binding(0) var<uniform> sp: SortParams;
+
+const SORT_WG: u32 = 256u;
+const BLOCK: u32 = 1024u;
+const SENTINEL: u32 = 0xffffffffu;
+
+var<workgroup> scan_buf: array<u32, 512>;
+
+fn digit_of(key: u32, value: u32) -> u32 {
+    if (value == SENTINEL) {
+        return 15u;
+    }
+    if (sp.mode == 0u) {
+        return (key >> sp.shift) & 15u;
+    }
+    return (((value >> sp.value_shift) / sp.seg_len) >> sp.shift) & 15u;
+}
+
+// Exclusive prefix of `v` over the workgroup's invocations, and the workgroup total.
+// Call from uniform control flow by every invocation.
+fn wg_exclusive_scan(lid: u32, v: u32) -> vec2<u32> {
+    var src = 0u;
+    scan_buf[lid] = v;
+    workgroupBarrier();
+    for (var off = 1u; off < SORT_WG; off <<= 1u) {
+        var sum = scan_buf[src * SORT_WG + lid];
+        if (lid >= off) {
+            sum += scan_buf[src * SORT_WG + lid - off];
+        }
+        scan_buf[(1u - src) * SORT_WG + lid] = sum;
+        workgroupBarrier();
+        src = 1u - src;
+    }
+    let inclusive = scan_buf[src * SORT_WG + lid];
+    let total = scan_buf[src * SORT_WG + SORT_WG - 1u];
+    workgroupBarrier();
+    return vec2<u32>(inclusive - v, total);
+}
