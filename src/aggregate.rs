@@ -139,14 +139,15 @@ pub fn check(terms: &[Term], layout: &Layout) -> Result<()> {
     for (i, term) in terms.iter().enumerate() {
         term.classes.check(layout.classes, i)?;
         let fits = match (&term.loss, layout.mode) {
-            (Loss::CrossEntropy(_) | Loss::DiceCe(_), m) => m == Mode::Multiclass,
+            (Loss::CrossEntropy(_) | Loss::DiceCe(_) | Loss::LovaszSoftmax(_), m) => m == Mode::Multiclass,
+            (Loss::LovaszHinge(_), m) => m != Mode::Multiclass,
             (Loss::Bce(_) | Loss::BceDice(_), m) => m != Mode::Multiclass,
             _ => true,
         };
         if !fits {
             let hint = match layout.mode {
-                Mode::Multiclass => "use CrossEntropy / DiceCe for softmax outputs",
-                _ => "CrossEntropy and DiceCe need a multiclass batch; use Bce / BceDice",
+                Mode::Multiclass => "use CrossEntropy / DiceCe / LovaszSoftmax for softmax outputs",
+                _ => "CrossEntropy, DiceCe and LovaszSoftmax need a multiclass batch; use Bce / BceDice / LovaszHinge",
             };
             return Err(Error::InvalidRequest(format!(
                 "term {i} ({}) does not apply in {:?} mode: {hint}",
@@ -369,4 +370,63 @@ fn generalized_dice(
         coefs[k] = Coefficients { tp: -2.0 * w / den, sp: num * w / (den * den), ..Default::default() };
     }
     Some((1.0 - num / den, coefs))
+}
+
+/// One Lovasz problem's result: a segment (hinge) or a (segment, class) pair (softmax).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LovaszRow {
+    /// Σ relu(e_sorted)·∇J.
+    pub loss: f64,
+    /// Valid (not ignored) pixels.
+    pub valid: u64,
+    /// Pixels labelled 1 (hinge: t ≥ 0.5; softmax: of this class).
+    pub positives: u64,
+}
+
+/// An included segment: its index, its (class, weight) pairs and its denominator.
+type SegmentClasses = (usize, Vec<(usize, f64)>, f64);
+
+/// A Lovasz term's value from its rows (`classes` rows per segment; 1 for the hinge), and
+/// per row the scale of its backward pass: ∂(weight·value)/∂loss_row.
+pub fn lovasz_value(term: &Term, rows: &[LovaszRow], classes: usize) -> (f64, Vec<f64>) {
+    let opts = &term.classes;
+    let present_only = matches!(term.loss, Loss::LovaszSoftmax(l) if l.present_only);
+    let mut scales = vec![0.0; rows.len()];
+    let mut included = 0usize;
+    let mut sum = 0.0;
+    // (segment, [(class, weight)], denominator) of every included segment.
+    let mut per_segment: Vec<SegmentClasses> = Vec::new();
+    for (s, seg) in rows.chunks(classes).enumerate() {
+        if seg.iter().all(|r| r.valid == 0) {
+            continue;
+        }
+        let selected: Vec<usize> = if classes == 1 { vec![0] } else { opts.selected(classes) };
+        let mut den = 0.0;
+        let mut num = 0.0;
+        let mut used = Vec::new();
+        for k in selected {
+            if present_only && seg[k].positives == 0 {
+                continue;
+            }
+            let w = if classes == 1 { 1.0 } else { opts.weight(k) };
+            num += w * seg[k].loss;
+            den += if opts.normalize_weights || classes == 1 { w } else { 1.0 };
+            used.push((k, w));
+        }
+        if den <= 0.0 {
+            continue;
+        }
+        included += 1;
+        sum += num / den;
+        per_segment.push((s, used, den));
+    }
+    if included == 0 {
+        return (0.0, scales);
+    }
+    for (s, used, den) in per_segment {
+        for (k, w) in used {
+            scales[s * classes + k] = term.weight * w / (den * included as f64);
+        }
+    }
+    (sum / included as f64, scales)
 }

@@ -1,7 +1,7 @@
 //! [`Engine`]: one API over the GPU path and the float64 reference, for binary, multilabel
 //! and multiclass batches.
 
-use crate::aggregate::{self, Layout, Mode};
+use crate::aggregate::{self, Layout, LovaszRow, Mode};
 use crate::batch::{BinaryBatch, MulticlassBatch};
 use crate::cpu;
 use crate::error::{Error, Result};
@@ -68,14 +68,16 @@ pub struct Forward {
     /// Statistics per (image, class) row, image-major (one row per image in binary mode).
     pub stats: Vec<Stats>,
     /// Thresholded metrics of the whole batch from the summed counts of every row
-    /// (binary: the batch's metrics; multiclass/multilabel: micro-averaged).
-    pub metrics: Metrics,
+    /// (binary: the batch's metrics; multiclass/multilabel: micro-averaged). `None` when the
+    /// request has only Lovasz terms: then no fused pass runs and `stats` is empty.
+    pub metrics: Option<Metrics>,
     /// Thresholded metrics per row (per image in binary mode).
     pub per_image_metrics: Vec<Metrics>,
     /// Per class, pooled over the batch (argmax for multiclass, p ≥ 0.5 otherwise).
     pub per_class_metrics: Vec<Metrics>,
-    /// Mean of the per-class IoU over the classes that occur in the prediction or the target.
-    pub mean_iou: f64,
+    /// Mean of the per-class IoU over the classes that occur in the prediction or the target
+    /// (`None` without a fused pass; 1 when no class occurs).
+    pub mean_iou: Option<f64>,
     /// Multiclass: the C×C confusion matrix, row = target class, column = argmax class.
     pub confusion: Option<Vec<u64>>,
     /// Passes the call made over the data.
@@ -97,6 +99,9 @@ pub struct ValueAndGrad {
     /// d(total)/d(input), same layout as the input; exactly 0 at ignored pixels.
     pub grad: Vec<f32>,
 }
+
+/// Values of the Lovasz terms by term index, and the gradient of their weighted sum.
+type LovaszOut = (Vec<(usize, f64)>, Option<Vec<f32>>);
 
 /// Rows, confusion matrix and gradient of one run.
 type Run = (Vec<Stats>, Option<Vec<u64>>, Option<Vec<f32>>);
@@ -141,6 +146,15 @@ impl Engine {
         match &self.backend {
             Backend::Gpu(ctx) => ctx.info(),
             Backend::Reference => &self.reference_info,
+        }
+    }
+
+    /// Bytes of all the buffers this engine has created on its device so far (a running
+    /// total, for memory accounting in tests and benchmarks; 0 for the reference).
+    pub fn bytes_allocated(&self) -> u64 {
+        match &self.backend {
+            Backend::Gpu(ctx) => ctx.allocated.load(std::sync::atomic::Ordering::Relaxed),
+            Backend::Reference => 0,
         }
     }
 
@@ -193,24 +207,99 @@ impl Engine {
         Ok((pp, layout))
     }
 
-    /// Every requested loss and the thresholded metrics, in one pass over the data.
+    /// Every requested loss and the thresholded metrics: one pass over the data for all the
+    /// sum-based losses, plus a sort per Lovasz term (per class for Lovasz softmax).
     pub fn forward<'a>(&self, input: impl Into<Input<'a>>, terms: &[Term]) -> Result<Forward> {
         let input = input.into();
         let (pp, layout) = self.prepare(&input, terms)?;
+        let sums = sum_terms(terms);
         let mut count = DispatchCount::default();
-        let (rows, confusion, _) = self.execute(input, &pp, Want::Forward, &mut count)?;
-        Ok(assemble(terms, layout, rows, confusion, count))
+        let (rows, confusion, _) =
+            if sums.is_empty() { Default::default() } else { self.execute(input, &pp, Want::Forward, &mut count)? };
+        let (lovasz, _) = self.lovasz(&input, terms, false)?;
+        Ok(assemble(terms, &sums, layout, rows, confusion, count, &lovasz))
     }
 
-    /// Every requested loss and the gradient of Σ weight·loss: one forward pass, then one
-    /// backward pass, whatever the number of terms and classes.
+    /// Every requested loss and the gradient of Σ weight·loss: one forward and one backward
+    /// pass for all the sum-based losses, whatever their number and the number of classes,
+    /// plus the Lovasz terms' sorts.
     pub fn value_and_grad<'a>(&self, input: impl Into<Input<'a>>, terms: &[Term]) -> Result<ValueAndGrad> {
         let input = input.into();
         let (pp, layout) = self.prepare(&input, terms)?;
+        let sums = sum_terms(terms);
         let mut count = DispatchCount::default();
-        let coefs = |rows: &[Stats]| aggregate::evaluate(terms, rows, &layout).1;
-        let (rows, confusion, grad) = self.execute(input, &pp, Want::ForwardBackward(&coefs), &mut count)?;
-        Ok(ValueAndGrad { forward: assemble(terms, layout, rows, confusion, count), grad: grad.unwrap_or_default() })
+        let coefs = |rows: &[Stats]| aggregate::evaluate(&sums, rows, &layout).1;
+        let (rows, confusion, grad) = if sums.is_empty() {
+            Default::default()
+        } else {
+            self.execute(input, &pp, Want::ForwardBackward(&coefs), &mut count)?
+        };
+        let (lovasz, lovasz_grad) = self.lovasz(&input, terms, true)?;
+        let mut grad = grad.unwrap_or_else(|| vec![0.0; input_len(&input)]);
+        if let Some(lg) = lovasz_grad {
+            for (g, l) in grad.iter_mut().zip(lg) {
+                *g += l;
+            }
+        }
+        Ok(ValueAndGrad { forward: assemble(terms, &sums, layout, rows, confusion, count, &lovasz), grad })
+    }
+
+    /// Values of the Lovasz terms (by term index) and, with `grad`, the gradient of their
+    /// weighted sum.
+    fn lovasz(&self, input: &Input, terms: &[Term], grad: bool) -> Result<LovaszOut> {
+        let mut values = Vec::new();
+        let mut total: Option<Vec<f32>> = None;
+        for (i, term) in terms.iter().enumerate().filter(|(_, t)| t.loss.is_lovasz()) {
+            let per_image = term.aggregation == crate::loss::Aggregation::PerImage;
+            let classes = input.layout().classes;
+            let value = std::cell::Cell::new(0.0);
+            let scales = |rows: &[LovaszRow]| {
+                let per_row = if matches!(input, Input::Binary(_)) { 1 } else { classes };
+                let (v, s) = aggregate::lovasz_value(term, rows, per_row);
+                value.set(v);
+                s
+            };
+            let scales_fn: &dyn Fn(&[LovaszRow]) -> Vec<f64> = &scales;
+            let g = match (&self.backend, input) {
+                (_, Input::Binary(b)) if b.input_kind == crate::batch::InputKind::Probabilities => {
+                    return Err(Error::InvalidRequest(format!(
+                        "term {i}: the Lovasz hinge takes logits, not probabilities"
+                    )));
+                }
+                (Backend::Gpu(ctx), Input::Binary(b)) => {
+                    ctx.lovasz_hinge(b, per_image, Some(scales_fn).filter(|_| grad))?
+                }
+                (Backend::Gpu(ctx), Input::Multiclass(m)) => {
+                    let wanted = lovasz_classes(term, classes);
+                    ctx.lovasz_softmax(m, per_image, &wanted, Some(scales_fn).filter(|_| grad))?
+                }
+                (Backend::Reference, Input::Binary(b)) => {
+                    let (rows, _) = cpu::lovasz::lovasz_hinge(b, per_image, None)?;
+                    let s = scales(&rows);
+                    let g = grad.then(|| cpu::lovasz::lovasz_hinge(b, per_image, Some(&s))).transpose()?;
+                    (rows, g.map(|(_, g)| to_f32(g)))
+                }
+                (Backend::Reference, Input::Multiclass(m)) => {
+                    let wanted = lovasz_classes(term, classes);
+                    let (rows, _) = cpu::lovasz::lovasz_softmax(m, per_image, &wanted, None)?;
+                    let s = scales(&rows);
+                    let g = grad.then(|| cpu::lovasz::lovasz_softmax(m, per_image, &wanted, Some(&s))).transpose()?;
+                    (rows, g.map(|(_, g)| to_f32(g)))
+                }
+            };
+            let (rows, g) = g;
+            if !grad {
+                scales(&rows);
+            }
+            values.push((i, value.get()));
+            if let Some(g) = g {
+                match &mut total {
+                    Some(t) => t.iter_mut().zip(g).for_each(|(a, b)| *a += b),
+                    None => total = Some(g),
+                }
+            }
+        }
+        Ok((values, total))
     }
 
     /// The backward pass of a shard of a larger batch, given the statistics rows of the
@@ -227,6 +316,12 @@ impl Engine {
     ) -> Result<Vec<f32>> {
         let input = input.into();
         let (pp, local) = self.prepare(&input, terms)?;
+        if let Some(t) = terms.iter().find(|t| t.loss.is_lovasz()) {
+            return Err(Error::InvalidRequest(format!(
+                "{} is not a function of mergeable sums: it has no sharded backward",
+                t.loss.name()
+            )));
+        }
         let c = local.classes;
         let images = global.len() / c;
         let end = first_image.checked_add(local.images).filter(|&e| e <= images && global.len() % c == 0);
@@ -290,22 +385,61 @@ fn reference_info() -> BackendInfo {
     }
 }
 
+/// The sum-based terms (everything but the Lovasz losses).
+fn sum_terms(terms: &[Term]) -> Vec<Term> {
+    terms.iter().filter(|t| !t.loss.is_lovasz()).cloned().collect()
+}
+
+/// Which classes a Lovasz softmax term sorts (its selection; presence is decided later).
+fn lovasz_classes(term: &Term, classes: usize) -> Vec<bool> {
+    let mut wanted = vec![false; classes];
+    match &term.classes.selection {
+        crate::aggregate::ClassSelection::All => wanted.iter_mut().for_each(|w| *w = true),
+        crate::aggregate::ClassSelection::NoBackground => wanted.iter_mut().skip(1).for_each(|w| *w = true),
+        crate::aggregate::ClassSelection::Only(list) => list.iter().for_each(|&k| wanted[k] = true),
+    }
+    wanted
+}
+
+fn input_len(input: &Input) -> usize {
+    match input {
+        Input::Binary(b) => b.input.len(),
+        Input::Multiclass(m) => m.logits.len(),
+    }
+}
+
 fn assemble(
     terms: &[Term],
+    sums: &[Term],
     layout: Layout,
     stats: Vec<Stats>,
     confusion: Option<Vec<u64>>,
     dispatches: DispatchCount,
+    lovasz: &[(usize, f64)],
 ) -> Forward {
-    let (values, _) = aggregate::evaluate(terms, &stats, &layout);
-    let metrics = Stats::total(&stats).metrics();
+    let (sum_values, _) = aggregate::evaluate(sums, &stats, &layout);
+    let mut sum_values = sum_values.into_iter();
+    let values = terms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if t.loss.is_lovasz() {
+                lovasz.iter().find(|(j, _)| *j == i).map_or(0.0, |(_, v)| *v)
+            } else {
+                sum_values.next().unwrap_or(0.0)
+            }
+        })
+        .collect();
+    let ran = !stats.is_empty();
+    let metrics = ran.then(|| Stats::total(&stats).metrics());
     let per_image_metrics = stats.iter().map(Stats::metrics).collect();
-    let c = layout.classes;
+    let c = if ran { layout.classes } else { 0 };
     let per_class: Vec<Stats> = (0..c).map(|k| Stats::total(stats.iter().skip(k).step_by(c))).collect();
     let per_class_metrics: Vec<Metrics> = per_class.iter().map(Stats::metrics).collect();
     let occurring: Vec<f64> =
         per_class.iter().filter(|s| s.hard_tp + s.hard_fp + s.hard_fn > 0).map(|s| s.metrics().iou).collect();
-    let mean_iou = if occurring.is_empty() { 1.0 } else { occurring.iter().sum::<f64>() / occurring.len() as f64 };
+    let mean_iou =
+        ran.then(|| if occurring.is_empty() { 1.0 } else { occurring.iter().sum::<f64>() / occurring.len() as f64 });
     Forward {
         terms: terms.to_vec(),
         values,

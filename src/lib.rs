@@ -31,14 +31,14 @@ pub mod gpu;
 pub mod loss;
 pub mod stats;
 
-pub use aggregate::{AbsentClass, ClassOptions, ClassSelection, Layout, Mode};
+pub use aggregate::{AbsentClass, ClassOptions, ClassSelection, Layout, LovaszRow, Mode};
 pub use batch::{BinaryBatch, ClassMap, InputKind, MulticlassBatch, Shape};
 pub use engine::{Engine, Forward, Input, ValueAndGrad};
 pub use error::{Error, Result, Tensor};
 pub use gpu::{BackendInfo, DispatchCount, EngineOptions, SubgroupMode};
 pub use loss::{
     Aggregation, Bce, BceDice, Coefficients, Combo, CrossEntropy, Dice, DiceCe, Focal, GdlWeighting, GeneralizedDice,
-    Iou, Loss, PixelParams, Reduction, Term, TpForm, Tversky,
+    Iou, Loss, LovaszHinge, LovaszSoftmax, PixelParams, Reduction, Term, TpForm, Tversky,
 };
 pub use stats::{Metrics, Stats};
 /// The wgpu version segloss is built on, for `Engine::from_device`.

@@ -390,6 +390,30 @@ impl GeneralizedDice {
     }
 }
 
+/// Lovasz hinge (Berman et al. 2018, `lovasz_hinge`): per segment, errors
+/// e = 1 − x·(2y − 1) of the logits x and labels y = [t ≥ 0.5], sorted in descending order;
+/// loss = Σ relu(e_sorted)·∇J, ∇J the Lovasz extension gradient of the Jaccard loss.
+/// `.per_image()`: one problem per image (multilabel: all its channels together), mean over
+/// images; `.batch()`: the whole batch as one problem. Ignored pixels are dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LovaszHinge;
+
+/// Lovasz softmax (Berman et al. 2018, `lovasz_softmax`): per class c, errors |fg_c − p_c| of
+/// the softmax p, sorted descending; loss_c = Σ e·∇J; the mean over the classes of the
+/// term's `ClassOptions` selection (weighted as there), only those present in the segment's
+/// labels when `present_only` (Berman's default `classes="present"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LovaszSoftmax {
+    /// Skip classes without a true pixel in the segment.
+    pub present_only: bool,
+}
+
+impl Default for LovaszSoftmax {
+    fn default() -> Self {
+        LovaszSoftmax { present_only: true }
+    }
+}
+
 /// One sum-based loss with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -414,6 +438,10 @@ pub enum Loss {
     DiceCe(DiceCe),
     /// Generalized Dice (Sudre et al. 2017; multiclass and multilabel).
     GeneralizedDice(GeneralizedDice),
+    /// Lovasz hinge (Berman et al. 2018; binary and multilabel logits).
+    LovaszHinge(LovaszHinge),
+    /// Lovasz softmax (Berman et al. 2018; multiclass).
+    LovaszSoftmax(LovaszSoftmax),
 }
 
 impl Loss {
@@ -431,6 +459,8 @@ impl Loss {
             Loss::CrossEntropy(_) => "cross_entropy",
             Loss::DiceCe(_) => "dice_ce",
             Loss::GeneralizedDice(_) => "generalized_dice",
+            Loss::LovaszHinge(_) => "lovasz_hinge",
+            Loss::LovaszSoftmax(_) => "lovasz_softmax",
         }
     }
 
@@ -457,7 +487,13 @@ impl Loss {
                 finite("DiceCe", "weight_ce", l.weight_ce)
             }
             Loss::GeneralizedDice(l) => l.validate(),
+            Loss::LovaszHinge(_) | Loss::LovaszSoftmax(_) => Ok(()),
         }
+    }
+
+    /// Whether the loss needs a sort (Lovasz) rather than the fused sums.
+    pub fn is_lovasz(&self) -> bool {
+        matches!(self, Loss::LovaszHinge(_) | Loss::LovaszSoftmax(_))
     }
 
     /// The loss of one binary segment (one image, or one (image, class) plane) and
@@ -476,7 +512,11 @@ impl Loss {
             }
             Loss::Focal(l) => l.value_and_coefficients(s),
             Loss::Combo(l) => l.value_and_coefficients(s),
-            Loss::CrossEntropy(_) | Loss::DiceCe(_) | Loss::GeneralizedDice(_) => return None,
+            Loss::CrossEntropy(_)
+            | Loss::DiceCe(_)
+            | Loss::GeneralizedDice(_)
+            | Loss::LovaszHinge(_)
+            | Loss::LovaszSoftmax(_) => return None,
         })
     }
 

@@ -150,8 +150,9 @@ fn hand_worked_values() {
     assert!((out.values[1] - 0.4).abs() < 1e-15);
     assert!((out.values[2] - 0.25).abs() < 1e-15);
     // Thresholded at 0.5 (p ≥ 0.5 positive): predictions (1, 1, 1, 0) → TP 2, FP 1, FN 0.
-    assert_eq!(out.metrics, Metrics::from_counts(2, 1, 0));
-    assert!((out.metrics.iou - 2.0 / 3.0).abs() < 1e-15 && out.metrics.recall == 1.0);
+    let m = out.metrics.unwrap();
+    assert_eq!(m, Metrics::from_counts(2, 1, 0));
+    assert!((m.iou - 2.0 / 3.0).abs() < 1e-15 && m.recall == 1.0);
     // BCE of a perfect confident prediction is 0; p = 0 with t = 1 is clamped at 100 (PyTorch).
     let b = |p: f32, t: f32| {
         let batch =

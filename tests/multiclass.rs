@@ -187,7 +187,7 @@ fn confusion_matrix_equals_a_plain_count() {
             let fn_: u64 = (0..c).filter(|&q| q != k).map(|q| want[k * c + q]).sum();
             assert_eq!(*m, Metrics::from_counts(tp, fp, fn_), "class {k}");
         }
-        assert!(f.mean_iou > 0.0 && f.mean_iou < 1.0);
+        assert!(f.mean_iou.is_some_and(|m| m > 0.0 && m < 1.0));
     }
 }
 

@@ -8,10 +8,12 @@
 //! | multiclass forward | `class_stats.wgsl` + `stats_final.wgsl` | [`classes::class_stats_pass`] |
 //! | multiclass backward | `class_grad.wgsl` | [`classes::class_grad_pass`] |
 //! | radix sort | `radix_count.wgsl` + `radix_scatter.wgsl` | [`sort::sort_pairs`] |
+//! | Lovasz hinge / softmax | `lovasz_*.wgsl` (+ sort, scan) | [`lovasz::lovasz_hinge`], [`lovasz::lovasz_softmax`] |
 //! | prefix scan | `scan_reduce.wgsl` + `scan_apply.wgsl` | [`sort::prefix_scan`] |
 
 pub mod classes;
 pub mod grad;
+pub mod lovasz;
 pub mod pixel;
 pub mod sort;
 pub mod stats;

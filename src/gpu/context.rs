@@ -90,6 +90,8 @@ pub struct GpuContext {
     pub(crate) max_workgroups: u32,
     pub(crate) binding_elems: usize,
     pub(crate) pipelines: Pipelines,
+    /// Bytes of every buffer segloss has created on this device (a running total).
+    pub(crate) allocated: std::sync::atomic::AtomicU64,
 }
 
 impl GpuContext {
@@ -157,7 +159,7 @@ impl GpuContext {
             device_type: format!("{:?}", adapter.device_type),
             subgroups,
         };
-        Ok(GpuContext { device, queue, info, max_workgroups, binding_elems, pipelines })
+        Ok(GpuContext { device, queue, info, max_workgroups, binding_elems, pipelines, allocated: Default::default() })
     }
 
     fn make_pipelines(device: &wgpu::Device, subgroups: bool) -> Result<Pipelines> {

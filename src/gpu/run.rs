@@ -54,6 +54,7 @@ impl GpuContext {
     }
 
     pub(super) fn staging(&self, size: u64) -> wgpu::Buffer {
+        self.allocated.fetch_add(size.max(16), std::sync::atomic::Ordering::Relaxed);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("staging"),
             size: size.max(16),
@@ -63,6 +64,7 @@ impl GpuContext {
     }
 
     pub(super) fn storage(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.allocated.fetch_add(size.max(16), std::sync::atomic::Ordering::Relaxed);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: size.max(16),

@@ -26,7 +26,7 @@ impl GpuContext {
         self.scoped(|| self.run_classes_unscoped(batch, gamma, want, count))
     }
 
-    fn class_params(&self, batch: &MulticlassBatch, chunk: &ClassChunk, gamma: f64) -> Params {
+    pub(super) fn class_params(&self, batch: &MulticlassBatch, chunk: &ClassChunk, gamma: f64) -> Params {
         let (flags, ignore_index) = match batch.ignore_index {
             Some(i) => (FLAG_IGNORE, i),
             None => (0, 0),
@@ -50,7 +50,13 @@ impl GpuContext {
     }
 
     /// Uploads the chunk's logits ([image][class][pixel], compacted) and class map.
-    fn upload_classes(&self, batch: &MulticlassBatch, chunk: &ClassChunk, logits: &wgpu::Buffer, map: &wgpu::Buffer) {
+    pub(super) fn upload_classes(
+        &self,
+        batch: &MulticlassBatch,
+        chunk: &ClassChunk,
+        logits: &wgpu::Buffer,
+        map: &wgpu::Buffer,
+    ) {
         let (c, hw) = (batch.classes, batch.shape.pixels());
         if chunk.plane == hw {
             let range = chunk.first_image * c * hw..(chunk.first_image + chunk.n_images) * c * hw;
@@ -201,15 +207,7 @@ impl GpuContext {
             self.queue.submit([encoder.finish()]);
             let data: Vec<f32> = bytemuck::pod_collect_to_vec(&self.read(&grad_staging, bytes)?);
             count.backward_passes += 1;
-            if chunk.plane == hw {
-                let start = chunk.first_image * c * hw;
-                grad[start..start + data.len()].copy_from_slice(&data);
-            } else {
-                for k in 0..c {
-                    let start = (chunk.first_image * c + k) * hw + chunk.pix0;
-                    grad[start..start + chunk.plane].copy_from_slice(&data[k * chunk.plane..(k + 1) * chunk.plane]);
-                }
-            }
+            super::lovasz::place_chunk(&mut grad, &data, chunk, c, hw);
         }
         Ok((rows, confusion, Some(grad)))
     }

@@ -126,7 +126,7 @@ impl GpuContext {
         }
     }
 
-    fn dispatch(
+    pub(super) fn dispatch(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         pipeline: &wgpu::ComputePipeline,
