@@ -294,3 +294,42 @@ fn lovasz_softmax_memory_stays_within_four_times_the_input() {
     );
     assert!(used <= 4 * input, "{used} > 4 × {input}");
 }
+
+#[test]
+fn kornia_test_suite_values() {
+    // kornia tests/losses/test_lovaz_{softmax,hinge}.py (see shared peer_test_values.json):
+    // kornia's Lovasz softmax uses every class, per image, weights averaged over C.
+    let gpu = gpu();
+    let kornia = |weights: Option<Vec<f64>>| {
+        Loss::LovaszSoftmax(LovaszSoftmax { present_only: false }).per_image().with_classes(ClassOptions {
+            weights,
+            normalize_weights: false,
+            ..Default::default()
+        })
+    };
+    let ones = [1u8; 4];
+    // pred (2,2,1,2): channel 1 = 100, channel 0 = 0, target all ones → 0 (class 0's term ~e^-100).
+    let mut pred = vec![0f32; 8];
+    for img in 0..2 {
+        pred[img * 4 + 2..img * 4 + 4].copy_from_slice(&[100.0, 100.0]);
+    }
+    let b = MulticlassBatch::new(&pred, ClassMap::U8(&ones), &[2, 2, 1, 2]).unwrap();
+    for engine in [&gpu, &Engine::cpu()] {
+        assert!(engine.forward(&b, &[kornia(None)]).unwrap().values[0].abs() < 1e-3);
+    }
+    // channel 0 = 100, weight [1, 0] → 0.5.
+    let mut pred = vec![0f32; 8];
+    for img in 0..2 {
+        pred[img * 4..img * 4 + 2].copy_from_slice(&[100.0, 100.0]);
+    }
+    let b = MulticlassBatch::new(&pred, ClassMap::U8(&ones), &[2, 2, 1, 2]).unwrap();
+    for engine in [&gpu, &Engine::cpu()] {
+        let v = engine.forward(&b, &[kornia(Some(vec![1.0, 0.0]))]).unwrap().values[0];
+        assert!((v - 0.5).abs() < 1e-3, "{v}");
+    }
+    // Lovasz hinge, perfect prediction: pred ones (2,1,1,2), target ones → 0.
+    let b = BinaryBatch::new(&[1.0; 4], &[1.0; 4], &[2, 1, 1, 2]).unwrap();
+    for engine in [&gpu, &Engine::cpu()] {
+        assert_eq!(engine.forward(&b, &[Loss::LovaszHinge(LovaszHinge).per_image()]).unwrap().values[0], 0.0);
+    }
+}
