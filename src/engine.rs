@@ -158,6 +158,27 @@ impl Engine {
         }
     }
 
+    /// GPU seconds of the compute passes run since the last call of this function, measured
+    /// with timestamp queries (`EngineOptions::profile`). `None` on the reference, without
+    /// `Features::TIMESTAMP_QUERY`, or when a call recorded more passes than one query set holds.
+    pub fn take_gpu_time(&self) -> Option<f64> {
+        match &self.backend {
+            Backend::Gpu(ctx) => ctx.take_gpu_time(),
+            Backend::Reference => None,
+        }
+    }
+
+    /// Benchmark support: seconds of the roofline kernels on this adapter — a read-once reduce
+    /// of `input_bytes` and a copy reading them and writing `output_elems` f32 — and whether
+    /// they were measured with GPU timestamps (else host time around submit + wait). Medians of
+    /// `reps` runs. Err on the reference.
+    pub fn roofline(&self, input_bytes: u64, output_elems: u64, reps: usize) -> Result<(f64, f64, bool)> {
+        match &self.backend {
+            Backend::Gpu(ctx) => ctx.roofline(input_bytes, output_elems, reps.max(1)),
+            Backend::Reference => Err(Error::InvalidRequest("the roofline runs on a GPU engine".into())),
+        }
+    }
+
     /// Whether this is the float64 reference.
     pub fn is_reference(&self) -> bool {
         matches!(self.backend, Backend::Reference)

@@ -24,6 +24,7 @@
 
 pub mod aggregate;
 pub mod batch;
+pub mod bench;
 pub mod cpu;
 pub mod engine;
 pub mod error;

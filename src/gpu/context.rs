@@ -27,6 +27,9 @@ pub struct EngineOptions {
     /// Request the device with this `max_storage_buffer_binding_size` (bytes) instead of the
     /// adapter's: inputs larger than one binding are then split into chunks.
     pub max_storage_binding: Option<u64>,
+    /// Time every compute pass with timestamp queries (needs `Features::TIMESTAMP_QUERY`;
+    /// read with `Engine::take_gpu_time`). Off by default: it adds a readback per call.
+    pub profile: bool,
 }
 
 /// What the engine runs on.
@@ -80,6 +83,8 @@ pub(crate) struct Pipelines {
     pub class_grad: wgpu::ComputePipeline,
     pub sort: SortPipelines,
     pub lovasz: LovaszPipelines,
+    pub roofline_reduce: wgpu::ComputePipeline,
+    pub roofline_copy: wgpu::ComputePipeline,
 }
 
 /// Device, queue, capabilities and pipelines.
@@ -92,6 +97,8 @@ pub struct GpuContext {
     pub(crate) pipelines: Pipelines,
     /// Bytes of every buffer segloss has created on this device (a running total).
     pub(crate) allocated: std::sync::atomic::AtomicU64,
+    /// Timestamp queries, when profiling.
+    pub(crate) profiler: Option<super::profile::Profiler>,
 }
 
 impl GpuContext {
@@ -110,6 +117,9 @@ impl GpuContext {
         let mut features = wgpu::Features::empty();
         if options.subgroups != SubgroupMode::Off && adapter.features().contains(wgpu::Features::SUBGROUP) {
             features |= wgpu::Features::SUBGROUP;
+        }
+        if options.profile && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            features |= wgpu::Features::TIMESTAMP_QUERY;
         }
         let mut limits = adapter.limits();
         if let Some(max) = options.max_storage_binding {
@@ -159,7 +169,18 @@ impl GpuContext {
             device_type: format!("{:?}", adapter.device_type),
             subgroups,
         };
-        Ok(GpuContext { device, queue, info, max_workgroups, binding_elems, pipelines, allocated: Default::default() })
+        let profiler = (options.profile && device.features().contains(wgpu::Features::TIMESTAMP_QUERY))
+            .then(|| super::profile::Profiler::new(&device));
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+            max_workgroups,
+            binding_elems,
+            pipelines,
+            allocated: Default::default(),
+            profiler,
+        })
     }
 
     fn make_pipelines(device: &wgpu::Device, subgroups: bool) -> Result<Pipelines> {
@@ -216,6 +237,8 @@ impl GpuContext {
             class_stats_layout,
             sort,
             lovasz,
+            roofline_reduce: pipeline(device, Kernel::RooflineReduce, &final_layout),
+            roofline_copy: pipeline(device, Kernel::RooflineCopy, &final_layout),
             stats_layout,
             final_layout,
             grad_layout,

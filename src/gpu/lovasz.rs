@@ -102,8 +102,9 @@ impl GpuContext {
         let slots = sort::sort_slots(pr.n, pr.segments) + sort::scan_slots(pr.n) + 2;
         let mut arena = UniformArena::new(self, slots);
         let mut encoder = self.device.create_command_encoder(&Default::default());
+        let mut pass = self.compute_pass(&mut encoder, "lovasz sort");
         let in_b = self.encode_sort(
-            &mut encoder,
+            &mut pass,
             &mut arena,
             &pr.sort_scratch,
             (&pr.ka, &pr.va),
@@ -114,7 +115,8 @@ impl GpuContext {
             1,
         );
         let (keys, values) = if in_b { (&pr.kb, &pr.vb) } else { (&pr.ka, &pr.va) };
-        self.encode_scan(&mut encoder, &mut arena, &pr.scan_scratch, 0, values, &pr.scan, pr.n, 1, true);
+        self.encode_scan(&mut pass, &mut arena, &pr.scan_scratch, 0, values, &pr.scan, pr.n, 1, true);
+        drop(pass);
         if !forward {
             arena.upload(&self.queue);
             self.queue.submit([encoder.finish()]);
@@ -135,7 +137,7 @@ impl GpuContext {
                 layout: &l.reduce_layout,
                 entries: &entries,
             });
-            let mut pass = encoder.begin_compute_pass(&Default::default());
+            let mut pass = self.compute_pass(&mut encoder, "lovasz reduce");
             pass.set_pipeline(&l.reduce);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(pr.wg_per_seg, pr.segments as u32, 1);
@@ -153,7 +155,7 @@ impl GpuContext {
             entries: &entries,
         });
         {
-            let mut pass = encoder.begin_compute_pass(&Default::default());
+            let mut pass = self.compute_pass(&mut encoder, "lovasz final");
             pass.set_pipeline(&pl.stats_final);
             pass.set_bind_group(0, &bg, &[]);
             pass.dispatch_workgroups(pr.segments as u32, 1, 1);
@@ -179,7 +181,7 @@ impl GpuContext {
         let mut encoder = self.device.create_command_encoder(&Default::default());
         let l = &self.pipelines.lovasz;
         self.dispatch(
-            &mut encoder,
+            &mut self.compute_pass(&mut encoder, "lovasz grad"),
             &l.grad,
             &l.grad_layout,
             arena.push(&p),
@@ -216,7 +218,7 @@ impl GpuContext {
             let mut encoder = self.device.create_command_encoder(&Default::default());
             let l = &self.pipelines.lovasz;
             self.dispatch(
-                &mut encoder,
+                &mut self.compute_pass(&mut encoder, "lovasz hinge keys"),
                 &l.hinge_keys,
                 &l.keys_layout,
                 arena.push(&p),
@@ -279,9 +281,10 @@ impl GpuContext {
                 let mut arena = UniformArena::new(self, chunks.len());
                 let mut encoder = self.device.create_command_encoder(&Default::default());
                 let l = &self.pipelines.lovasz;
+                let mut pass = self.compute_pass(&mut encoder, "lovasz softmax keys");
                 for (ch, (logits, map)) in chunks.iter().zip(&inputs) {
                     self.dispatch(
-                        &mut encoder,
+                        &mut pass,
                         &l.softmax_keys,
                         &l.keys_layout,
                         arena.push(&chunk_params(ch, class)),
@@ -289,6 +292,7 @@ impl GpuContext {
                         plan::elementwise_workgroups(ch.n_images * ch.plane, self.max_workgroups),
                     );
                 }
+                drop(pass);
                 arena.upload(&self.queue);
                 self.queue.submit([encoder.finish()]);
             };
@@ -341,7 +345,7 @@ impl GpuContext {
                 let l = &self.pipelines.lovasz;
                 let pixels = ch.n_images * ch.plane;
                 self.dispatch(
-                    &mut encoder,
+                    &mut self.compute_pass(&mut encoder, "lovasz jacobian"),
                     &l.jacobian,
                     &l.jacobian_layout,
                     arena.push(&chunk_params(ch, 0)),

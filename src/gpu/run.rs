@@ -124,10 +124,7 @@ impl GpuContext {
         let final_bg = self.bind_group(&pl.final_layout, &[&ws.params, &ws.partials, &ws.rows]);
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("segloss forward"),
-                timestamp_writes: None,
-            });
+            let mut pass = self.compute_pass(&mut encoder, "segloss forward");
             pass.set_pipeline(&pl.stats_partials);
             pass.set_bind_group(0, &stats_bg, &[]);
             pass.dispatch_workgroups(p.wg_per_seg, p.n_seg, 1);
@@ -179,7 +176,7 @@ impl GpuContext {
     pub(super) fn scoped<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let result = f();
+        let result = f().and_then(|value| self.collect_gpu_time().map(|_| value));
         let oom = pollster::block_on(oom.pop());
         let validation = pollster::block_on(validation.pop());
         if let Some(e) = oom.or(validation) {
@@ -251,10 +248,7 @@ impl GpuContext {
                 .bind_group(&self.pipelines.grad_layout, &[&ws.params, &ws.input, &ws.target, &coef_buf, &grad_buf]);
             let mut encoder = self.device.create_command_encoder(&Default::default());
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("segloss backward"),
-                    timestamp_writes: None,
-                });
+                let mut pass = self.compute_pass(&mut encoder, "segloss backward");
                 pass.set_pipeline(&self.pipelines.grad);
                 pass.set_bind_group(0, &bg, &[]);
                 pass.dispatch_workgroups(workgroups, 1, 1);

@@ -133,10 +133,7 @@ impl GpuContext {
             let mut encoder = self.device.create_command_encoder(&Default::default());
             encoder.clear_buffer(&confusion_buf, 0, None);
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("segloss multiclass forward"),
-                    timestamp_writes: None,
-                });
+                let mut pass = self.compute_pass(&mut encoder, "segloss multiclass forward");
                 pass.set_pipeline(&pl.class_stats);
                 pass.set_bind_group(0, &stats_bg, &[]);
                 pass.dispatch_workgroups(p.wg_per_seg, p.n_seg, c.div_ceil(plan::WG_SIZE as usize) as u32);
@@ -194,10 +191,7 @@ impl GpuContext {
             let bg = self.bind_group(&self.pipelines.grad_layout, &[&params, &logits, &map, &coef_buf, &grad_buf]);
             let mut encoder = self.device.create_command_encoder(&Default::default());
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("segloss multiclass backward"),
-                    timestamp_writes: None,
-                });
+                let mut pass = self.compute_pass(&mut encoder, "segloss multiclass backward");
                 pass.set_pipeline(&self.pipelines.class_grad);
                 pass.set_bind_group(0, &bg, &[]);
                 pass.dispatch_workgroups(workgroups, 1, 1);

@@ -42,6 +42,10 @@ pub enum Kernel {
     LovaszGrad,
     /// Lovasz softmax: gradient through the softmax.
     LovaszJacobian,
+    /// Benchmark roofline: read every byte once and reduce.
+    RooflineReduce,
+    /// Benchmark roofline: read the inputs, write one f32 per element.
+    RooflineCopy,
 }
 
 impl Kernel {
@@ -67,6 +71,8 @@ impl Kernel {
             Kernel::LovaszReduce => "lovasz_reduce.wgsl",
             Kernel::LovaszGrad => "lovasz_grad.wgsl",
             Kernel::LovaszJacobian => "lovasz_jacobian.wgsl",
+            Kernel::RooflineReduce => "roofline_reduce.wgsl",
+            Kernel::RooflineCopy => "roofline_copy.wgsl",
         }
     }
 
@@ -91,6 +97,8 @@ impl Kernel {
             }
             Kernel::LovaszGrad => &[LOVASZ_KEY, LOVASZ_COMMON, include_str!("../../shaders/lovasz_grad.wgsl")],
             Kernel::LovaszJacobian => &[CLASSES, include_str!("../../shaders/lovasz_jacobian.wgsl")],
+            Kernel::RooflineReduce => &[include_str!("../../shaders/roofline_reduce.wgsl")],
+            Kernel::RooflineCopy => &[include_str!("../../shaders/roofline_copy.wgsl")],
             Kernel::StatsPartials => &[TREE, ACCUMULATE, include_str!("../../shaders/stats_partials.wgsl")],
             Kernel::StatsPartialsSubgroup => &[ACCUMULATE, include_str!("../../shaders/stats_partials_subgroup.wgsl")],
             Kernel::StatsFinal => &[TREE, include_str!("../../shaders/stats_final.wgsl")],

@@ -128,7 +128,7 @@ impl GpuContext {
 
     pub(super) fn dispatch(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        pass: &mut wgpu::ComputePass,
         pipeline: &wgpu::ComputePipeline,
         layout: &wgpu::BindGroupLayout,
         params: wgpu::BufferBinding,
@@ -143,7 +143,6 @@ impl GpuContext {
                 .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }),
         );
         let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries });
-        let mut pass = encoder.begin_compute_pass(&Default::default());
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &bg, &[]);
         pass.dispatch_workgroups(workgroups, 1, 1);
@@ -153,7 +152,7 @@ impl GpuContext {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn encode_scan(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        pass: &mut wgpu::ComputePass,
         arena: &mut UniformArena,
         scratch: &ScanScratch,
         level: usize,
@@ -174,21 +173,14 @@ impl GpuContext {
         };
         let carries = if blocks > 1 {
             let (sums, carries) = &scratch.levels[level];
-            self.dispatch(
-                encoder,
-                &s.scan_reduce,
-                &s.scan_reduce_layout,
-                arena.push(&p),
-                &[input, sums],
-                blocks as u32,
-            );
-            self.encode_scan(encoder, arena, scratch, level + 1, sums, carries, blocks, u32::MAX, false);
+            self.dispatch(pass, &s.scan_reduce, &s.scan_reduce_layout, arena.push(&p), &[input, sums], blocks as u32);
+            self.encode_scan(pass, arena, scratch, level + 1, sums, carries, blocks, u32::MAX, false);
             carries
         } else {
             &scratch.zero
         };
         self.dispatch(
-            encoder,
+            pass,
             &s.scan_apply,
             &s.scan_apply_layout,
             arena.push(&p),
@@ -203,7 +195,7 @@ impl GpuContext {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn encode_sort(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        pass: &mut wgpu::ComputePass,
         arena: &mut UniformArena,
         scratch: &SortScratch,
         a: (&wgpu::Buffer, &wgpu::Buffer),
@@ -229,7 +221,7 @@ impl GpuContext {
                 value_shift,
             };
             self.dispatch(
-                encoder,
+                pass,
                 &s.count,
                 &s.count_layout,
                 arena.push(&p),
@@ -237,7 +229,7 @@ impl GpuContext {
                 blocks as u32,
             );
             self.encode_scan(
-                encoder,
+                pass,
                 arena,
                 &scratch.scan,
                 0,
@@ -248,7 +240,7 @@ impl GpuContext {
                 false,
             );
             self.dispatch(
-                encoder,
+                pass,
                 &s.scatter,
                 &s.scatter_layout,
                 arena.push(&p),
@@ -310,8 +302,10 @@ impl GpuContext {
             let scratch = self.sort_scratch(n);
             let mut arena = UniformArena::new(self, sort_slots(n, segments));
             let mut encoder = self.device.create_command_encoder(&Default::default());
-            let in_b =
-                self.encode_sort(&mut encoder, &mut arena, &scratch, (&ka, &va), (&kb, &vb), n, seg_len, segments, 0);
+            let in_b = {
+                let mut pass = self.compute_pass(&mut encoder, "radix sort");
+                self.encode_sort(&mut pass, &mut arena, &scratch, (&ka, &va), (&kb, &vb), n, seg_len, segments, 0)
+            };
             let (k, v) = if in_b { (&kb, &vb) } else { (&ka, &va) };
             let staging = self.staging(2 * bytes);
             encoder.copy_buffer_to_buffer(k, 0, &staging, 0, Some(bytes));
@@ -340,7 +334,10 @@ impl GpuContext {
             let scratch = self.scan_scratch(n);
             let mut arena = UniformArena::new(self, scan_slots(n));
             let mut encoder = self.device.create_command_encoder(&Default::default());
-            self.encode_scan(&mut encoder, &mut arena, &scratch, 0, &input, &output, n, u32::MAX, inclusive);
+            {
+                let mut pass = self.compute_pass(&mut encoder, "prefix scan");
+                self.encode_scan(&mut pass, &mut arena, &scratch, 0, &input, &output, n, u32::MAX, inclusive);
+            }
             let staging = self.staging(bytes);
             encoder.copy_buffer_to_buffer(&output, 0, &staging, 0, Some(bytes));
             arena.upload(&self.queue);

@@ -1,5 +1,6 @@
 //! The `segloss` command-line tool.
 
+mod bench;
 mod demo;
 
 const HELP: &str = "\
@@ -10,6 +11,12 @@ USAGE:
                                   reference, as a table with the adapter and the time taken
                                   (default 8 images of 512x512)
                                   example: segloss demo --size 2 257 263
+    segloss bench [--json] [--full] [--reps N] [--reference]
+                                  time every op (binary losses, multiclass Dice+CE, Lovasz hinge,
+                                  Lovasz softmax; forward and forward+backward) with GPU timestamps,
+                                  GB/s and the ratio to a read-once / copy roofline on the same adapter
+                                  (default: sizes for a software adapter; --full: 8 x 256² … 1024²)
+                                  example: segloss bench --reps 5 --reference
     segloss info                  the adapter segloss picks (WGPU_BACKEND=vulkan|gl|metal|dx12 chooses)
     segloss help                  this text
 ";
@@ -19,6 +26,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("demo") => parse_size(&args[1..]).and_then(|(n, h, w)| demo::run(n, h, w)),
         Some("info") => info(),
+        Some("bench") => parse_bench(&args[1..]).and_then(|o| bench::run(&o)),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -43,6 +51,25 @@ fn parse_size(args: &[String]) -> Res<(usize, usize, usize)> {
         }
         _ => Err(format!("demo takes `--size N H W`, got {args:?}").into()),
     }
+}
+
+fn parse_bench(args: &[String]) -> Res<bench::Options> {
+    let mut o = bench::Options { json: false, full: false, reps: 5, reference: false };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" => o.json = true,
+            "--full" => o.full = true,
+            "--reference" => o.reference = true,
+            "--reps" => o.reps = it.next().ok_or("--reps needs a number")?.parse()?,
+            "--help" | "-h" => {
+                print!("{HELP}");
+                std::process::exit(0)
+            }
+            other => return Err(format!("bench: unknown option '{other}'").into()),
+        }
+    }
+    Ok(o)
 }
 
 fn info() -> Res<()> {

@@ -1,0 +1,203 @@
+//! Benchmark workloads shared by `segloss bench` and the criterion benches: each segloss op
+//! timed on the GPU's clock (timestamp queries around the compute passes, when the adapter
+//! has them; host time around the whole blocking call otherwise, and labelled so), its bytes
+//! moved, GB/s, and the ratio to the roofline kernels over the same bytes on the same adapter.
+//!
+//! Bytes: forward = the inputs once (logits 4 B per element + targets 4 B per pixel, or the
+//! class map's bytes); forward + backward = the inputs twice + the gradient written (4 B per
+//! element) — the minimum for a loss whose gradient needs global sums. Roofline: forward =
+//! read-once reduce over the input bytes; forward + backward = reduce + copy (inputs read,
+//! gradient written).
+
+use crate::batch::{BinaryBatch, ClassMap, MulticlassBatch};
+use crate::engine::{Engine, Input};
+use crate::error::Result;
+use crate::loss::{self, Loss, Term};
+use std::time::Instant;
+
+/// One benchmark workload.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// Short name, e.g. "binary: 16 losses".
+    pub name: String,
+    /// N, C, H, W (C = 1 for binary).
+    pub shape: [usize; 4],
+    /// Multiclass (u8 class map) or binary (f32 targets).
+    pub multiclass: bool,
+    /// The terms requested.
+    pub terms: Vec<Term>,
+}
+
+/// One measured row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The workload's name.
+    pub name: String,
+    /// "NxCxHxW".
+    pub size: String,
+    /// "forward" or "forward+backward".
+    pub pass: String,
+    /// Median seconds per call.
+    pub seconds: f64,
+    /// Whether `seconds` is GPU time (timestamps) rather than host time.
+    pub gpu_clock: bool,
+    /// Bytes moved (see the module docs).
+    pub bytes: u64,
+    /// bytes / seconds / 1e9.
+    pub gbps: f64,
+    /// The roofline's seconds over the same bytes.
+    pub roofline_seconds: f64,
+    /// seconds / roofline_seconds.
+    pub ratio: f64,
+    /// Median seconds of the float64 reference for the same call, if measured.
+    pub reference_seconds: Option<f64>,
+}
+
+/// The workloads: `quick` sizes suit a software adapter; otherwise 8 images of 256² to 1024².
+pub fn workloads(quick: bool) -> Vec<Workload> {
+    let all_binary: Vec<Term> = [
+        Loss::Dice(loss::Dice::default()),
+        Loss::Iou(loss::Iou::default()),
+        Loss::Tversky(loss::Tversky::default()),
+        Loss::Bce(loss::Bce::default()),
+        Loss::BceDice(loss::BceDice::default()),
+        Loss::Focal(loss::Focal::default()),
+        Loss::Combo(loss::Combo::default()),
+    ]
+    .into_iter()
+    .flat_map(|l| [l.batch(), l.per_image()])
+    .collect();
+    let dice = vec![Loss::Dice(loss::Dice::default()).batch()];
+    let dice_ce = vec![Loss::DiceCe(loss::DiceCe::default()).per_image()];
+    let hinge = vec![Loss::LovaszHinge(loss::LovaszHinge).per_image()];
+    let softmax = vec![Loss::LovaszSoftmax(loss::LovaszSoftmax::default()).per_image()];
+    let sides: &[usize] = if quick { &[256] } else { &[256, 512, 1024] };
+    let mut out = Vec::new();
+    for &s in sides {
+        out.push(Workload {
+            name: format!("binary: {} losses", all_binary.len()),
+            shape: [8, 1, s, s],
+            multiclass: false,
+            terms: all_binary.clone(),
+        });
+        out.push(Workload { name: "binary: dice".into(), shape: [8, 1, s, s], multiclass: false, terms: dice.clone() });
+        let mc = if quick { s / 2 } else { s };
+        out.push(Workload {
+            name: "multiclass C=19: dice+ce".into(),
+            shape: [8, 19, mc, mc],
+            multiclass: true,
+            terms: dice_ce.clone(),
+        });
+        out.push(Workload {
+            name: "lovasz hinge".into(),
+            shape: [8, 1, s, s],
+            multiclass: false,
+            terms: hinge.clone(),
+        });
+        let ls = if quick { s / 4 } else { s };
+        out.push(Workload {
+            name: "lovasz softmax C=19".into(),
+            shape: [8, 19, ls, ls],
+            multiclass: true,
+            terms: softmax.clone(),
+        });
+    }
+    out
+}
+
+/// Deterministic inputs of a workload: logits and either f32 targets or a u8 class map.
+pub fn inputs(w: &Workload) -> (Vec<f32>, Vec<f32>, Vec<u8>) {
+    let [n, c, h, wd] = w.shape;
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let logits: Vec<f32> = (0..n * c * h * wd).map(|_| next() * 8.0 - 4.0).collect();
+    if w.multiclass {
+        let map: Vec<u8> = (0..n * h * wd).map(|_| (next() * c as f32) as u8 % c as u8).collect();
+        (logits, Vec::new(), map)
+    } else {
+        let t: Vec<f32> = (0..n * h * wd).map(|_| (next() > 0.7) as u8 as f32).collect();
+        (logits, t, Vec::new())
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Times `f` (after one warm-up): the median over `reps` runs of the engine's GPU time, or of
+/// host time when the engine has no timestamps. Returns (seconds, gpu_clock).
+pub fn time_call(engine: &Engine, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, bool)> {
+    f()?;
+    engine.take_gpu_time();
+    let mut samples = Vec::new();
+    let mut gpu = true;
+    for _ in 0..reps.max(1) {
+        let start = Instant::now();
+        f()?;
+        let host = start.elapsed().as_secs_f64();
+        match engine.take_gpu_time() {
+            Some(t) if t > 0.0 => samples.push(t),
+            _ => {
+                gpu = false;
+                samples.push(host);
+            }
+        }
+    }
+    Ok((median(samples), gpu))
+}
+
+/// Measures one workload, forward and forward+backward, against the roofline (and the
+/// reference when `reference` is set).
+pub fn measure(engine: &Engine, w: &Workload, reps: usize, reference: bool) -> Result<Vec<Row>> {
+    let [n, c, h, wd] = w.shape;
+    let (logits, targets, map) = inputs(w);
+    let input: Input = if w.multiclass {
+        Input::Multiclass(MulticlassBatch::new(&logits, ClassMap::U8(&map), &[n, c, h, wd])?)
+    } else {
+        Input::Binary(BinaryBatch::new(&logits, &targets, &[n, 1, h, wd])?)
+    };
+    let pixels = (n * h * wd) as u64;
+    let input_bytes = logits.len() as u64 * 4 + if w.multiclass { pixels } else { pixels * 4 };
+    let grad_elems = logits.len() as u64;
+    let (reduce, copy, _) = engine.roofline(input_bytes, grad_elems, reps)?;
+    let cpu = Engine::cpu();
+    let mut rows = Vec::new();
+    for backward in [false, true] {
+        let call = |e: &Engine| -> Result<()> {
+            if backward {
+                e.value_and_grad(input, &w.terms).map(|_| ())
+            } else {
+                e.forward(input, &w.terms).map(|_| ())
+            }
+        };
+        let (seconds, gpu_clock) = time_call(engine, reps, || call(engine))?;
+        let reference_seconds = if reference {
+            let start = Instant::now();
+            call(&cpu)?;
+            Some(start.elapsed().as_secs_f64())
+        } else {
+            None
+        };
+        let bytes = if backward { 2 * input_bytes + grad_elems * 4 } else { input_bytes };
+        let roofline_seconds = if backward { reduce + copy } else { reduce };
+        rows.push(Row {
+            name: w.name.clone(),
+            size: format!("{n}x{c}x{h}x{wd}"),
+            pass: if backward { "forward+backward" } else { "forward" }.into(),
+            seconds,
+            gpu_clock,
+            bytes,
+            gbps: bytes as f64 / seconds / 1e9,
+            roofline_seconds,
+            ratio: seconds / roofline_seconds,
+            reference_seconds,
+        });
+    }
+    Ok(rows)
+}
