@@ -244,10 +244,18 @@ fn pixel_grad(x: f32, t: f32, c: Coef) -> f32 {
     let p = a.p;
     let region = c.sp + c.tp * t + c.spp * 2.0 * p + c.sad * sign(p - t);
     var g = region * a.dp;
-    let ts = t * (1.0 - params.label_smoothing) + 0.5 * params.label_smoothing;
-    g += c.bce * (params.pos_weight * ts * a.d_nlp + (1.0 - ts) * a.d_nlq);
-    let b = params.wce_beta;
-    g += c.wce * (b * t * a.d_nlp + (1.0 - b) * (1.0 - t) * a.d_nlq);
+    // Terms whose coefficient is 0 for the segment are skipped (uniform per segment).
+    if (c.bce != 0.0) {
+        let ts = t * (1.0 - params.label_smoothing) + 0.5 * params.label_smoothing;
+        g += c.bce * (params.pos_weight * ts * a.d_nlp + (1.0 - ts) * a.d_nlq);
+    }
+    if (c.wce != 0.0) {
+        let b = params.wce_beta;
+        g += c.wce * (b * t * a.d_nlp + (1.0 - b) * (1.0 - t) * a.d_nlq);
+    }
+    if (c.focal == 0.0) {
+        return g;
+    }
     let qt = p * (1.0 - t) + t * a.q;
     let modulator = focal_modulator(qt);
     let bce0 = t * a.nlp + (1.0 - t) * a.nlq;
