@@ -201,3 +201,51 @@ pub fn measure(engine: &Engine, w: &Workload, reps: usize, reference: bool) -> R
     }
     Ok(rows)
 }
+
+/// Times the GPU primitives alone over `n` elements: the radix sort of (key, value) pairs
+/// (8 passes of 4 bits) and an exclusive scan, against the roofline over their bytes
+/// (a sort pass reads and writes the pairs: 16 B per element per pass).
+pub fn measure_primitives(engine: &Engine, n: usize, reps: usize) -> Result<Vec<Row>> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let keys: Vec<u32> = (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 32) as u32
+        })
+        .collect();
+    let values: Vec<u32> = (0..n as u32).collect();
+    let cpu = Engine::cpu();
+    let mut rows = Vec::new();
+    for (name, passes, bytes_per_pass) in [("radix sort (u32 pairs)", 8u64, 16u64), ("prefix scan (u32)", 1, 8)] {
+        let call = |e: &Engine| -> Result<()> {
+            if passes == 8 {
+                e.sort_pairs(&keys, &values, usize::MAX).map(|_| ())
+            } else {
+                e.prefix_scan(&keys, false).map(|_| ())
+            }
+        };
+        let (seconds, gpu_clock) = time_call(engine, reps, || call(engine))?;
+        let start = Instant::now();
+        call(&cpu)?;
+        let reference_seconds = Some(start.elapsed().as_secs_f64());
+        let bytes = passes * bytes_per_pass * n as u64;
+        // Roofline: each pass reads its bytes once (half) and writes them (half).
+        let (reduce, copy, _) = engine.roofline(bytes / passes / 2, (bytes / passes / 2) / 4, reps)?;
+        let roofline_seconds = passes as f64 * (reduce + copy);
+        rows.push(Row {
+            name: name.into(),
+            size: format!("{n}"),
+            pass: "primitive".into(),
+            seconds,
+            gpu_clock,
+            bytes,
+            gbps: bytes as f64 / seconds / 1e9,
+            roofline_seconds,
+            ratio: seconds / roofline_seconds,
+            reference_seconds,
+        });
+    }
+    Ok(rows)
+}

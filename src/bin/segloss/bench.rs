@@ -1,6 +1,6 @@
 //! `segloss bench`: every op's time, GB/s and ratio to the roofline on this adapter.
 
-use segloss::bench::{measure, workloads, Row};
+use segloss::bench::{measure, measure_primitives, workloads, Row};
 use segloss::{Engine, EngineOptions};
 
 type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -22,6 +22,11 @@ pub fn run(o: &Options) -> Res<()> {
         }
         rows.extend(measure(&engine, &w, o.reps, o.reference)?);
     }
+    let n = if o.full { 8 << 20 } else { 1 << 19 };
+    if !o.json {
+        eprintln!("measuring the sort and scan primitives over {n} elements …");
+    }
+    rows.extend(measure_primitives(&engine, n, o.reps)?);
     let gpu_clock = rows.iter().all(|r| r.gpu_clock);
     if o.json {
         print_json(&info, gpu_clock, &rows);
