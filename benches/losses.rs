@@ -16,7 +16,8 @@ fn bench(c: &mut Criterion) {
         .expect("benches need a GPU adapter");
     let cpu = Engine::cpu();
     let full = std::env::var("SEGLOSS_BENCH_FULL").is_ok_and(|v| v == "1");
-    for w in workloads(!full) {
+    let sides: &[usize] = if full { &[256, 512, 1024] } else { &[256] };
+    for w in workloads(sides, !full) {
         let [n, ch, h, wd] = w.shape;
         let (logits, targets, map) = inputs(&w);
         let input: Input = if w.multiclass {

@@ -53,8 +53,11 @@ pub struct Row {
     pub reference_seconds: Option<f64>,
 }
 
-/// The workloads: `quick` sizes suit a software adapter; otherwise 8 images of 256² to 1024².
-pub fn workloads(quick: bool) -> Vec<Workload> {
+/// The workloads at image sides `sides` (8 images each; multiclass at half the side and
+/// Lovasz softmax at a quarter when `scaled_down`, for software adapters). `segloss bench`
+/// uses [256] (scaled down), `--full` [256, 512, 1024] at full size.
+pub fn workloads(sides: &[usize], scaled_down: bool) -> Vec<Workload> {
+    let quick = scaled_down;
     let all_binary: Vec<Term> = [
         Loss::Dice(loss::Dice::default()),
         Loss::Iou(loss::Iou::default()),
@@ -71,7 +74,6 @@ pub fn workloads(quick: bool) -> Vec<Workload> {
     let dice_ce = vec![Loss::DiceCe(loss::DiceCe::default()).per_image()];
     let hinge = vec![Loss::LovaszHinge(loss::LovaszHinge).per_image()];
     let softmax = vec![Loss::LovaszSoftmax(loss::LovaszSoftmax::default()).per_image()];
-    let sides: &[usize] = if quick { &[256] } else { &[256, 512, 1024] };
     let mut out = Vec::new();
     for &s in sides {
         out.push(Workload {

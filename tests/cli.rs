@@ -39,3 +39,28 @@ fn unknown_command_is_an_error_with_help() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("USAGE"));
 }
+
+#[test]
+fn bench_reports_every_op_against_the_roofline() {
+    let out = segloss().args(["bench", "--json", "--smoke", "--reps", "1"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("{\"adapter\":"), "{stdout}");
+    for op in [
+        "binary: 14 losses",
+        "binary: dice",
+        "multiclass C=19: dice+ce",
+        "lovasz hinge",
+        "lovasz softmax C=19",
+        "radix sort",
+        "prefix scan",
+    ] {
+        assert!(stdout.contains(op), "missing {op} in {stdout}");
+    }
+    // 5 workloads × 2 passes + 2 primitives, each with a positive time and ratio.
+    assert_eq!(stdout.matches("\"ratio\":").count(), 12, "{stdout}");
+    assert!(!stdout.contains("NaN") && !stdout.contains("inf"), "{stdout}");
+    let text = segloss().args(["bench", "--smoke", "--reps", "1"]).output().unwrap();
+    let table = String::from_utf8_lossy(&text.stdout);
+    assert!(table.contains("roofline ms") && table.contains("GB/s") && table.contains("segloss bench on"), "{table}");
+}

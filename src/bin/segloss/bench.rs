@@ -8,6 +8,7 @@ type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 pub struct Options {
     pub json: bool,
     pub full: bool,
+    pub smoke: bool,
     pub reps: usize,
     pub reference: bool,
 }
@@ -16,13 +17,26 @@ pub fn run(o: &Options) -> Res<()> {
     let engine = Engine::with_options(EngineOptions { profile: true, ..Default::default() })?;
     let info = engine.info().clone();
     let mut rows: Vec<Row> = Vec::new();
-    for w in workloads(!o.full) {
+    let sides: &[usize] = if o.smoke {
+        &[32]
+    } else if o.full {
+        &[256, 512, 1024]
+    } else {
+        &[256]
+    };
+    for w in workloads(sides, !o.full) {
         if !o.json {
             eprintln!("measuring {} {:?} …", w.name, w.shape);
         }
         rows.extend(measure(&engine, &w, o.reps, o.reference)?);
     }
-    let n = if o.full { 8 << 20 } else { 1 << 19 };
+    let n = if o.full {
+        8 << 20
+    } else if o.smoke {
+        4099
+    } else {
+        1 << 19
+    };
     if !o.json {
         eprintln!("measuring the sort and scan primitives over {n} elements …");
     }

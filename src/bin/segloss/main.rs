@@ -11,11 +11,12 @@ USAGE:
                                   reference, as a table with the adapter and the time taken
                                   (default 8 images of 512x512)
                                   example: segloss demo --size 2 257 263
-    segloss bench [--json] [--full] [--reps N] [--reference]
+    segloss bench [--json] [--full | --smoke] [--reps N] [--reference]
                                   time every op (binary losses, multiclass Dice+CE, Lovasz hinge,
                                   Lovasz softmax; forward and forward+backward) with GPU timestamps,
                                   GB/s and the ratio to a read-once / copy roofline on the same adapter
-                                  (default: sizes for a software adapter; --full: 8 x 256² … 1024²)
+                                  (default: sizes for a software adapter; --full: 8 x 256² … 1024²;
+                                  --smoke: tiny sizes, to check that it runs)
                                   example: segloss bench --reps 5 --reference
     segloss info                  the adapter segloss picks (WGPU_BACKEND=vulkan|gl|metal|dx12 chooses)
     segloss help                  this text
@@ -54,12 +55,13 @@ fn parse_size(args: &[String]) -> Res<(usize, usize, usize)> {
 }
 
 fn parse_bench(args: &[String]) -> Res<bench::Options> {
-    let mut o = bench::Options { json: false, full: false, reps: 5, reference: false };
+    let mut o = bench::Options { json: false, full: false, smoke: false, reps: 5, reference: false };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--json" => o.json = true,
             "--full" => o.full = true,
+            "--smoke" => o.smoke = true,
             "--reference" => o.reference = true,
             "--reps" => o.reps = it.next().ok_or("--reps needs a number")?.parse()?,
             "--help" | "-h" => {
