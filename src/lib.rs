@@ -29,6 +29,7 @@ pub mod cpu;
 pub mod engine;
 pub mod error;
 pub mod gpu;
+pub mod io;
 pub mod loss;
 pub mod stats;
 

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod eval;
 
 const HELP: &str = "\
 segloss — segmentation losses and their gradients on any GPU (wgpu), checked against float64
@@ -18,6 +19,9 @@ USAGE:
                                   (default: sizes for a software adapter; --full: 8 x 256² … 1024²;
                                   --smoke: tiny sizes, to check that it runs)
                                   example: segloss bench --reps 5 --reference
+    segloss eval --pred DIR --gt DIR [...]
+                                  score a folder of predicted masks against ground truth
+                                  (segloss eval --help for the options and an example)
     segloss info                  the adapter segloss picks (WGPU_BACKEND=vulkan|gl|metal|dx12 chooses)
     segloss help                  this text
 ";
@@ -27,6 +31,10 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("demo") => parse_size(&args[1..]).and_then(|(n, h, w)| demo::run(n, h, w)),
         Some("info") => info(),
+        Some("eval") => match eval::parse(&args[1..]).and_then(|o| eval::run(&o)) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(e),
+        },
         Some("bench") => parse_bench(&args[1..]).and_then(|o| bench::run(&o)),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");

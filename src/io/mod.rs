@@ -1,0 +1,4 @@
+//! Reading and writing masks and arrays: `.npy` and PNG.
+
+pub mod mask;
+pub mod npy;

@@ -1,0 +1,230 @@
+//! A small reader of NumPy `.npy` files (format versions 1–3, C order, little-endian or
+//! single-byte dtypes): enough for logits, probabilities and label maps.
+
+use std::fmt;
+
+/// The array's elements.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NpyData {
+    /// float32
+    F32(Vec<f32>),
+    /// float64
+    F64(Vec<f64>),
+    /// float16, widened to f32
+    F16(Vec<f32>),
+    /// uint8 / bool
+    U8(Vec<u8>),
+    /// uint16
+    U16(Vec<u16>),
+    /// int32
+    I32(Vec<i32>),
+    /// int64
+    I64(Vec<i64>),
+}
+
+/// A parsed `.npy` array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Npy {
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// The elements, row-major.
+    pub data: NpyData,
+}
+
+/// Why a `.npy` file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpyError(pub String);
+
+impl fmt::Display for NpyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NpyError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, NpyError> {
+    Err(NpyError(msg.into()))
+}
+
+/// The value of `key` in the header dict (text up to the next top-level comma).
+fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let at = header.find(&format!("'{key}'"))?;
+    let rest = header[at + key.len() + 2..].trim_start().strip_prefix(':')?.trim_start();
+    if let Some(inner) = rest.strip_prefix('(') {
+        return inner.find(')').map(|end| &inner[..end]);
+    }
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    Some(rest[..end].trim())
+}
+
+impl Npy {
+    /// Parses the bytes of a `.npy` file.
+    pub fn parse(bytes: &[u8]) -> Result<Npy, NpyError> {
+        if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+            return err("not a .npy file (bad magic)");
+        }
+        let major = bytes[6];
+        let (len, start) = match major {
+            1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+            2 | 3 => {
+                if bytes.len() < 12 {
+                    return err("truncated .npy header");
+                }
+                (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            }
+            v => return err(format!("unsupported .npy version {v}")),
+        };
+        let Some(header) = bytes.get(start..start + len) else { return err("truncated .npy header") };
+        let header = std::str::from_utf8(header).map_err(|_| NpyError("the .npy header is not text".into()))?;
+        let descr = header_field(header, "descr").ok_or_else(|| NpyError("the .npy header has no descr".into()))?;
+        let descr = descr.trim_matches(|c| c == '\'' || c == '"');
+        if header_field(header, "fortran_order") == Some("True") {
+            return err("Fortran-ordered arrays are not supported (save with C order)");
+        }
+        let shape_text =
+            header_field(header, "shape").ok_or_else(|| NpyError("the .npy header has no shape".into()))?;
+        let shape: Vec<usize> = shape_text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim_end_matches('L').parse::<usize>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| NpyError(format!("bad shape ({shape_text})")))?;
+        let count = shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| NpyError("shape too large".into()))?;
+        let body = &bytes[start + len..];
+        let take = |size: usize| -> Result<&[u8], NpyError> {
+            let need = count.checked_mul(size).ok_or_else(|| NpyError("shape too large".into()))?;
+            body.get(..need).ok_or_else(|| {
+                NpyError(format!("truncated data: {} bytes for {count} elements of {size} bytes", body.len()))
+            })
+        };
+        let data = match descr {
+            "<f4" => {
+                NpyData::F32(take(4)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
+            }
+            "<f8" => {
+                NpyData::F64(take(8)?.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect())
+            }
+            "<f2" => {
+                NpyData::F16(take(2)?.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect())
+            }
+            "|u1" | "<u1" | "|b1" => NpyData::U8(take(1)?.to_vec()),
+            "<u2" => NpyData::U16(take(2)?.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
+            "<i4" => {
+                NpyData::I32(take(4)?.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect())
+            }
+            "<i8" => {
+                NpyData::I64(take(8)?.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())
+            }
+            other => return err(format!("unsupported dtype {other} (float16/32/64, uint8/16, int32/64 are)")),
+        };
+        Ok(Npy { shape, data })
+    }
+
+    /// Reads and parses a file.
+    pub fn read(path: &std::path::Path) -> Result<Npy, NpyError> {
+        let bytes = std::fs::read(path).map_err(|e| NpyError(e.to_string()))?;
+        Npy::parse(&bytes)
+    }
+
+    /// Whether the elements are floating point.
+    pub fn is_float(&self) -> bool {
+        matches!(self.data, NpyData::F32(_) | NpyData::F64(_) | NpyData::F16(_))
+    }
+
+    /// The elements as f64.
+    pub fn to_f64(&self) -> Vec<f64> {
+        match &self.data {
+            NpyData::F32(v) | NpyData::F16(v) => v.iter().map(|&x| x as f64).collect(),
+            NpyData::F64(v) => v.clone(),
+            NpyData::U8(v) => v.iter().map(|&x| x as f64).collect(),
+            NpyData::U16(v) => v.iter().map(|&x| x as f64).collect(),
+            NpyData::I32(v) => v.iter().map(|&x| x as f64).collect(),
+            NpyData::I64(v) => v.iter().map(|&x| x as f64).collect(),
+        }
+    }
+
+    /// Integer elements as i64 (None for float arrays).
+    pub fn to_i64(&self) -> Option<Vec<i64>> {
+        Some(match &self.data {
+            NpyData::U8(v) => v.iter().map(|&x| x as i64).collect(),
+            NpyData::U16(v) => v.iter().map(|&x| x as i64).collect(),
+            NpyData::I32(v) => v.iter().map(|&x| x as i64).collect(),
+            NpyData::I64(v) => v.clone(),
+            _ => return None,
+        })
+    }
+
+    /// Serialises a float32 or uint8 array (for tests, fixtures and gradients).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (descr, body): (&str, Vec<u8>) = match &self.data {
+            NpyData::F32(v) => ("<f4", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            NpyData::F64(v) => ("<f8", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            NpyData::U8(v) => ("|u1", v.clone()),
+            NpyData::U16(v) => ("<u2", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            NpyData::I32(v) => ("<i4", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            NpyData::I64(v) => ("<i8", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            NpyData::F16(_) => ("<f4", Vec::new()),
+        };
+        let shape = match self.shape.len() {
+            1 => format!("({},)", self.shape[0]),
+            _ => format!("({})", self.shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+        };
+        let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+}
+
+/// IEEE half to single precision.
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match (exp, frac) {
+        (0, 0) => sign,
+        (0, f) => {
+            // subnormal: normalise
+            let mut e = 127 - 15 + 1;
+            let mut f = f;
+            while f & 0x400 == 0 {
+                f <<= 1;
+                e -= 1;
+            }
+            sign | (e << 23) | ((f & 0x3ff) << 13)
+        }
+        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
+        (e, f) => sign | ((e + 127 - 15) << 23) | (f << 13),
+    };
+    f32::from_bits(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_errors() {
+        let a = Npy { shape: vec![2, 3], data: NpyData::F32(vec![1.0, -2.0, 3.5, 0.0, 5.0, 6.0]) };
+        assert_eq!(Npy::parse(&a.to_bytes()).unwrap(), a);
+        let b = Npy { shape: vec![4], data: NpyData::U8(vec![0, 1, 2, 255]) };
+        assert_eq!(Npy::parse(&b.to_bytes()).unwrap(), b);
+        let bytes = a.to_bytes();
+        assert!(Npy::parse(&bytes[..bytes.len() - 3]).unwrap_err().0.contains("truncated"));
+        assert!(Npy::parse(b"hello world").unwrap_err().0.contains("magic"));
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+    }
+}
