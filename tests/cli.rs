@@ -64,3 +64,21 @@ fn bench_reports_every_op_against_the_roofline() {
     let table = String::from_utf8_lossy(&text.stdout);
     assert!(table.contains("roofline ms") && table.contains("GB/s") && table.contains("segloss bench on"), "{table}");
 }
+
+#[test]
+fn info_lists_adapters_and_every_subcommand_has_help_with_an_example() {
+    let out = segloss().args(["info", "--json"]).output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{s}");
+    assert!(s.starts_with("{\"adapters\":[{\"name\":") && s.contains("\"segloss_uses\":{\"name\""), "{s}");
+    assert!(s.contains("max_storage_buffer_binding_size"), "{s}");
+    let text = segloss().arg("info").output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("segloss uses:"));
+    for sub in ["demo", "bench", "eval", "info"] {
+        let out = segloss().args([sub, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{sub} --help failed");
+        assert!(help.to_lowercase().contains("example"), "{sub} --help has no example:\n{help}");
+        assert!(help.contains(&format!("segloss {sub}")), "{sub} --help does not describe {sub}:\n{help}");
+    }
+}

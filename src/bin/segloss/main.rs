@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod eval;
+mod info;
 
 const HELP: &str = "\
 segloss — segmentation losses and their gradients on any GPU (wgpu), checked against float64
@@ -22,7 +23,9 @@ USAGE:
     segloss eval --pred DIR --gt DIR [...]
                                   score a folder of predicted masks against ground truth
                                   (segloss eval --help for the options and an example)
-    segloss info                  the adapter segloss picks (WGPU_BACKEND=vulkan|gl|metal|dx12 chooses)
+    segloss info [--json]         the adapters found, the one segloss picks (WGPU_BACKEND=vulkan|gl|
+                                  metal|dx12 chooses), their features and limits
+                                  example: segloss info --json
     segloss help                  this text
 ";
 
@@ -30,7 +33,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("demo") => parse_size(&args[1..]).and_then(|(n, h, w)| demo::run(n, h, w)),
-        Some("info") => info(),
+        Some("info") => info::run(&args[1..]),
         Some("eval") => match eval::parse(&args[1..]).and_then(|o| eval::run(&o)) {
             Ok(code) => std::process::exit(code),
             Err(e) => Err(e),
@@ -80,14 +83,4 @@ fn parse_bench(args: &[String]) -> Res<bench::Options> {
         }
     }
     Ok(o)
-}
-
-fn info() -> Res<()> {
-    let engine = segloss::Engine::new()?;
-    let i = engine.info();
-    println!("adapter:     {}", i.name);
-    println!("backend:     {}", i.backend);
-    println!("device type: {}", i.device_type);
-    println!("reduction:   {}", if i.subgroups { "subgroup" } else { "portable tree" });
-    Ok(())
 }

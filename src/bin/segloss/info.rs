@@ -1,0 +1,135 @@
+//! `segloss info`: the adapters wgpu finds, which one segloss picks, and the features and
+//! limits that matter to it.
+
+use segloss::wgpu;
+
+type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+pub const HELP: &str = "\
+segloss info — the GPU adapters found, the one segloss uses, and what they offer
+
+USAGE:
+    segloss info [--json]
+
+Lists every adapter on every backend (name, backend, device type, driver), the features
+segloss uses (SUBGROUP, SHADER_F16, TIMESTAMP_QUERY) and the limits that size its passes.
+WGPU_BACKEND=vulkan|gl|metal|dx12 and WGPU_ADAPTER_NAME choose the adapter segloss uses.
+
+EXAMPLE:
+    WGPU_BACKEND=gl segloss info --json
+";
+
+struct Adapter {
+    name: String,
+    backend: String,
+    device_type: String,
+    driver: String,
+    features: Vec<&'static str>,
+    limits: Vec<(&'static str, u64)>,
+}
+
+fn describe(a: &wgpu::Adapter) -> Adapter {
+    let info = a.get_info();
+    let f = a.features();
+    let l = a.limits();
+    let features = [
+        (wgpu::Features::SUBGROUP, "SUBGROUP"),
+        (wgpu::Features::SHADER_F16, "SHADER_F16"),
+        (wgpu::Features::TIMESTAMP_QUERY, "TIMESTAMP_QUERY"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| f.contains(*flag))
+    .map(|(_, name)| name)
+    .collect();
+    Adapter {
+        name: info.name.clone(),
+        backend: info.backend.to_string(),
+        device_type: format!("{:?}", info.device_type),
+        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        features,
+        limits: vec![
+            ("max_storage_buffer_binding_size", l.max_storage_buffer_binding_size),
+            ("max_buffer_size", l.max_buffer_size),
+            ("max_compute_workgroup_storage_size", l.max_compute_workgroup_storage_size as u64),
+            ("max_compute_invocations_per_workgroup", l.max_compute_invocations_per_workgroup as u64),
+            ("max_compute_workgroups_per_dimension", l.max_compute_workgroups_per_dimension as u64),
+            ("max_storage_buffers_per_shader_stage", l.max_storage_buffers_per_shader_stage as u64),
+            ("subgroup_min_size", info.subgroup_min_size as u64),
+            ("subgroup_max_size", info.subgroup_max_size as u64),
+        ],
+    }
+}
+
+pub fn run(args: &[String]) -> Res<()> {
+    let json = match args {
+        [] => false,
+        [a] if a == "--json" => true,
+        [a] if a == "--help" || a == "-h" => {
+            print!("{HELP}");
+            return Ok(());
+        }
+        _ => return Err(format!("info: unknown arguments {args:?}\n\n{HELP}").into()),
+    };
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters: Vec<Adapter> =
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())).iter().map(describe).collect();
+    let chosen = segloss::Engine::new();
+    if json {
+        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let list: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let feats: Vec<String> = a.features.iter().map(|f| format!("\"{f}\"")).collect();
+                let lims: Vec<String> = a.limits.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                format!(
+                    "{{\"name\":\"{}\",\"backend\":\"{}\",\"device_type\":\"{}\",\"driver\":\"{}\",\"features\":[{}],\"limits\":{{{}}}}}",
+                    esc(&a.name),
+                    esc(&a.backend),
+                    esc(&a.device_type),
+                    esc(&a.driver),
+                    feats.join(","),
+                    lims.join(",")
+                )
+            })
+            .collect();
+        let used = match &chosen {
+            Ok(e) => {
+                let i = e.info();
+                format!(
+                    "{{\"name\":\"{}\",\"backend\":\"{}\",\"device_type\":\"{}\",\"subgroups\":{}}}",
+                    esc(&i.name),
+                    esc(&i.backend),
+                    esc(&i.device_type),
+                    i.subgroups
+                )
+            }
+            Err(e) => format!("{{\"error\":\"{}\"}}", esc(&e.to_string())),
+        };
+        println!("{{\"adapters\":[{}],\"segloss_uses\":{used}}}", list.join(","));
+        return Ok(());
+    }
+    if adapters.is_empty() {
+        println!("no adapter found");
+    }
+    for a in &adapters {
+        println!("{} ({} backend, {} device; driver {})", a.name, a.backend, a.device_type, a.driver);
+        println!("  features: {}", if a.features.is_empty() { "-".to_string() } else { a.features.join(", ") });
+        for (k, v) in &a.limits {
+            println!("  {k}: {v}");
+        }
+    }
+    match chosen {
+        Ok(e) => {
+            let i = e.info();
+            println!(
+                "segloss uses: {} ({} backend, {} device, {} reduction)",
+                i.name,
+                i.backend,
+                i.device_type,
+                if i.subgroups { "subgroup" } else { "portable tree" }
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
