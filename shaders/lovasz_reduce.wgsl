@@ -7,13 +7,17 @@
 // n.x = valid pixels, n.y = Σ labels).
 //
 // Bindings: 0 params · 1 sorted keys · 2 sorted values · 3 label scan · 4 partials array<Sums>
-// Dispatch: (wg_per_seg, n_seg, 1); workgroup 256 × 1 × 1.
+// Dispatch: (wg_per_seg, min(n_seg, 65535), ⌈n_seg / 65535⌉) — segment = y + 65535·z;
+// workgroup 256 × 1 × 1.
 
 @group(0) @binding(4) var<storage, read_write> partials: array<Sums>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let seg = wid.y;
+    let seg = wid.y + wid.z * 65535u;
+    if (seg >= params.n_seg) {
+        return;
+    }
     var acc = kahan_zero();
     for (var r = wid.x * WG_SIZE + lid; r < params.seg_len; r += params.wg_per_seg * WG_SIZE) {
         let term = lovasz_at(seg * params.seg_len + r);

@@ -117,6 +117,9 @@ impl ClassOptions {
             if let Some(&bad) = list.iter().find(|&&c| c >= classes) {
                 return Err(Error::InvalidRequest(format!("term {term}: class {bad} selected but C = {classes}")));
             }
+            if let Some(dup) = list.iter().enumerate().find(|(i, c)| list[..*i].contains(c)) {
+                return Err(Error::InvalidRequest(format!("term {term}: class {} selected twice", dup.1)));
+            }
         }
         Ok(())
     }
@@ -214,30 +217,48 @@ fn segment_value(term: &Term, rows: &[Stats], mode: Mode) -> Option<(f64, Vec<Co
     let opts = &term.classes;
     let multiclass = mode == Mode::Multiclass;
     match &term.loss {
-        Loss::CrossEntropy(ce) => Some(cross_entropy(ce.label_smoothing, ce.reduction, rows, opts)),
+        Loss::CrossEntropy(ce) => cross_entropy(ce.label_smoothing, ce.reduction, rows, opts),
         Loss::DiceCe(dc) => {
-            let (d, dd) = classwise(&Loss::Dice(dc.dice), rows, opts)?;
-            let (e, de) = cross_entropy(dc.ce.label_smoothing, dc.ce.reduction, rows, opts);
-            Some(combine(dc.weight_dice, (d, dd), dc.weight_ce, (e, de)))
+            // A part that is undefined for the segment (Dice: every class skipped; CE: no
+            // weight) contributes nothing; the segment counts while either part is defined.
+            let d = classwise(&Loss::Dice(dc.dice), rows, opts);
+            let e = cross_entropy(dc.ce.label_smoothing, dc.ce.reduction, rows, opts);
+            combine_defined(dc.weight_dice, d, dc.weight_ce, e, rows.len())
         }
         Loss::GeneralizedDice(g) => generalized_dice(g, rows, opts),
         Loss::Focal(f) if multiclass => Some(softmax_focal(f.alpha, f.reduction, rows, opts)),
         Loss::Combo(cb) if multiclass => {
             // α·CE − (1−α)·(mean Dice score) = α·CE + (1−α)·DiceLoss − (1−α).
             let dice = loss::Dice { eps: cb.eps, ..loss::Dice::default().smooth(cb.smooth) };
-            let (d, dd) = classwise(&Loss::Dice(dice), rows, opts)?;
-            let (e, de) = cross_entropy(0.0, Reduction::Mean, rows, opts);
-            let (v, c) = combine(1.0 - cb.ce_ratio, (d, dd), cb.ce_ratio, (e, de));
-            Some((v - (1.0 - cb.ce_ratio), c))
+            let d = classwise(&Loss::Dice(dice), rows, opts);
+            let has_dice = d.is_some();
+            let e = cross_entropy(0.0, Reduction::Mean, rows, opts);
+            let (v, c) = combine_defined(1.0 - cb.ce_ratio, d, cb.ce_ratio, e, rows.len())?;
+            Some((if has_dice { v - (1.0 - cb.ce_ratio) } else { v }, c))
         }
         other => classwise(other, rows, opts),
     }
 }
 
-fn combine(wa: f64, a: (f64, Vec<Coefficients>), wb: f64, b: (f64, Vec<Coefficients>)) -> (f64, Vec<Coefficients>) {
+/// wa·a + wb·b over the parts that are defined (None when neither is).
+fn combine_defined(
+    wa: f64,
+    a: Option<SegmentLoss>,
+    wb: f64,
+    b: Option<SegmentLoss>,
+    classes: usize,
+) -> Option<SegmentLoss> {
+    if a.is_none() && b.is_none() {
+        return None;
+    }
+    let zero = || (0.0, vec![Coefficients::default(); classes]);
+    let (a, b) = (a.unwrap_or_else(zero), b.unwrap_or_else(zero));
     let coefs = a.1.iter().zip(&b.1).map(|(x, y)| x.scaled(wa).plus(&y.scaled(wb))).collect();
-    (wa * a.0 + wb * b.0, coefs)
+    Some((wa * a.0 + wb * b.0, coefs))
 }
+
+/// A segment's loss and its per-class coefficients.
+type SegmentLoss = (f64, Vec<Coefficients>);
 
 /// A per-class loss averaged over the selected classes with the term's weights and
 /// absent-class policy.
@@ -275,14 +296,14 @@ fn classwise(loss: &Loss, rows: &[Stats], opts: &ClassOptions) -> Option<(f64, V
 
 /// Multiclass cross-entropy from the rows: `bce` = Σ over pixels of class c of −ln p_c,
 /// `wce` = Σ over all pixels of −ln p_c, `st` = pixels of class c.
-fn cross_entropy(eps: f64, reduction: Reduction, rows: &[Stats], opts: &ClassOptions) -> (f64, Vec<Coefficients>) {
+fn cross_entropy(eps: f64, reduction: Reduction, rows: &[Stats], opts: &ClassOptions) -> Option<SegmentLoss> {
     let c = rows.len() as f64;
     let den = match reduction {
         Reduction::Mean => rows.iter().enumerate().map(|(k, s)| opts.weight(k) * s.st).sum::<f64>(),
         Reduction::Sum => 1.0,
     };
     if den <= 0.0 {
-        return (0.0, vec![Coefficients::default(); rows.len()]);
+        return None;
     }
     let mut value = 0.0;
     let coefs = rows
@@ -294,7 +315,7 @@ fn cross_entropy(eps: f64, reduction: Reduction, rows: &[Stats], opts: &ClassOpt
             Coefficients { bce: (1.0 - eps) * w / den, wce: eps / c * w / den, ..Default::default() }
         })
         .collect();
-    (value, coefs)
+    Some((value, coefs))
 }
 
 /// Softmax focal loss: `focal` row c = Σ over pixels of class c of (1−p_c)^γ·(−ln p_c);

@@ -354,6 +354,14 @@ impl Engine {
             )));
         };
         let layout = Layout { images, ..local };
+        // No forward pass runs here, so the data checks run on the host.
+        let bad = match &input {
+            Input::Binary(b) => cpu::stats::check_data(b),
+            Input::Multiclass(m) => cpu::classes::check_data(m),
+        };
+        if let Some(e) = bad {
+            return Err(e);
+        }
         let coefs = aggregate::evaluate(terms, global, &layout).1[first_image * c..end * c].to_vec();
         let (_, _, grad) = self.execute(input, &pp, Want::Backward(&coefs), &mut DispatchCount::default())?;
         Ok(grad.unwrap_or_default())
@@ -370,6 +378,9 @@ impl Engine {
             Backend::Reference => {
                 if keys.len() != values.len() {
                     return Err(Error::InvalidRequest(format!("{} keys but {} values", keys.len(), values.len())));
+                }
+                if let Some(i) = values.iter().position(|&v| v == u32::MAX) {
+                    return Err(Error::InvalidRequest(format!("value {i} is 0xffffffff, which marks padding")));
                 }
                 Ok(cpu::sort::sort_pairs(keys, values, segment_len))
             }

@@ -333,3 +333,18 @@ fn kornia_test_suite_values() {
         assert_eq!(engine.forward(&b, &[Loss::LovaszHinge(LovaszHinge).per_image()]).unwrap().values[0], 0.0);
     }
 }
+
+#[test]
+fn lovasz_per_image_handles_more_than_65535_images() {
+    // One workgroup row per image would exceed a dispatch dimension: segments fold into two.
+    let gpu = gpu();
+    let n = 70_001;
+    let mut rng = Rng::new(65536);
+    let x = tie_free_logits(&mut rng, 2 * n);
+    let t: Vec<f32> = (0..2 * n).map(|i| (i % 3 == 0) as u8 as f32).collect();
+    let batch = BinaryBatch::new(&x, &t, &[n, 1, 2]).unwrap();
+    let terms = [Loss::LovaszHinge(LovaszHinge).per_image()];
+    let got = gpu.forward(&batch, &terms).unwrap().values[0];
+    let want = Engine::cpu().forward(&batch, &terms).unwrap().values[0];
+    assert!(close(got, want, 1e-5, 1e-7), "{got} vs {want}");
+}

@@ -386,3 +386,51 @@ fn bad_multiclass_input_is_an_error() {
     let e = BinaryBatch::multilabel(&x, &x, &[1, 0, 2, 2]).unwrap_err();
     assert!(e.to_string().contains("C = 0"), "{e}");
 }
+
+#[test]
+fn backward_with_stats_checks_its_data_like_the_forward_pass() {
+    let logits = vec![0.3f32; 3 * 2 * 2];
+    let map = [0u8, 1, 5, 2]; // pixel 2: class 5 ≥ C = 3
+    let batch = MulticlassBatch::new(&logits, ClassMap::U8(&map), &[1, 3, 2, 2]).unwrap();
+    let terms = [Loss::Dice(Dice::default()).batch()];
+    let global = vec![Stats::default(); 3];
+    for engine in [gpu(), Engine::cpu()] {
+        let e = engine.backward_with_stats(&batch, &terms, &global, 0).unwrap_err();
+        assert!(matches!(e, Error::OutOfRange { tensor: Tensor::Target, index: 2, .. }), "{e}");
+    }
+    let x = [0.5f32, f32::NAN];
+    let t = [1.0f32, 0.0];
+    let binary = BinaryBatch::new(&x, &t, &[1, 1, 2]).unwrap();
+    let e = gpu().backward_with_stats(&binary, &terms, &[Stats::default()], 0).unwrap_err();
+    assert!(matches!(e, Error::NonFinite { index: 1, .. }), "{e}");
+}
+
+#[test]
+fn a_class_selected_twice_is_an_error() {
+    let logits = vec![0.0f32; 3 * 4];
+    let batch = MulticlassBatch::new(&logits, ClassMap::U8(&[0, 1, 2, 1]), &[1, 3, 2, 2]).unwrap();
+    let twice = ClassOptions { selection: ClassSelection::Only(vec![1, 1, 2]), ..Default::default() };
+    let e = Engine::cpu().forward(&batch, &[Loss::Dice(Dice::default()).batch().with_classes(twice)]).unwrap_err();
+    assert!(e.to_string().contains("class 1 selected twice"), "{e}");
+}
+
+#[test]
+fn dice_ce_keeps_its_cross_entropy_when_every_dice_class_is_skipped() {
+    // One all-background image: with NoBackground + Skip the Dice part has no class, but the
+    // cross-entropy is still defined and counted.
+    let mut rng = Rng::new(4);
+    let logits: Vec<f32> = (0..3 * 9).map(|_| rng.normal() as f32).collect();
+    let batch = MulticlassBatch::new(&logits, ClassMap::U8(&[0; 9]), &[1, 3, 3, 3]).unwrap();
+    let skip =
+        ClassOptions { selection: ClassSelection::NoBackground, absent: AbsentClass::Skip, ..Default::default() };
+    let dice_ce = Loss::DiceCe(DiceCe::default()).per_image().with_classes(skip);
+    let ce = Loss::CrossEntropy(CrossEntropy::default()).per_image();
+    for engine in [gpu(), Engine::cpu()] {
+        let out = engine.value_and_grad(&batch, &[dice_ce.clone()]).unwrap();
+        let alone = engine.value_and_grad(&batch, &[ce.clone()]).unwrap();
+        assert!(close(out.forward.values[0], alone.forward.values[0], 1e-12, 0.0), "{:?}", out.forward.values);
+        assert!(out.forward.values[0] > 0.0);
+        let g: Vec<f64> = alone.grad.iter().map(|&v| v as f64).collect();
+        assert_grad("dice_ce = ce", &out.grad, &g, 1e-6, 1e-12);
+    }
+}

@@ -128,28 +128,43 @@ pub fn class_stats_pass(batch: &MulticlassBatch, gamma: f64) -> Result<(Vec<Stat
     let (c, hw) = (batch.classes, batch.shape.pixels());
     let mut rows = vec![Stats::default(); batch.shape.n * c];
     let mut confusion = vec![0u64; c * c];
-    let (mut bad_logit, mut bad_class) = (None, None);
+    let mut bad = [None, None];
     for flat in 0..batch.shape.len() {
         let (n, i) = (flat / hw, flat % hw);
         let x = pixel_logits(batch, n, i);
-        if bad_logit.is_none() && x.iter().any(|v| !v.is_finite()) {
-            bad_logit = Some(flat);
-        }
-        let Some(k) = target_class(batch, flat) else { continue };
-        if bad_class.is_none() && k as usize >= c {
-            bad_class = Some(flat);
-        }
-        if bad_logit.is_some() || bad_class.is_some() {
-            continue;
-        }
-        let k = k as usize;
+        let Some(k) = check_pixel(batch, flat, &x, &mut bad) else { continue };
         class_pixel_sums(&mut rows[n * c..(n + 1) * c], &x, k, gamma);
         confusion[k * c + softmax_pixel(&x, k).argmax] += 1;
     }
-    match batch.data_error(bad_logit, bad_class) {
+    match batch.data_error(bad[0], bad[1]) {
         Some(e) => Err(e),
         None => Ok((rows, confusion)),
     }
+}
+
+/// The data checks of the multiclass pass for one pixel (logits `x`): records the first
+/// pixel with a non-finite logit and the first with a class ≥ C; returns the class of a
+/// valid pixel to accumulate.
+fn check_pixel(batch: &MulticlassBatch, flat: usize, x: &[f64], bad: &mut [Option<usize>; 2]) -> Option<usize> {
+    if bad[0].is_none() && x.iter().any(|v| !v.is_finite()) {
+        bad[0] = Some(flat);
+    }
+    let k = target_class(batch, flat)?;
+    if bad[1].is_none() && k as usize >= batch.classes {
+        bad[1] = Some(flat);
+    }
+    (bad[0].is_none() && bad[1].is_none()).then_some(k as usize)
+}
+
+/// The first bad pixel of `batch` as an error (the same checks as the forward pass), for
+/// paths that run no forward pass.
+pub fn check_data(batch: &MulticlassBatch) -> Option<crate::Error> {
+    let hw = batch.shape.pixels();
+    let mut bad = [None, None];
+    for flat in 0..batch.shape.len() {
+        check_pixel(batch, flat, &pixel_logits(batch, flat / hw, flat % hw), &mut bad);
+    }
+    batch.data_error(bad[0], bad[1])
 }
 
 /// dL/dlogits `[N, C, H, W]` given per-(image, class) coefficients; ignored pixels get 0.
@@ -158,7 +173,7 @@ pub fn class_grad_pass(batch: &MulticlassBatch, gamma: f64, coefs: &[Coefficient
     let mut grad = vec![0.0; batch.logits.len()];
     for flat in 0..batch.shape.len() {
         let (n, i) = (flat / hw, flat % hw);
-        let Some(k) = target_class(batch, flat) else { continue };
+        let Some(k) = target_class(batch, flat).filter(|&k| (k as usize) < c) else { continue };
         let g = class_pixel_grad(&pixel_logits(batch, n, i), k as usize, gamma, &coefs[n * c..(n + 1) * c]);
         for (j, gj) in g.into_iter().enumerate() {
             grad[(n * c + j) * hw + i] = gj;

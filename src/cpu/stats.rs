@@ -20,28 +20,45 @@ pub fn target_ok(t: f32) -> bool {
     (0.0..=1.0).contains(&t)
 }
 
+/// The data checks of the fused pass for one element: records the first bad input and
+/// target indices; returns whether the element is a valid pixel to accumulate.
+fn check_element(batch: &BinaryBatch, i: usize, bad: &mut [Option<usize>; 2]) -> bool {
+    let (x, t) = (batch.input[i], batch.target[i]);
+    if bad[0].is_none() && !input_ok(x, batch.input_kind) {
+        bad[0] = Some(i);
+    }
+    if batch.is_ignored(t) {
+        return false;
+    }
+    if bad[1].is_none() && !target_ok(t) {
+        bad[1] = Some(i);
+    }
+    // After a bad element, keep scanning only to find the first bad index of the other tensor.
+    bad[0].is_none() && bad[1].is_none()
+}
+
+/// The first bad element of `batch` as an error (the same checks as the fused pass), for
+/// paths that run no forward pass.
+pub fn check_data(batch: &BinaryBatch) -> Option<crate::Error> {
+    let mut bad = [None, None];
+    for i in 0..batch.input.len() {
+        check_element(batch, i, &mut bad);
+    }
+    batch.data_error(bad[0], bad[1])
+}
+
 /// Per-image statistics of `batch`, or the error of its first bad element.
 pub fn stats_pass(batch: &BinaryBatch, pp: &PixelParams) -> Result<Vec<Stats>> {
     let hw = batch.shape.pixels();
     let mut images = vec![Stats::default(); batch.segments()];
-    let (mut bad_input, mut bad_target) = (None, None);
-    for (i, (&x, &t)) in batch.input.iter().zip(batch.target).enumerate() {
-        if bad_input.is_none() && !input_ok(x, batch.input_kind) {
-            bad_input = Some(i);
+    let mut bad = [None, None];
+    for i in 0..batch.input.len() {
+        if check_element(batch, i, &mut bad) {
+            let (x, t) = (batch.input[i], batch.target[i]);
+            pixel_sums(&mut images[i / hw], x as f64, t as f64, batch.input_kind, pp);
         }
-        if batch.is_ignored(t) {
-            continue;
-        }
-        if bad_target.is_none() && !target_ok(t) {
-            bad_target = Some(i);
-        }
-        if bad_input.is_some() || bad_target.is_some() {
-            // Keep scanning only to find the first bad index of the other tensor.
-            continue;
-        }
-        pixel_sums(&mut images[i / hw], x as f64, t as f64, batch.input_kind, pp);
     }
-    match batch.data_error(bad_input, bad_target) {
+    match batch.data_error(bad[0], bad[1]) {
         Some(e) => Err(e),
         None => Ok(images),
     }

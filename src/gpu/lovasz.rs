@@ -140,7 +140,8 @@ impl GpuContext {
             let mut pass = self.compute_pass(&mut encoder, "lovasz reduce");
             pass.set_pipeline(&l.reduce);
             pass.set_bind_group(0, &bg, &[]);
-            pass.dispatch_workgroups(pr.wg_per_seg, pr.segments as u32, 1);
+            let (y, z) = plan::fold(pr.segments);
+            pass.dispatch_workgroups(pr.wg_per_seg, y, z);
         }
         let fin = arena.push(&p);
         let pl = &self.pipelines;
@@ -158,7 +159,8 @@ impl GpuContext {
             let mut pass = self.compute_pass(&mut encoder, "lovasz final");
             pass.set_pipeline(&pl.stats_final);
             pass.set_bind_group(0, &bg, &[]);
-            pass.dispatch_workgroups(pr.segments as u32, 1, 1);
+            let (x, y) = plan::fold(pr.segments);
+            pass.dispatch_workgroups(x, y, 1);
         }
         let rows_bytes = pr.segments as u64 * SUMS_BYTES;
         encoder.copy_buffer_to_buffer(&pr.rows, 0, &pr.staging, 0, Some(rows_bytes));

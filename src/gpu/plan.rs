@@ -73,6 +73,11 @@ pub fn workgroups_per_segment(chunk: &Chunk, seg_len: usize, max_workgroups: u32
     wanted.clamp(1, budget) as u32
 }
 
+/// A count of workgroups folded into two dispatch dimensions of at most 65535 each.
+pub fn fold(n: usize) -> (u32, u32) {
+    (n.clamp(1, 65535) as u32, n.div_ceil(65535).max(1) as u32)
+}
+
 /// Workgroups of a grid-stride elementwise dispatch over `len` elements.
 pub fn elementwise_workgroups(len: usize, max_workgroups: u32) -> u32 {
     len.div_ceil(WG_SIZE as usize).clamp(1, max_workgroups as usize) as u32

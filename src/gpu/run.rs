@@ -130,7 +130,8 @@ impl GpuContext {
             pass.dispatch_workgroups(p.wg_per_seg, p.n_seg, 1);
             pass.set_pipeline(&pl.stats_final);
             pass.set_bind_group(0, &final_bg, &[]);
-            pass.dispatch_workgroups(p.n_seg, 1, 1);
+            let (x, y) = plan::fold(p.n_seg as usize);
+            pass.dispatch_workgroups(x, y, 1);
         }
         let rows_bytes = p.n_seg as u64 * SUMS_BYTES;
         encoder.copy_buffer_to_buffer(&ws.rows, 0, &ws.staging, 0, Some(rows_bytes));

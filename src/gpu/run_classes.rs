@@ -139,7 +139,8 @@ impl GpuContext {
                 pass.dispatch_workgroups(p.wg_per_seg, p.n_seg, c.div_ceil(plan::WG_SIZE as usize) as u32);
                 pass.set_pipeline(&pl.stats_final);
                 pass.set_bind_group(0, &final_bg, &[]);
-                pass.dispatch_workgroups(n_rows as u32, 1, 1);
+                let (x, y) = plan::fold(n_rows);
+                pass.dispatch_workgroups(x, y, 1);
             }
             let rows_bytes = n_rows as u64 * SUMS_BYTES;
             encoder.copy_buffer_to_buffer(&rows_buf, 0, &staging, 0, Some(rows_bytes));

@@ -50,8 +50,36 @@ pub enum Kernel {
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 4] =
-        [Kernel::StatsPartials, Kernel::StatsPartialsSubgroup, Kernel::StatsFinal, Kernel::Grad];
+    pub const ALL: [Kernel; 17] = [
+        Kernel::StatsPartials,
+        Kernel::StatsPartialsSubgroup,
+        Kernel::StatsFinal,
+        Kernel::Grad,
+        Kernel::ClassStats,
+        Kernel::ClassGrad,
+        Kernel::RadixCount,
+        Kernel::RadixScatter,
+        Kernel::ScanReduce,
+        Kernel::ScanApply,
+        Kernel::LovaszHingeKeys,
+        Kernel::LovaszSoftmaxKeys,
+        Kernel::LovaszReduce,
+        Kernel::LovaszGrad,
+        Kernel::LovaszJacobian,
+        Kernel::RooflineReduce,
+        Kernel::RooflineCopy,
+    ];
+
+    /// The shared pieces composed into kernels (not kernels themselves).
+    pub const SHARED_FILES: [&'static str; 7] = [
+        "prelude.wgsl",
+        "tree.wgsl",
+        "accumulate.wgsl",
+        "classes.wgsl",
+        "sort_common.wgsl",
+        "lovasz_key.wgsl",
+        "lovasz_common.wgsl",
+    ];
 
     /// The kernel's file name, also its pipeline label.
     pub fn name(self) -> &'static str {
