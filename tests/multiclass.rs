@@ -426,8 +426,8 @@ fn dice_ce_keeps_its_cross_entropy_when_every_dice_class_is_skipped() {
     let dice_ce = Loss::DiceCe(DiceCe::default()).per_image().with_classes(skip);
     let ce = Loss::CrossEntropy(CrossEntropy::default()).per_image();
     for engine in [gpu(), Engine::cpu()] {
-        let out = engine.value_and_grad(&batch, &[dice_ce.clone()]).unwrap();
-        let alone = engine.value_and_grad(&batch, &[ce.clone()]).unwrap();
+        let out = engine.value_and_grad(&batch, std::slice::from_ref(&dice_ce)).unwrap();
+        let alone = engine.value_and_grad(&batch, std::slice::from_ref(&ce)).unwrap();
         assert!(close(out.forward.values[0], alone.forward.values[0], 1e-12, 0.0), "{:?}", out.forward.values);
         assert!(out.forward.values[0] > 0.0);
         let g: Vec<f64> = alone.grad.iter().map(|&v| v as f64).collect();
