@@ -53,6 +53,32 @@ pub struct Row {
     pub reference_seconds: Option<f64>,
 }
 
+impl Row {
+    /// A row from its measurements; GB/s and the roofline ratio are derived.
+    fn new(
+        name: &str,
+        size: String,
+        pass: &str,
+        (seconds, gpu_clock): (f64, bool),
+        bytes: u64,
+        roofline_seconds: f64,
+        reference_seconds: Option<f64>,
+    ) -> Row {
+        Row {
+            name: name.into(),
+            size,
+            pass: pass.into(),
+            seconds,
+            gpu_clock,
+            bytes,
+            gbps: bytes as f64 / seconds / 1e9,
+            roofline_seconds,
+            ratio: seconds / roofline_seconds,
+            reference_seconds,
+        }
+    }
+}
+
 /// The workloads at image sides `sides` (8 images each; multiclass at half the side and
 /// Lovasz softmax at a quarter when `scaled_down`, for software adapters). `segloss bench`
 /// uses [256] (scaled down), `--full` [256, 512, 1024] at full size.
@@ -188,18 +214,9 @@ pub fn measure(engine: &Engine, w: &Workload, reps: usize, reference: bool) -> R
         };
         let bytes = if backward { 2 * input_bytes + grad_elems * 4 } else { input_bytes };
         let roofline_seconds = if backward { reduce + copy } else { reduce };
-        rows.push(Row {
-            name: w.name.clone(),
-            size: format!("{n}x{c}x{h}x{wd}"),
-            pass: if backward { "forward+backward" } else { "forward" }.into(),
-            seconds,
-            gpu_clock,
-            bytes,
-            gbps: bytes as f64 / seconds / 1e9,
-            roofline_seconds,
-            ratio: seconds / roofline_seconds,
-            reference_seconds,
-        });
+        let pass = if backward { "forward+backward" } else { "forward" };
+        let size = format!("{n}x{c}x{h}x{wd}");
+        rows.push(Row::new(&w.name, size, pass, (seconds, gpu_clock), bytes, roofline_seconds, reference_seconds));
     }
     Ok(rows)
 }
@@ -236,18 +253,15 @@ pub fn measure_primitives(engine: &Engine, n: usize, reps: usize) -> Result<Vec<
         // Roofline: each pass reads its bytes once (half) and writes them (half).
         let (reduce, copy, _) = engine.roofline(bytes / passes / 2, (bytes / passes / 2) / 4, reps)?;
         let roofline_seconds = passes as f64 * (reduce + copy);
-        rows.push(Row {
-            name: name.into(),
-            size: format!("{n}"),
-            pass: "primitive".into(),
-            seconds,
-            gpu_clock,
+        rows.push(Row::new(
+            name,
+            n.to_string(),
+            "primitive",
+            (seconds, gpu_clock),
             bytes,
-            gbps: bytes as f64 / seconds / 1e9,
             roofline_seconds,
-            ratio: seconds / roofline_seconds,
             reference_seconds,
-        });
+        ));
     }
     Ok(rows)
 }
