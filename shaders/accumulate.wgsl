@@ -6,10 +6,8 @@
 // checks each (finite input — in [0, 1] for probabilities —, target in [0, 1] or the ignore
 // value), accumulates every per-pixel sum (`pixel_sums`) with Kahan compensation, and
 // records the chunk-local index of the first bad input / target with atomicMin (order-free,
-// so deterministic). Bindings 1, 2 and 4 of the forward pass are declared here.
+// so deterministic). Binding 4 of the forward pass is declared here, 1 and 2 in load.wgsl.
 
-@group(0) @binding(1) var<storage, read> input: array<f32>;
-@group(0) @binding(2) var<storage, read> labels: array<f32>;
 @group(0) @binding(4) var<storage, read_write> status: array<atomic<u32>, 2>;
 
 fn accumulate_segment(seg: u32, wg_in_seg: u32, lid: u32) -> Sums {
@@ -19,8 +17,8 @@ fn accumulate_segment(seg: u32, wg_in_seg: u32, lid: u32) -> Sums {
     var bad_input = NONE;
     var bad_target = NONE;
     for (var i = range.x + wg_in_seg * WG_SIZE + lid; i < range.y; i += stride) {
-        let x = input[i];
-        let t = labels[i];
+        let x = load_input(i);
+        let t = load_target(i);
         if (!input_ok(x)) {
             bad_input = min(bad_input, i);
         }

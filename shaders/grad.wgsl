@@ -6,24 +6,23 @@
 // over the chunk. Ignored pixels get exactly 0. Reads input and target once, writes the
 // gradient once; no per-loss code.
 //
-// Bindings: 0 params (uniform) · 1 input f32 (read) · 2 target f32 (read)
-//           3 coefs array<Coef> (read) · 4 grad f32 (read_write)
+// Bindings: 0 params (uniform) · 1 input, 2 target (read; formats in load.wgsl)
+//           3 coefs array<Coef> (read; segment first_seg + s of the chunk's segment s)
+//           4 grad f32 (read_write)
 // Dispatch: (min(⌈chunk_len/256⌉, cap), 1, 1); n_threads = workgroups × 256.
 
-@group(0) @binding(1) var<storage, read> input: array<f32>;
-@group(0) @binding(2) var<storage, read> labels: array<f32>;
 @group(0) @binding(3) var<storage, read> coefs: array<Coef>;
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = gid.x; i < params.chunk_len; i += params.n_threads) {
-        let t = labels[i];
+        let t = load_target(i);
         if (is_ignored(t)) {
             grad[i] = 0.0;
             continue;
         }
         let seg = (i + params.seg_offset) / params.seg_len;
-        grad[i] = pixel_grad(input[i], t, coefs[seg]);
+        grad[i] = pixel_grad(load_input(i), t, coefs[params.first_seg + seg]);
     }
 }

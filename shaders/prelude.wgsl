@@ -13,6 +13,8 @@
 const FLAG_PROBABILITIES: u32 = 1u;
 const FLAG_IGNORE: u32 = 2u;
 const FLAG_FOCAL_ALPHA: u32 = 4u;
+const FLAG_INPUT_F16: u32 = 8u;   // load.wgsl
+const FLAG_TARGET_U8: u32 = 16u;  // load.wgsl
 
 const WG_SIZE: u32 = 256u;
 const NONE: u32 = 0xffffffffu;
@@ -40,7 +42,7 @@ struct Params {
     class_index: u32,     // Lovasz softmax: the class being sorted
     plane: u32,           // Lovasz: pixels per image
     lovasz_mode: u32,     // Lovasz: 0 = hinge, 1 = softmax
-    _pad: u32,
+    first_seg: u32,       // grad.wgsl: index of the chunk's first segment in `coefs`
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -5,7 +5,7 @@
 // reduction of tree.wgsl; invocation 0 writes `partials[y·wg_per_seg + x]`.
 // stats_final.wgsl then reduces each segment's partials in a fixed order.
 //
-// Bindings: 0 params (uniform) · 1 input f32 (read) · 2 target f32 (read)
+// Bindings: 0 params (uniform) · 1 input, 2 target (read; formats in load.wgsl)
 //           3 partials array<Sums> (read_write) · 4 status [bad input, bad target] (atomic)
 // Dispatch: (wg_per_seg, n_seg, 1), n_seg ≤ 65535; workgroup 256 × 1 × 1.
 

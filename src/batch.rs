@@ -87,6 +87,24 @@ pub struct BinaryBatch<'a> {
     pub ignore: Option<f32>,
 }
 
+/// The image shape and channel count of multilabel dims `[N, C, H, W]`.
+pub fn multilabel_shape(dims: &[usize]) -> Result<(Shape, usize)> {
+    let [n, c, h, w] = *dims else {
+        return Err(Error::InvalidShape { shape: dims.to_vec(), reason: "multilabel needs [N, C, H, W]".into() });
+    };
+    if c == 0 {
+        return Err(Error::InvalidShape { shape: dims.to_vec(), reason: "C = 0: no class".into() });
+    }
+    let planes = n
+        .checked_mul(c)
+        .ok_or_else(|| Error::InvalidShape { shape: dims.to_vec(), reason: "too many planes".into() })?;
+    Shape::from_dims(&[planes, h, w]).map_err(|_| Error::InvalidShape {
+        shape: dims.to_vec(),
+        reason: "empty or too large: every dimension at least 1, at most 2^31 pixels per plane".into(),
+    })?;
+    Ok((Shape { n, h, w }, c))
+}
+
 impl<'a> BinaryBatch<'a> {
     /// A batch of logits and targets with dims `[N, H, W]` or `[N, 1, H, W]`.
     pub fn new(input: &'a [f32], target: &'a [f32], dims: &[usize]) -> Result<Self> {
@@ -96,20 +114,8 @@ impl<'a> BinaryBatch<'a> {
 
     /// A multilabel batch: logits and targets `[N, C, H, W]`, one sigmoid per channel.
     pub fn multilabel(input: &'a [f32], target: &'a [f32], dims: &[usize]) -> Result<Self> {
-        let [n, c, h, w] = *dims else {
-            return Err(Error::InvalidShape { shape: dims.to_vec(), reason: "multilabel needs [N, C, H, W]".into() });
-        };
-        if c == 0 {
-            return Err(Error::InvalidShape { shape: dims.to_vec(), reason: "C = 0: no class".into() });
-        }
-        let planes = n
-            .checked_mul(c)
-            .ok_or_else(|| Error::InvalidShape { shape: dims.to_vec(), reason: "too many planes".into() })?;
-        Shape::from_dims(&[planes, h, w]).map_err(|_| Error::InvalidShape {
-            shape: dims.to_vec(),
-            reason: "empty or too large: every dimension at least 1, at most 2^31 pixels per plane".into(),
-        })?;
-        Self::with_channels(input, target, dims, Shape { n, h, w }, c)
+        let (shape, c) = multilabel_shape(dims)?;
+        Self::with_channels(input, target, dims, shape, c)
     }
 
     fn with_channels(

@@ -11,7 +11,7 @@ use crate::loss::{Coefficients, PixelParams, Term};
 use crate::stats::{Metrics, Stats};
 
 enum Backend {
-    Gpu(Box<GpuContext>),
+    Gpu(std::sync::Arc<GpuContext>),
     Reference,
 }
 
@@ -138,7 +138,7 @@ impl Engine {
     }
 
     fn gpu(ctx: GpuContext) -> Engine {
-        Engine { backend: Backend::Gpu(Box::new(ctx)), reference_info: reference_info() }
+        Engine { backend: Backend::Gpu(std::sync::Arc::new(ctx)), reference_info: reference_info() }
     }
 
     /// What the engine runs on.
@@ -150,11 +150,21 @@ impl Engine {
     }
 
     /// Bytes of all the buffers this engine has created on its device so far (a running
-    /// total, for memory accounting in tests and benchmarks; 0 for the reference).
+    /// total, for memory accounting in tests and benchmarks; 0 for the reference). Blocking
+    /// calls reuse pooled buffers, so a loop of same-sized calls stops adding to it after
+    /// its first call.
     pub fn bytes_allocated(&self) -> u64 {
         match &self.backend {
-            Backend::Gpu(ctx) => ctx.allocated.load(std::sync::atomic::Ordering::Relaxed),
+            Backend::Gpu(ctx) => ctx.pool.created.load(std::sync::atomic::Ordering::Relaxed),
             Backend::Reference => 0,
+        }
+    }
+
+    /// Frees the buffers the blocking calls keep for reuse (they are created again on the
+    /// next call that needs them). No effect on the reference.
+    pub fn release_buffers(&self) {
+        if let Backend::Gpu(ctx) = &self.backend {
+            ctx.pool.clear();
         }
     }
 
@@ -176,6 +186,17 @@ impl Engine {
         match &self.backend {
             Backend::Gpu(ctx) => ctx.roofline(input_bytes, output_elems, reps.max(1)),
             Backend::Reference => Err(Error::InvalidRequest("the roofline runs on a GPU engine".into())),
+        }
+    }
+
+    /// Prepares a [`Plan`](crate::plan::Plan): pipelines, uniforms and scratch buffers made
+    /// once, to record into the caller's command encoders (GPU engines only).
+    pub fn plan(&self, desc: crate::plan::PlanDesc) -> Result<crate::plan::Plan> {
+        match &self.backend {
+            Backend::Gpu(ctx) => crate::plan::Plan::new(ctx.clone(), desc),
+            Backend::Reference => Err(Error::InvalidRequest(
+                "plans record GPU commands: use a GPU engine (the reference has forward / value_and_grad)".into(),
+            )),
         }
     }
 

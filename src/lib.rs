@@ -31,6 +31,7 @@ pub mod error;
 pub mod gpu;
 pub mod io;
 pub mod loss;
+pub mod plan;
 pub mod stats;
 
 pub use aggregate::{AbsentClass, ClassOptions, ClassSelection, Layout, LovaszRow, Mode};
@@ -38,10 +39,13 @@ pub use batch::{BinaryBatch, ClassMap, InputKind, MulticlassBatch, Shape};
 pub use engine::{Engine, Forward, Input, ValueAndGrad};
 pub use error::{Error, Result, Tensor};
 pub use gpu::{BackendInfo, DispatchCount, EngineOptions, SubgroupMode};
+/// Half-precision floats for f16 logits ([`LogitData::F16`]).
+pub use half;
 pub use loss::{
     Aggregation, Bce, BceDice, Coefficients, Combo, CrossEntropy, Dice, DiceCe, Focal, GdlWeighting, GeneralizedDice,
     Iou, Loss, LovaszHinge, LovaszSoftmax, PixelParams, Reduction, Term, TpForm, Tversky,
 };
+pub use plan::{BufferAt, LogitData, LogitFormat, Plan, PlanDesc, PlanIo, PlanOutput, TargetData, TargetFormat};
 pub use stats::{Metrics, Stats};
 /// The wgpu version segloss is built on, for `Engine::from_device`.
 pub use wgpu;

@@ -83,6 +83,8 @@ pub(crate) struct Pipelines {
     pub class_grad: wgpu::ComputePipeline,
     pub sort: SortPipelines,
     pub lovasz: LovaszPipelines,
+    pub finalize_layout: wgpu::BindGroupLayout,
+    pub finalize: wgpu::ComputePipeline,
     pub roofline_reduce: wgpu::ComputePipeline,
     pub roofline_copy: wgpu::ComputePipeline,
 }
@@ -95,8 +97,8 @@ pub struct GpuContext {
     pub(crate) max_workgroups: u32,
     pub(crate) binding_elems: usize,
     pub(crate) pipelines: Pipelines,
-    /// Bytes of every buffer segloss has created on this device (a running total).
-    pub(crate) allocated: std::sync::atomic::AtomicU64,
+    /// Reused buffers of the blocking path; also counts the bytes segloss has created.
+    pub(crate) pool: super::pool::BufferPool,
     /// Timestamp queries, when profiling.
     pub(crate) profiler: Option<super::profile::Profiler>,
 }
@@ -178,7 +180,7 @@ impl GpuContext {
             max_workgroups,
             binding_elems,
             pipelines,
-            allocated: Default::default(),
+            pool: Default::default(),
             profiler,
         })
     }
@@ -227,6 +229,7 @@ impl GpuContext {
             jacobian_layout,
             jacobian,
         };
+        let (finalize_layout, finalize) = kernel(Kernel::Finalize, &[Uniform, ro, ro, ro, ro, ro, rw, rw, rw]);
         let partials_kernel = if subgroups { Kernel::StatsPartialsSubgroup } else { Kernel::StatsPartials };
         let pipelines = Pipelines {
             stats_partials: pipeline(device, partials_kernel, &stats_layout),
@@ -237,6 +240,8 @@ impl GpuContext {
             class_stats_layout,
             sort,
             lovasz,
+            finalize_layout,
+            finalize,
             roofline_reduce: pipeline(device, Kernel::RooflineReduce, &final_layout),
             roofline_copy: pipeline(device, Kernel::RooflineCopy, &final_layout),
             stats_layout,

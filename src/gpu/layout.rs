@@ -29,21 +29,28 @@ pub struct Params {
     pub class_index: u32,
     pub plane: u32,
     pub lovasz_mode: u32,
-    pub _pad: u32,
+    pub first_seg: u32,
 }
 
 pub const FLAG_PROBABILITIES: u32 = 1;
 pub const FLAG_IGNORE: u32 = 2;
 pub const FLAG_FOCAL_ALPHA: u32 = 4;
+pub const FLAG_INPUT_F16: u32 = 8;
+pub const FLAG_TARGET_U8: u32 = 16;
 
 impl Params {
     /// The data-independent part: flags and per-pixel parameters.
     pub fn new(batch: &BinaryBatch, pp: &PixelParams) -> Params {
+        Params::for_pixels(batch.input_kind, batch.ignore, batch.shape.pixels(), pp)
+    }
+
+    /// The data-independent part from its pieces (segments of `seg_len` pixels).
+    pub fn for_pixels(input_kind: InputKind, ignore: Option<f32>, seg_len: usize, pp: &PixelParams) -> Params {
         let mut flags = 0;
-        if batch.input_kind == InputKind::Probabilities {
+        if input_kind == InputKind::Probabilities {
             flags |= FLAG_PROBABILITIES;
         }
-        if batch.ignore.is_some() {
+        if ignore.is_some() {
             flags |= FLAG_IGNORE;
         }
         if pp.focal_alpha.is_some() {
@@ -51,8 +58,8 @@ impl Params {
         }
         Params {
             flags,
-            seg_len: batch.shape.pixels() as u32,
-            ignore_value: batch.ignore.unwrap_or(0.0),
+            seg_len: seg_len as u32,
+            ignore_value: ignore.unwrap_or(0.0),
             pos_weight: pp.pos_weight as f32,
             label_smoothing: pp.label_smoothing as f32,
             focal_alpha: pp.focal_alpha.unwrap_or(0.0) as f32,

@@ -10,6 +10,7 @@
 use super::context::GpuContext;
 use super::layout::{GpuSums, Params, FLAG_IGNORE, SUMS_BYTES};
 use super::plan;
+use super::pool::Pooled;
 use super::run::{STATUS_BYTES, STATUS_CLEAR};
 use super::sort::{self, UniformArena};
 use crate::aggregate::LovaszRow;
@@ -20,27 +21,27 @@ use crate::error::{Error, Result};
 pub(crate) type Scales<'a> = Option<&'a dyn Fn(&[LovaszRow]) -> Vec<f64>>;
 
 /// The buffers of one sorted Lovasz problem set over `n` elements.
-struct Problem {
-    ka: wgpu::Buffer,
-    va: wgpu::Buffer,
-    kb: wgpu::Buffer,
-    vb: wgpu::Buffer,
-    scan: wgpu::Buffer,
-    sort_scratch: sort::SortScratch,
-    scan_scratch: sort::ScanScratch,
-    status: wgpu::Buffer,
-    partials: wgpu::Buffer,
-    rows: wgpu::Buffer,
-    scales: wgpu::Buffer,
-    out: wgpu::Buffer,
-    staging: wgpu::Buffer,
+struct Problem<'a> {
+    ka: Pooled<'a>,
+    va: Pooled<'a>,
+    kb: Pooled<'a>,
+    vb: Pooled<'a>,
+    scan: Pooled<'a>,
+    sort_scratch: sort::SortScratch<'a>,
+    scan_scratch: sort::ScanScratch<'a>,
+    status: Pooled<'a>,
+    partials: Pooled<'a>,
+    rows: Pooled<'a>,
+    scales: Pooled<'a>,
+    out: Pooled<'a>,
+    staging: Pooled<'a>,
     n: usize,
     segments: usize,
     wg_per_seg: u32,
 }
 
 impl GpuContext {
-    fn problem(&self, n: usize, segments: usize) -> Result<Problem> {
+    fn problem(&self, n: usize, segments: usize) -> Result<Problem<'_>> {
         use wgpu::BufferUsages as U;
         if n > sort::max_elements(self.binding_elems) {
             return Err(Error::InvalidRequest(format!(
@@ -261,7 +262,7 @@ impl GpuContext {
             let pr = self.problem(n, segments)?;
             let chunks = plan::class_chunks(images, hw, c, self.binding_elems).map_err(Error::InvalidRequest)?;
             // The input stays uploaded, chunk by chunk, for every class.
-            let inputs: Vec<(wgpu::Buffer, wgpu::Buffer)> = chunks
+            let inputs: Vec<(Pooled, Pooled)> = chunks
                 .iter()
                 .map(|ch| {
                     let px = (ch.n_images * ch.plane) as u64;
@@ -319,10 +320,17 @@ impl GpuContext {
             let Some(scales) = scales else { return Ok((rows, None)) };
             let scales = scales(&rows);
             // dL/dp per class into per-chunk gradient buffers shaped like the logits chunks.
-            let grads: Vec<wgpu::Buffer> = chunks
+            let grads: Vec<Pooled> = chunks
                 .iter()
                 .map(|ch| self.storage("grad", (ch.n_images * ch.plane * c * 4) as u64, U::COPY_DST | U::COPY_SRC))
                 .collect();
+            // Classes whose scales are all 0 are skipped: their part must read 0 (the buffers
+            // are pooled, so they hold the previous call's data).
+            let mut clear = self.device.create_command_encoder(&Default::default());
+            for g in &grads {
+                clear.clear_buffer(g, 0, None);
+            }
+            self.queue.submit([clear.finish()]);
             for class in 0..c {
                 let s: Vec<f32> = (0..segments).map(|seg| scales[seg * c + class] as f32).collect();
                 if s.iter().all(|&v| v == 0.0) {

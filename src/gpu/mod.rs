@@ -5,6 +5,7 @@ pub mod context;
 pub(crate) mod layout;
 pub(crate) mod lovasz;
 pub mod plan;
+pub(crate) mod pool;
 pub(crate) mod profile;
 pub(crate) mod run;
 pub(crate) mod run_classes;

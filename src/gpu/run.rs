@@ -5,20 +5,21 @@
 use super::context::GpuContext;
 use super::layout::{GpuCoef, GpuSums, Params, COEF_BYTES, PARAMS_BYTES, SUMS_BYTES};
 use super::plan::{self, Chunk};
+use super::pool::Pooled;
 use crate::batch::BinaryBatch;
 use crate::error::{Error, Result};
 use crate::loss::{Coefficients, PixelParams};
 use crate::stats::Stats;
 
 /// Buffers of one call, sized for its largest chunk.
-struct Workspace {
-    params: wgpu::Buffer,
-    input: wgpu::Buffer,
-    target: wgpu::Buffer,
-    partials: wgpu::Buffer,
-    rows: wgpu::Buffer,
-    status: wgpu::Buffer,
-    staging: wgpu::Buffer,
+struct Workspace<'a> {
+    params: Pooled<'a>,
+    input: Pooled<'a>,
+    target: Pooled<'a>,
+    partials: Pooled<'a>,
+    rows: Pooled<'a>,
+    status: Pooled<'a>,
+    staging: Pooled<'a>,
 }
 
 pub(super) const STATUS_BYTES: u64 = 8;
@@ -44,36 +45,26 @@ pub struct DispatchCount {
 }
 
 impl GpuContext {
-    pub(super) fn uniform(&self) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("params"),
-            size: PARAMS_BYTES,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
+    /// Binding limit in bytes (pool size classes stay under it).
+    fn binding_bytes(&self) -> u64 {
+        self.binding_elems as u64 * 4
     }
 
-    pub(super) fn staging(&self, size: u64) -> wgpu::Buffer {
-        self.allocated.fetch_add(size.max(16), std::sync::atomic::Ordering::Relaxed);
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("staging"),
-            size: size.max(16),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
+    pub(crate) fn uniform(&self) -> Pooled<'_> {
+        use wgpu::BufferUsages as U;
+        self.pool.take(&self.device, "params", PARAMS_BYTES, U::UNIFORM | U::COPY_DST, self.binding_bytes())
     }
 
-    pub(super) fn storage(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
-        self.allocated.fetch_add(size.max(16), std::sync::atomic::Ordering::Relaxed);
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: size.max(16),
-            usage: wgpu::BufferUsages::STORAGE | usage,
-            mapped_at_creation: false,
-        })
+    pub(crate) fn staging(&self, size: u64) -> Pooled<'_> {
+        use wgpu::BufferUsages as U;
+        self.pool.take(&self.device, "staging", size, U::MAP_READ | U::COPY_DST, self.binding_bytes())
     }
 
-    fn workspace(&self, chunks: &[Chunk], seg_len: usize) -> Workspace {
+    pub(crate) fn storage(&self, label: &'static str, size: u64, usage: wgpu::BufferUsages) -> Pooled<'_> {
+        self.pool.take(&self.device, label, size, wgpu::BufferUsages::STORAGE | usage, self.binding_bytes())
+    }
+
+    fn workspace(&self, chunks: &[Chunk], seg_len: usize) -> Workspace<'_> {
         use wgpu::BufferUsages as U;
         let (max_len, max_seg) = plan::largest(chunks);
         let (max_len, max_seg) = (max_len as u64, max_seg as u64);
@@ -97,7 +88,7 @@ impl GpuContext {
         }
     }
 
-    fn chunk_params(&self, base: &Params, chunk: &Chunk, seg_len: usize) -> Params {
+    pub(crate) fn chunk_params(&self, base: &Params, chunk: &Chunk, seg_len: usize) -> Params {
         Params {
             chunk_len: chunk.len as u32,
             seg_offset: chunk.seg_offset as u32,
@@ -143,7 +134,7 @@ impl GpuContext {
         Ok((bytemuck::pod_collect_to_vec(rows), status))
     }
 
-    pub(super) fn bind_group(&self, layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+    pub(crate) fn bind_group(&self, layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
         let entries: Vec<_> = buffers
             .iter()
             .enumerate()
@@ -153,7 +144,7 @@ impl GpuContext {
     }
 
     /// Maps `buffer`, copies its first `size` bytes out and unmaps it.
-    pub(super) fn read(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+    pub(crate) fn read(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
         let slice = buffer.slice(..size);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -174,7 +165,7 @@ impl GpuContext {
     }
 
     /// Runs `f` inside Validation and OutOfMemory error scopes: a GPU error becomes `Err`.
-    pub(super) fn scoped<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let result = f().and_then(|value| self.collect_gpu_time().map(|_| value));

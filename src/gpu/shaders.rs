@@ -4,6 +4,7 @@
 const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
 const TREE: &str = include_str!("../../shaders/tree.wgsl");
 const ACCUMULATE: &str = include_str!("../../shaders/accumulate.wgsl");
+const LOAD: &str = include_str!("../../shaders/load.wgsl");
 const CLASSES: &str = include_str!("../../shaders/classes.wgsl");
 const SORT_COMMON: &str = include_str!("../../shaders/sort_common.wgsl");
 const LOVASZ_KEY: &str = include_str!("../../shaders/lovasz_key.wgsl");
@@ -24,6 +25,8 @@ pub enum Kernel {
     ClassStats,
     /// Multiclass backward pass: the gradient through the softmax.
     ClassGrad,
+    /// Plans: loss values and backward coefficients from the sums, on the GPU.
+    Finalize,
     /// Radix sort: per-block digit histogram.
     RadixCount,
     /// Radix sort: stable scatter by digit.
@@ -50,13 +53,14 @@ pub enum Kernel {
 
 impl Kernel {
     /// All kernels.
-    pub const ALL: [Kernel; 17] = [
+    pub const ALL: [Kernel; 18] = [
         Kernel::StatsPartials,
         Kernel::StatsPartialsSubgroup,
         Kernel::StatsFinal,
         Kernel::Grad,
         Kernel::ClassStats,
         Kernel::ClassGrad,
+        Kernel::Finalize,
         Kernel::RadixCount,
         Kernel::RadixScatter,
         Kernel::ScanReduce,
@@ -71,8 +75,9 @@ impl Kernel {
     ];
 
     /// The shared pieces composed into kernels (not kernels themselves).
-    pub const SHARED_FILES: [&'static str; 7] = [
+    pub const SHARED_FILES: [&'static str; 8] = [
         "prelude.wgsl",
+        "load.wgsl",
         "tree.wgsl",
         "accumulate.wgsl",
         "classes.wgsl",
@@ -90,6 +95,7 @@ impl Kernel {
             Kernel::Grad => "grad.wgsl",
             Kernel::ClassStats => "class_stats.wgsl",
             Kernel::ClassGrad => "class_grad.wgsl",
+            Kernel::Finalize => "finalize.wgsl",
             Kernel::RadixCount => "radix_count.wgsl",
             Kernel::RadixScatter => "radix_scatter.wgsl",
             Kernel::ScanReduce => "scan_reduce.wgsl",
@@ -127,12 +133,15 @@ impl Kernel {
             Kernel::LovaszJacobian => &[CLASSES, include_str!("../../shaders/lovasz_jacobian.wgsl")],
             Kernel::RooflineReduce => &[include_str!("../../shaders/roofline_reduce.wgsl")],
             Kernel::RooflineCopy => &[include_str!("../../shaders/roofline_copy.wgsl")],
-            Kernel::StatsPartials => &[TREE, ACCUMULATE, include_str!("../../shaders/stats_partials.wgsl")],
-            Kernel::StatsPartialsSubgroup => &[ACCUMULATE, include_str!("../../shaders/stats_partials_subgroup.wgsl")],
+            Kernel::StatsPartials => &[TREE, LOAD, ACCUMULATE, include_str!("../../shaders/stats_partials.wgsl")],
+            Kernel::StatsPartialsSubgroup => {
+                &[LOAD, ACCUMULATE, include_str!("../../shaders/stats_partials_subgroup.wgsl")]
+            }
             Kernel::StatsFinal => &[TREE, include_str!("../../shaders/stats_final.wgsl")],
-            Kernel::Grad => &[include_str!("../../shaders/grad.wgsl")],
+            Kernel::Grad => &[LOAD, include_str!("../../shaders/grad.wgsl")],
             Kernel::ClassStats => &[CLASSES, include_str!("../../shaders/class_stats.wgsl")],
             Kernel::ClassGrad => &[CLASSES, include_str!("../../shaders/class_grad.wgsl")],
+            Kernel::Finalize => &[TREE, include_str!("../../shaders/finalize.wgsl")],
         };
         let mut src = String::from(PRELUDE);
         for part in parts {

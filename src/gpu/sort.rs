@@ -5,6 +5,7 @@
 //! command encoder; their uniforms come from a [`UniformArena`].
 
 use super::context::GpuContext;
+use super::pool::Pooled;
 use bytemuck::{Pod, Zeroable};
 
 /// Elements per workgroup of the sort and scan kernels.
@@ -90,20 +91,20 @@ fn sort_passes(segments: usize) -> Vec<(u32, u32)> {
 }
 
 /// Buffers a sort needs besides its two key/value ping-pong pairs.
-pub(crate) struct SortScratch {
-    hist: wgpu::Buffer,
-    offsets: wgpu::Buffer,
-    scan: ScanScratch,
+pub(crate) struct SortScratch<'a> {
+    hist: Pooled<'a>,
+    offsets: Pooled<'a>,
+    scan: ScanScratch<'a>,
 }
 
 /// Per-level buffers of a scan.
-pub(crate) struct ScanScratch {
-    levels: Vec<(wgpu::Buffer, wgpu::Buffer)>,
-    zero: wgpu::Buffer,
+pub(crate) struct ScanScratch<'a> {
+    levels: Vec<(Pooled<'a>, Pooled<'a>)>,
+    zero: Pooled<'a>,
 }
 
 impl GpuContext {
-    pub(crate) fn scan_scratch(&self, n: usize) -> ScanScratch {
+    pub(crate) fn scan_scratch(&self, n: usize) -> ScanScratch<'_> {
         let mut levels = Vec::new();
         let mut blocks = n.div_ceil(BLOCK);
         while blocks > 1 {
@@ -117,7 +118,7 @@ impl GpuContext {
         ScanScratch { levels, zero: self.storage("scan zero", 16, wgpu::BufferUsages::empty()) }
     }
 
-    pub(crate) fn sort_scratch(&self, n: usize) -> SortScratch {
+    pub(crate) fn sort_scratch(&self, n: usize) -> SortScratch<'_> {
         let hist_len = 16 * n.div_ceil(BLOCK);
         SortScratch {
             hist: self.storage("radix hist", (hist_len * 4) as u64, wgpu::BufferUsages::empty()),

@@ -1,0 +1,365 @@
+// finalize.wgsl — loss values and backward coefficients from the per-segment sums, on the
+// GPU: what a plan records instead of reading the sums back. It mirrors the host's f64
+// `aggregate::evaluate` / `classwise` and the losses' `value_and_coefficients` (src/loss.rs)
+// by name, in f32, for the binary/multilabel class-wise losses: Dice, IoU, Tversky, BCE,
+// Focal, BCE-Dice, Combo, each per image or pooled over the batch, with class weights,
+// selection and absent-class policy.
+//
+// Algorithm (one workgroup, uniform control flow throughout):
+//  1. merge: row r (image r / C, class r % C) = Σ, in chunk order, of the rows the chunks
+//     covering it wrote (fixed order: deterministic); coefficients zeroed.
+//  2. per term, in order: with batch aggregation the pooled class rows Σ_i row[i·C + c]
+//     (image order) are stored after the N·C rows. Every segment (an image, or the pooled
+//     batch) gets its class-weighted mean (`segment_eval`); a tree reduction (tree.wgsl)
+//     gives Σ mean and the number of included segments; then every row's coefficients grow
+//     by weight·w_k·∂loss_k/∂S / (den·included).
+//  3. out[0] = Σ weight·value, out[1 + t] = value of term t. If the forward pass flagged a
+//     bad input or target (status ≠ NONE), every output is NaN and every coefficient 0.
+//
+// Bindings: 0 params (uniform; n_seg = N·C rows, classes = C, seg_len = N images,
+//             chunk_len = chunks, wg_per_seg = terms)
+//           1 chunk_rows array<Sums> (read) · 2 chunks array<ChunkRef> (read)
+//           3 terms array<TermSpec> (read) · 4 class_w array<f32> (read; C per term, < 0 =
+//             class not selected) · 5 status [bad input, bad target] (read)
+//           6 rows array<Sums> (read_write; N·C + C) · 7 coefs array<Coef> (read_write; N·C)
+//           8 out array<f32> (read_write; 1 + terms)
+// Dispatch: (1, 1, 1); workgroup 256 × 1 × 1.
+
+struct ChunkRef {
+    first_row: u32,   // first row the chunk touches
+    n_rows: u32,      // rows it touches
+    base: u32,        // index of its first row in chunk_rows
+    _pad: u32,
+}
+
+// One term: kind, flags, absent-class policy, offset of its class weights, weight and the
+// loss parameters p0…p6 (meaning by kind: see `row_loss`).
+struct TermSpec {
+    kind: u32,
+    flags: u32,
+    absent: u32,
+    class_w: u32,
+    weight: f32,
+    p0: f32,
+    p1: f32,
+    p2: f32,
+    p3: f32,
+    p4: f32,
+    p5: f32,
+    p6: f32,
+}
+
+const K_DICE: u32 = 0u;
+const K_IOU: u32 = 1u;
+const K_TVERSKY: u32 = 2u;
+const K_BCE: u32 = 3u;
+const K_FOCAL: u32 = 4u;
+const K_BCE_DICE: u32 = 5u;
+const K_COMBO: u32 = 6u;
+
+const T_PER_IMAGE: u32 = 1u;
+const T_LOG: u32 = 2u;
+const T_SQUARED: u32 = 4u;
+const T_SOFT_TP: u32 = 8u;
+const T_NORMALIZE: u32 = 16u;
+const T_SUM: u32 = 32u;
+
+const ABSENT_SMOOTHED: u32 = 0u;
+const ABSENT_ZERO: u32 = 1u;
+
+@group(0) @binding(1) var<storage, read> chunk_rows: array<Sums>;
+@group(0) @binding(2) var<storage, read> chunks: array<ChunkRef>;
+@group(0) @binding(3) var<storage, read> terms: array<TermSpec>;
+@group(0) @binding(4) var<storage, read> class_w: array<f32>;
+@group(0) @binding(5) var<storage, read> status: array<u32, 2>;
+@group(0) @binding(6) var<storage, read_write> rows: array<Sums>;
+@group(0) @binding(7) var<storage, read_write> coefs: array<Coef>;
+@group(0) @binding(8) var<storage, read_write> out: array<f32>;
+
+// A loss value and its coefficients ∂loss/∂S.
+struct Lc {
+    v: f32,
+    d: Coef,
+}
+
+fn coef_zero() -> Coef {
+    return Coef(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+}
+
+fn coef_scaled(c: Coef, k: f32) -> Coef {
+    return Coef(c.sp * k, c.tp * k, c.spp * k, c.sad * k, c.bce * k, c.focal * k, c.wce * k, 0.0);
+}
+
+fn coef_plus(a: Coef, b: Coef) -> Coef {
+    return Coef(a.sp + b.sp, a.tp + b.tp, a.spp + b.spp, a.sad + b.sad, a.bce + b.bce, a.focal + b.focal,
+        a.wce + b.wce, 0.0);
+}
+
+// loss.rs `ratio`: num / max(den, eps); a clamped denominator is a constant.
+fn ratio(num: f32, dnum: Coef, den: f32, dden: Coef, eps: f32) -> Lc {
+    if (den > eps) {
+        return Lc(num / den, coef_plus(coef_scaled(dnum, 1.0 / den), coef_scaled(dden, -num / (den * den))));
+    }
+    return Lc(num / eps, coef_scaled(dnum, 1.0 / eps));
+}
+
+// loss.rs `reduce`: the mean over valid pixels, or the sum.
+fn reduce_scale(t: TermSpec, s: Sums) -> f32 {
+    if ((t.flags & T_SUM) != 0u) {
+        return 1.0;
+    }
+    return 1.0 / f32(max(s.n.x, 1u));
+}
+
+// loss.rs `Dice::score` (nr = p0, dr = p1, eps = p2; SoftL1 TP, squared denominator).
+fn dice_score(t: TermSpec, s: Sums) -> Lc {
+    var tp = s.f0.z;
+    var dtp = coef_zero();
+    dtp.tp = 1.0;
+    if ((t.flags & T_SOFT_TP) != 0u) {
+        tp = (s.f0.x + s.f0.y - s.f1.y) / 2.0;
+        dtp = coef_zero();
+        dtp.sp = 0.5;
+        dtp.sad = -0.5;
+    }
+    var den = s.f0.x + s.f0.y;
+    var dden = coef_zero();
+    dden.sp = 1.0;
+    if ((t.flags & T_SQUARED) != 0u) {
+        den = s.f0.w + s.f1.x;
+        dden = coef_zero();
+        dden.spp = 1.0;
+    }
+    return ratio(2.0 * tp + t.p0, coef_scaled(dtp, 2.0), den + t.p1, dden, t.p2);
+}
+
+// loss.rs `Dice::value_and_coefficients`.
+fn dice_loss(t: TermSpec, s: Sums) -> Lc {
+    let d = dice_score(t, s);
+    if ((t.flags & T_LOG) != 0u) {
+        if (d.v > t.p2) {
+            return Lc(-log(d.v), coef_scaled(d.d, -1.0 / d.v));
+        }
+        return Lc(-log(t.p2), coef_zero());
+    }
+    return Lc(1.0 - d.v, coef_scaled(d.d, -1.0));
+}
+
+// loss.rs `Iou` (smooth = p0, eps = p2).
+fn iou_loss(t: TermSpec, s: Sums) -> Lc {
+    var dnum = coef_zero();
+    dnum.tp = 1.0;
+    var dden = coef_zero();
+    dden.sp = 1.0;
+    dden.tp = -1.0;
+    let j = ratio(s.f0.z + t.p0, dnum, s.f0.x + s.f0.y - s.f0.z + t.p0, dden, t.p2);
+    return Lc(1.0 - j.v, coef_scaled(j.d, -1.0));
+}
+
+// loss.rs `Tversky` (α = p0, β = p1, eps = p2, smooth = p3, γ = p4).
+fn tversky_loss(t: TermSpec, s: Sums) -> Lc {
+    let a = t.p0;
+    let b = t.p1;
+    var dnum = coef_zero();
+    dnum.tp = 1.0;
+    var dden = coef_zero();
+    dden.tp = 1.0 - a - b;
+    dden.sp = a;
+    let den = s.f0.z + a * (s.f0.x - s.f0.z) + b * (s.f0.y - s.f0.z) + t.p3;
+    let tv = ratio(s.f0.z + t.p3, dnum, den, dden, t.p2);
+    let one_minus = max(1.0 - tv.v, 0.0);
+    if (t.p4 == 1.0) {
+        return Lc(one_minus, coef_scaled(tv.d, -1.0));
+    }
+    if (one_minus > 0.0) {
+        let value = exp(t.p4 * log(one_minus));
+        return Lc(value, coef_scaled(tv.d, -t.p4 * value / one_minus));
+    }
+    return Lc(0.0, coef_zero());
+}
+
+// One class row's loss (loss.rs `Loss::value_and_coefficients`).
+fn row_loss(t: TermSpec, s: Sums) -> Lc {
+    switch t.kind {
+        case K_DICE: {
+            return dice_loss(t, s);
+        }
+        case K_IOU: {
+            return iou_loss(t, s);
+        }
+        case K_TVERSKY: {
+            return tversky_loss(t, s);
+        }
+        case K_BCE: {
+            let k = reduce_scale(t, s);
+            var d = coef_zero();
+            d.bce = k;
+            return Lc(s.f1.z * k, d);
+        }
+        case K_FOCAL: {
+            let k = reduce_scale(t, s);
+            var d = coef_zero();
+            d.focal = k;
+            return Lc(s.f1.w * k, d);
+        }
+        case K_BCE_DICE: {
+            // weight_bce = p5, weight_dice = p6; the Dice part uses p0…p2.
+            let k = reduce_scale(t, s);
+            let dice = dice_loss(t, s);
+            var d = coef_scaled(dice.d, t.p6);
+            d.bce = k * t.p5;
+            return Lc(t.p5 * s.f1.z * k + t.p6 * dice.v, d);
+        }
+        default: {
+            // K_COMBO: α = p3; the Dice score uses smooth p0 = p1 and eps p2.
+            let k = 1.0 / f32(max(s.n.x, 1u));
+            let dice = dice_score(t, s);
+            var d = coef_scaled(dice.d, -(1.0 - t.p3));
+            d.wce = t.p3 * k;
+            return Lc(t.p3 * s.f2.x * k - (1.0 - t.p3) * dice.v, d);
+        }
+    }
+}
+
+fn is_region(kind: u32) -> bool {
+    return kind != K_BCE && kind != K_FOCAL;
+}
+
+// What class row s contributes to its segment's mean: 0 nothing, 1 a zero loss that counts
+// in the denominator (absent class, policy Zero), 2 its loss.
+fn row_role(t: TermSpec, k: u32, s: Sums) -> u32 {
+    if (class_w[t.class_w + k] < 0.0 || s.n.x == 0u) {
+        return 0u;
+    }
+    if (is_region(t.kind) && s.f0.y == 0.0 && t.absent != ABSENT_SMOOTHED) {
+        return select(0u, 1u, t.absent == ABSENT_ZERO);
+    }
+    return 2u;
+}
+
+fn class_norm(t: TermSpec, k: u32) -> f32 {
+    if ((t.flags & T_NORMALIZE) != 0u) {
+        return class_w[t.class_w + k];
+    }
+    return 1.0;
+}
+
+// aggregate.rs `classwise` without the coefficients: (Σ w·loss, Σ norm) over the classes
+// of the segment whose rows start at `base`.
+fn segment_eval(t: TermSpec, base: u32) -> vec2<f32> {
+    var acc = vec2<f32>(0.0, 0.0);
+    for (var k = 0u; k < params.classes; k++) {
+        let s = rows[base + k];
+        let role = row_role(t, k, s);
+        if (role == 0u) {
+            continue;
+        }
+        acc.y += class_norm(t, k);
+        if (role == 2u) {
+            acc.x += class_w[t.class_w + k] * row_loss(t, s).v;
+        }
+    }
+    return acc;
+}
+
+// Adds ∂(weight·value)/∂S of class k of a segment (rows[seg_row], denominator den, one of
+// `included` segments) to coefs[r].
+fn add_coef(t: TermSpec, r: u32, k: u32, seg_row: u32, den: f32, included: f32) {
+    let s = rows[seg_row];
+    if (row_role(t, k, s) != 2u) {
+        return;
+    }
+    let scale = t.weight * class_w[t.class_w + k] / (den * included);
+    coefs[r] = coef_plus(coefs[r], coef_scaled(row_loss(t, s).d, scale));
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32) {
+    let n_rows = params.n_seg;
+    let c = params.classes;
+    let images = params.seg_len;
+    let bad = status[0] != NONE || status[1] != NONE;
+    // 1. merge the chunks' rows.
+    for (var r = lid; r < n_rows; r += WG_SIZE) {
+        var s = sums_zero();
+        for (var k = 0u; k < params.chunk_len; k++) {
+            let ch = chunks[k];
+            if (r >= ch.first_row && r < ch.first_row + ch.n_rows) {
+                s = sums_add(s, chunk_rows[ch.base + r - ch.first_row]);
+            }
+        }
+        rows[r] = s;
+        coefs[r] = coef_zero();
+    }
+    storageBarrier();
+    workgroupBarrier();
+    var total = 0.0;
+    // 2. every term in order.
+    for (var ti = 0u; ti < params.wg_per_seg; ti++) {
+        let t = terms[ti];
+        let per_image = (t.flags & T_PER_IMAGE) != 0u;
+        if (!per_image) {
+            for (var k = lid; k < c; k += WG_SIZE) {
+                var s = sums_zero();
+                for (var i = 0u; i < images; i++) {
+                    s = sums_add(s, rows[i * c + k]);
+                }
+                rows[n_rows + k] = s;
+            }
+        }
+        storageBarrier();
+        workgroupBarrier();
+        let n_segments = select(1u, images, per_image);
+        var mine = sums_zero();
+        for (var g = lid; g < n_segments; g += WG_SIZE) {
+            let base = select(n_rows, g * c, per_image);
+            let e = segment_eval(t, base);
+            if (e.y > 0.0) {
+                mine.f0.x += e.x / e.y;
+                mine.n.x += 1u;
+            }
+        }
+        let sum = tree_reduce(lid, mine);
+        let included = f32(sum.n.x);
+        let value = select(sum.f0.x / included, 0.0, sum.n.x == 0u);
+        total += t.weight * value;
+        if (lid == 0u) {
+            out[1u + ti] = value;
+        }
+        if (sum.n.x != 0u) {
+            if (per_image) {
+                for (var g = lid; g < images; g += WG_SIZE) {
+                    let den = segment_eval(t, g * c).y;
+                    if (den > 0.0) {
+                        for (var k = 0u; k < c; k++) {
+                            add_coef(t, g * c + k, k, g * c + k, den, included);
+                        }
+                    }
+                }
+            } else {
+                let den = segment_eval(t, n_rows).y;
+                for (var r = lid; r < n_rows; r += WG_SIZE) {
+                    if (rows[r].n.x != 0u) {
+                        add_coef(t, r, r % c, n_rows + r % c, den, included);
+                    }
+                }
+            }
+        }
+        storageBarrier();
+        workgroupBarrier();
+    }
+    // 3. outputs.
+    if (lid == 0u) {
+        out[0] = select(total, bitcast<f32>(0x7fc00000u), bad);
+        if (bad) {
+            for (var ti = 0u; ti < params.wg_per_seg; ti++) {
+                out[1u + ti] = bitcast<f32>(0x7fc00000u);
+            }
+        }
+    }
+    if (bad) {
+        for (var r = lid; r < n_rows; r += WG_SIZE) {
+            coefs[r] = coef_zero();
+        }
+    }
+}

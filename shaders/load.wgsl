@@ -1,0 +1,28 @@
+// load.wgsl — the input formats of the binary/multilabel kernels, shared by
+// stats_partials(_subgroup).wgsl (through accumulate.wgsl) and grad.wgsl.
+//
+// Bindings 1 (input) and 2 (target) are raw 32-bit words, read through `load_input` and
+// `load_target` by element index (chunk-local):
+//   input:  f32 (one per word) or, with FLAG_INPUT_F16, IEEE half (two per word, element
+//           2k in the low half: little-endian order) unpacked with unpack2x16float — no
+//           SHADER_F16 feature needed;
+//   target: f32 or, with FLAG_TARGET_U8, u8 (four per word, low byte first): 0, 1 or the
+//           ignore value.
+// The flags are uniform, so the branch costs nothing per element on a GPU.
+
+@group(0) @binding(1) var<storage, read> input: array<u32>;
+@group(0) @binding(2) var<storage, read> labels: array<u32>;
+
+fn load_input(i: u32) -> f32 {
+    if ((params.flags & FLAG_INPUT_F16) != 0u) {
+        return unpack2x16float(input[i >> 1u])[i & 1u];
+    }
+    return bitcast<f32>(input[i]);
+}
+
+fn load_target(i: u32) -> f32 {
+    if ((params.flags & FLAG_TARGET_U8) != 0u) {
+        return f32((labels[i >> 2u] >> (8u * (i & 3u))) & 0xffu);
+    }
+    return bitcast<f32>(labels[i]);
+}

@@ -1,0 +1,707 @@
+//! Prepared plans: a loss (values and, on request, its gradient) recorded into the caller's
+//! `wgpu::CommandEncoder`, reading and writing the caller's buffers, with no readback.
+//!
+//! A [`Plan`] fixes the mode (binary or multilabel), the shape, the input formats (f32 or
+//! f16 logits, f32 or u8 targets) and the terms. Its pipelines, bind-group layouts, uniforms
+//! and scratch buffers are made once, in [`Engine::plan`]; [`Plan::encode`] then records the
+//! fused forward pass (chunk by chunk when the inputs exceed one storage binding), the
+//! finalize kernel (`finalize.wgsl`: loss values and backward coefficients from the sums, on
+//! the GPU, in f32) and the elementwise backward pass. It never maps, polls or submits.
+//!
+//! Caller buffers ([`PlanIo`]) and the usages they need:
+//! - logits: `STORAGE`, at least [`PlanDesc::logits_bytes`] from its offset;
+//! - targets: `STORAGE`, at least [`PlanDesc::targets_bytes`];
+//! - gradient (optional): `STORAGE`, at least [`PlanDesc::grad_bytes`] (f32, the logits' layout);
+//! - values: `COPY_DST`, [`PlanDesc::values_bytes`]: f32 `[total, term 0, term 1, …]`.
+//!
+//! Offsets of the storage buffers must be multiples of the device's
+//! `min_storage_buffer_offset_alignment` (256 on most adapters); the values offset a multiple
+//! of 4. Bad data (non-finite logits, targets outside [0, 1] and not the ignore value) cannot
+//! become an `Err` without a readback: the plan writes NaN values and a zero gradient.
+//! [`Plan::run`] is the blocking form of the same commands (pooled upload and staging
+//! buffers; bad data is an `Err` naming the element).
+//!
+//! [`Engine::forward`] and [`Engine::value_and_grad`] read the sums back and finalize on the
+//! host in f64 (with metrics); a plan finalizes on the GPU in f32, so the two agree to f32
+//! rounding, and `encode` agrees bit for bit with `run`.
+
+use crate::aggregate::{self, AbsentClass, ClassSelection, Layout, Mode};
+use crate::batch::{self, BinaryBatch, InputKind, Shape};
+use crate::error::{Error, Result};
+use crate::gpu::layout::{Params, COEF_BYTES, FLAG_INPUT_F16, FLAG_TARGET_U8, PARAMS_BYTES, SUMS_BYTES};
+use crate::gpu::plan::{self as chunking, Chunk};
+use crate::gpu::GpuContext;
+use crate::loss::{Aggregation, Loss, PixelParams, Reduction, Term, TpForm};
+use bytemuck::{Pod, Zeroable};
+use std::sync::Arc;
+
+/// How the logits are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogitFormat {
+    /// 4 bytes each.
+    #[default]
+    F32,
+    /// IEEE half precision, 2 bytes each (two per 32-bit word, first in the low half).
+    /// Read with `unpack2x16float`: no `SHADER_F16` feature needed.
+    F16,
+}
+
+/// How the targets are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TargetFormat {
+    /// 4 bytes each, in [0, 1] (soft targets allowed).
+    #[default]
+    F32,
+    /// 1 byte each: 0, 1 or the ignore value (hard targets; four per 32-bit word).
+    U8,
+}
+
+/// What a plan computes: shape, mode, formats and terms.
+#[derive(Debug, Clone)]
+pub struct PlanDesc {
+    /// Images and pixels.
+    pub shape: Shape,
+    /// Sigmoid channels (1: binary; C: multilabel).
+    pub channels: usize,
+    /// Logits or probabilities.
+    pub input_kind: InputKind,
+    /// Storage format of the logits.
+    pub logits: LogitFormat,
+    /// Storage format of the targets.
+    pub targets: TargetFormat,
+    /// Targets equal to this value are ignored.
+    pub ignore: Option<f32>,
+    /// The terms; their weighted sum is the total.
+    pub terms: Vec<Term>,
+    /// Also write the gradient of the total.
+    pub gradient: bool,
+}
+
+impl PlanDesc {
+    /// A binary plan for logits of dims `[N, H, W]` or `[N, 1, H, W]`.
+    pub fn binary(dims: &[usize], terms: Vec<Term>) -> Result<PlanDesc> {
+        Ok(PlanDesc::with(Shape::from_dims(dims)?, 1, terms))
+    }
+
+    /// A multilabel plan for logits of dims `[N, C, H, W]` (one sigmoid per channel).
+    pub fn multilabel(dims: &[usize], terms: Vec<Term>) -> Result<PlanDesc> {
+        let (shape, c) = batch::multilabel_shape(dims)?;
+        Ok(PlanDesc::with(shape, c, terms))
+    }
+
+    fn with(shape: Shape, channels: usize, terms: Vec<Term>) -> PlanDesc {
+        PlanDesc {
+            shape,
+            channels,
+            input_kind: InputKind::Logits,
+            logits: LogitFormat::F32,
+            targets: TargetFormat::F32,
+            ignore: None,
+            terms,
+            gradient: false,
+        }
+    }
+
+    /// Also compute the gradient.
+    pub fn with_gradient(mut self) -> Self {
+        self.gradient = true;
+        self
+    }
+
+    /// Logits stored as `format`.
+    pub fn logit_format(mut self, format: LogitFormat) -> Self {
+        self.logits = format;
+        self
+    }
+
+    /// Targets stored as `format`.
+    pub fn target_format(mut self, format: TargetFormat) -> Self {
+        self.targets = format;
+        self
+    }
+
+    /// Ignore pixels whose target equals `value` (finite; 0…255 for u8 targets).
+    pub fn ignore_value(mut self, value: f32) -> Self {
+        self.ignore = Some(value);
+        self
+    }
+
+    /// The input holds probabilities in [0, 1] instead of logits.
+    pub fn probabilities(mut self) -> Self {
+        self.input_kind = InputKind::Probabilities;
+        self
+    }
+
+    /// Elements of the logits (= of the targets and of the gradient).
+    pub fn elements(&self) -> usize {
+        self.shape.len() * self.channels
+    }
+
+    /// Bytes the logits buffer must hold from its offset (rounded up to whole words).
+    pub fn logits_bytes(&self) -> u64 {
+        let per = if self.logits == LogitFormat::F16 { 2 } else { 4 };
+        (self.elements() as u64 * per).next_multiple_of(4)
+    }
+
+    /// Bytes the targets buffer must hold from its offset (rounded up to whole words).
+    pub fn targets_bytes(&self) -> u64 {
+        let per = if self.targets == TargetFormat::U8 { 1 } else { 4 };
+        (self.elements() as u64 * per).next_multiple_of(4)
+    }
+
+    /// Bytes of the f32 gradient.
+    pub fn grad_bytes(&self) -> u64 {
+        self.elements() as u64 * 4
+    }
+
+    /// Bytes of the values written: `1 + terms` f32.
+    pub fn values_bytes(&self) -> u64 {
+        (1 + self.terms.len() as u64) * 4
+    }
+
+    fn layout(&self) -> Layout {
+        let mode = if self.channels == 1 { Mode::Binary } else { Mode::Multilabel };
+        Layout { images: self.shape.n, classes: self.channels, mode }
+    }
+}
+
+/// A caller buffer and the byte offset where the plan's data starts.
+#[derive(Debug, Clone, Copy)]
+pub struct BufferAt<'a> {
+    /// The buffer.
+    pub buffer: &'a wgpu::Buffer,
+    /// Byte offset.
+    pub offset: u64,
+}
+
+impl<'a> BufferAt<'a> {
+    /// `buffer` from byte `offset`.
+    pub fn new(buffer: &'a wgpu::Buffer, offset: u64) -> Self {
+        BufferAt { buffer, offset }
+    }
+}
+
+/// The caller buffers one `encode` reads and writes.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanIo<'a> {
+    /// Logits (read).
+    pub logits: BufferAt<'a>,
+    /// Targets (read).
+    pub targets: BufferAt<'a>,
+    /// `[total, term values…]` as f32 (written by a copy).
+    pub values: BufferAt<'a>,
+    /// The gradient of the total (written; required when the plan has a gradient).
+    pub grad: Option<BufferAt<'a>>,
+}
+
+/// Logits handed to [`Plan::run`].
+#[derive(Debug, Clone, Copy)]
+pub enum LogitData<'a> {
+    /// f32 logits.
+    F32(&'a [f32]),
+    /// Half-precision logits.
+    F16(&'a [half::f16]),
+}
+
+/// Targets handed to [`Plan::run`].
+#[derive(Debug, Clone, Copy)]
+pub enum TargetData<'a> {
+    /// f32 targets.
+    F32(&'a [f32]),
+    /// u8 hard targets.
+    U8(&'a [u8]),
+}
+
+/// What [`Plan::run`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanOutput {
+    /// Σ weight·value.
+    pub total: f32,
+    /// Each term's value, in order.
+    pub values: Vec<f32>,
+    /// The gradient of the total (when the plan has one).
+    pub grad: Option<Vec<f32>>,
+}
+
+/// Mirror of `TermSpec` in finalize.wgsl (48 bytes).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+struct TermSpec {
+    kind: u32,
+    flags: u32,
+    absent: u32,
+    class_w: u32,
+    weight: f32,
+    p: [f32; 7],
+}
+
+/// Mirror of `ChunkRef` in finalize.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+struct ChunkRef {
+    first_row: u32,
+    n_rows: u32,
+    base: u32,
+    _pad: u32,
+}
+
+const T_PER_IMAGE: u32 = 1;
+const T_LOG: u32 = 2;
+const T_SQUARED: u32 = 4;
+const T_SOFT_TP: u32 = 8;
+const T_NORMALIZE: u32 = 16;
+const T_SUM: u32 = 32;
+
+/// The finalize kernel's description of term `i`, or why a plan cannot compute it.
+fn term_spec(i: usize, term: &Term, classes: usize) -> Result<TermSpec> {
+    let mut s = TermSpec { class_w: (i * classes) as u32, weight: term.weight as f32, ..Default::default() };
+    let dice_flags = |d: &crate::loss::Dice| {
+        (if d.log_loss { T_LOG } else { 0 })
+            | (if d.squared { T_SQUARED } else { 0 })
+            | (if d.tp_form == TpForm::SoftL1 { T_SOFT_TP } else { 0 })
+    };
+    let sum = |r: Reduction| if r == Reduction::Sum { T_SUM } else { 0 };
+    let f = |v: f64| v as f32;
+    match &term.loss {
+        Loss::Dice(d) => {
+            (s.kind, s.flags) = (0, dice_flags(d));
+            s.p[..3].copy_from_slice(&[f(d.smooth_nr), f(d.smooth_dr), f(d.eps)]);
+        }
+        Loss::Iou(l) => {
+            s.kind = 1;
+            s.p[0] = f(l.smooth);
+            s.p[2] = f(l.eps);
+        }
+        Loss::Tversky(t) => {
+            s.kind = 2;
+            s.p[..5].copy_from_slice(&[f(t.alpha), f(t.beta), f(t.eps), f(t.smooth), f(t.gamma)]);
+        }
+        Loss::Bce(b) => (s.kind, s.flags) = (3, sum(b.reduction)),
+        Loss::Focal(l) => (s.kind, s.flags) = (4, sum(l.reduction)),
+        Loss::BceDice(bd) => {
+            (s.kind, s.flags) = (5, dice_flags(&bd.dice) | sum(bd.bce.reduction));
+            let d = &bd.dice;
+            s.p = [f(d.smooth_nr), f(d.smooth_dr), f(d.eps), 0.0, 0.0, f(bd.weight_bce), f(bd.weight_dice)];
+        }
+        Loss::Combo(c) => {
+            s.kind = 6;
+            s.p[..4].copy_from_slice(&[f(c.smooth), f(c.smooth), f(c.eps), f(c.ce_ratio)]);
+        }
+        other => {
+            return Err(Error::InvalidRequest(format!(
+                "term {i}: {} is not available in a plan yet (plans finalize Dice, IoU, Tversky, BCE, \
+                 Focal, BCE-Dice and Combo on the GPU); use Engine::forward / value_and_grad",
+                other.name()
+            )))
+        }
+    }
+    if term.aggregation == Aggregation::PerImage {
+        s.flags |= T_PER_IMAGE;
+    }
+    if term.classes.normalize_weights {
+        s.flags |= T_NORMALIZE;
+    }
+    s.absent = match term.classes.absent {
+        AbsentClass::Smoothed => 0,
+        AbsentClass::Zero => 1,
+        AbsentClass::Skip => 2,
+    };
+    Ok(s)
+}
+
+/// Per term, C class weights; -1 marks a class the term does not average.
+fn class_weights(terms: &[Term], classes: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(terms.len() * classes);
+    for term in terms {
+        let opts = &term.classes;
+        let selected: Vec<bool> = match &opts.selection {
+            ClassSelection::All => vec![true; classes],
+            ClassSelection::NoBackground => (0..classes).map(|k| k > 0).collect(),
+            ClassSelection::Only(list) => (0..classes).map(|k| list.contains(&k)).collect(),
+        };
+        for (k, sel) in selected.into_iter().enumerate() {
+            let w = opts.weights.as_ref().map_or(1.0, |w| w[k]) as f32;
+            out.push(if sel { w } else { -1.0 });
+        }
+    }
+    out
+}
+
+/// A prepared loss computation; see the module documentation.
+pub struct Plan {
+    ctx: Arc<GpuContext>,
+    desc: PlanDesc,
+    chunks: Vec<Chunk>,
+    forward_params: Vec<wgpu::Buffer>,
+    grad_params: Vec<wgpu::Buffer>,
+    /// Workgroups of each chunk's backward dispatch.
+    grad_workgroups: Vec<u32>,
+    /// First row of each chunk's rows in `chunk_rows` (multiples of 4: 256-byte offsets).
+    row_bases: Vec<u64>,
+    partials: wgpu::Buffer,
+    chunk_rows: wgpu::Buffer,
+    status: wgpu::Buffer,
+    status_clear: wgpu::Buffer,
+    finalize_bind: wgpu::BindGroup,
+    coefs: wgpu::Buffer,
+    out: wgpu::Buffer,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan").field("desc", &self.desc).field("chunks", &self.chunks.len()).finish()
+    }
+}
+
+impl Plan {
+    /// Prepares `desc` on `ctx`: checks it and makes every buffer and constant bind group.
+    pub(crate) fn new(ctx: Arc<GpuContext>, desc: PlanDesc) -> Result<Plan> {
+        use wgpu::BufferUsages as U;
+        let pp = PixelParams::from_terms(&desc.terms)?;
+        let layout = desc.layout();
+        aggregate::check(&desc.terms, &layout)?;
+        let specs: Vec<TermSpec> =
+            desc.terms.iter().enumerate().map(|(i, t)| term_spec(i, t, desc.channels)).collect::<Result<_>>()?;
+        if let Some(v) = desc.ignore {
+            let u8_ok = desc.targets != TargetFormat::U8 || (v >= 0.0 && v <= 255.0 && v.fract() == 0.0);
+            if !v.is_finite() || !u8_ok {
+                return Err(Error::InvalidParameter {
+                    loss: "PlanDesc",
+                    param: "ignore",
+                    value: v as f64,
+                    reason: "must be finite (an integer 0..=255 for u8 targets)",
+                });
+            }
+        }
+        let seg_len = desc.shape.pixels();
+        let max_len = (chunking::max_chunk_len(seg_len, ctx.binding_elems) / 256 * 256).max(256);
+        let chunks = chunking::chunks(desc.elements(), seg_len, max_len);
+        let mut base = Params::for_pixels(desc.input_kind, desc.ignore, seg_len, &pp);
+        if desc.logits == LogitFormat::F16 {
+            base.flags |= FLAG_INPUT_F16;
+        }
+        if desc.targets == TargetFormat::U8 {
+            base.flags |= FLAG_TARGET_U8;
+        }
+        let device = &ctx.device;
+        let buffer = |label: &str, size: u64, usage: U| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size.max(16),
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let init = |label: &str, data: &[u8], usage: U| {
+            let b = buffer(label, (data.len() as u64).next_multiple_of(4), usage | U::COPY_DST);
+            ctx.queue.write_buffer(&b, 0, data);
+            b
+        };
+        let mut forward_params = Vec::new();
+        let mut grad_params = Vec::new();
+        let mut grad_workgroups = Vec::new();
+        let mut row_bases = Vec::new();
+        let mut refs = Vec::new();
+        let (mut rows_total, mut max_partials) = (0u64, 1u64);
+        for chunk in &chunks {
+            let p = ctx.chunk_params(&base, chunk, seg_len);
+            max_partials = max_partials.max(p.n_seg as u64 * p.wg_per_seg as u64);
+            let workgroups = chunking::elementwise_workgroups(chunk.len, ctx.max_workgroups);
+            let g = Params { n_threads: workgroups * chunking::WG_SIZE, first_seg: chunk.first_seg as u32, ..p };
+            forward_params.push(init("plan params", bytemuck::bytes_of(&p), U::UNIFORM));
+            grad_params.push(init("plan grad params", bytemuck::bytes_of(&g), U::UNIFORM));
+            grad_workgroups.push(workgroups);
+            refs.push(ChunkRef {
+                first_row: chunk.first_seg as u32,
+                n_rows: chunk.n_seg as u32,
+                base: rows_total as u32,
+                _pad: 0,
+            });
+            row_bases.push(rows_total);
+            rows_total += (chunk.n_seg as u64).next_multiple_of(4);
+        }
+        let n_rows = desc.shape.n * desc.channels;
+        let fin = Params {
+            n_seg: n_rows as u32,
+            classes: desc.channels as u32,
+            seg_len: desc.shape.n as u32,
+            chunk_len: chunks.len() as u32,
+            wg_per_seg: specs.len() as u32,
+            ..Params::default()
+        };
+        let partials = buffer("plan partials", max_partials * SUMS_BYTES, U::STORAGE);
+        let chunk_rows = buffer("plan chunk rows", rows_total * SUMS_BYTES, U::STORAGE);
+        let status = buffer("plan status", 8, U::STORAGE | U::COPY_DST);
+        let status_clear = init("plan status clear", bytemuck::cast_slice(&[u32::MAX; 2]), U::COPY_SRC);
+        let rows = buffer("plan rows", (n_rows + desc.channels) as u64 * SUMS_BYTES, U::STORAGE);
+        let coefs = buffer("plan coefficients", n_rows as u64 * COEF_BYTES, U::STORAGE);
+        let out = buffer("plan values", desc.values_bytes(), U::STORAGE | U::COPY_SRC);
+        let fin_params = init("plan finalize params", bytemuck::bytes_of(&fin), U::UNIFORM);
+        let refs = init("plan chunks", bytemuck::cast_slice(&refs), U::STORAGE);
+        let specs = init("plan terms", bytemuck::cast_slice(&specs), U::STORAGE);
+        let weights =
+            init("plan class weights", bytemuck::cast_slice(&class_weights(&desc.terms, desc.channels)), U::STORAGE);
+        let finalize_bind = ctx.bind_group(
+            &ctx.pipelines.finalize_layout,
+            &[&fin_params, &chunk_rows, &refs, &specs, &weights, &status, &rows, &coefs, &out],
+        );
+        debug_assert_eq!(PARAMS_BYTES, 80);
+        Ok(Plan {
+            ctx,
+            desc,
+            chunks,
+            forward_params,
+            grad_params,
+            grad_workgroups,
+            row_bases,
+            partials,
+            chunk_rows,
+            status,
+            status_clear,
+            finalize_bind,
+            coefs,
+            out,
+        })
+    }
+
+    /// What the plan computes.
+    pub fn desc(&self) -> &PlanDesc {
+        &self.desc
+    }
+
+    /// Chunks the inputs are split into (1 unless they exceed one storage binding).
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    fn check_io(&self, io: &PlanIo) -> Result<()> {
+        let align = self.ctx.device.limits().min_storage_buffer_offset_alignment as u64;
+        let d = &self.desc;
+        let storage = [
+            ("logits", Some(io.logits), d.logits_bytes()),
+            ("targets", Some(io.targets), d.targets_bytes()),
+            ("grad", io.grad, d.grad_bytes()),
+        ];
+        for (name, at, need) in storage {
+            let Some(at) = at else { continue };
+            if at.offset % align != 0 {
+                return Err(Error::InvalidRequest(format!(
+                    "{name} buffer: offset {} is not a multiple of the storage offset alignment {align}",
+                    at.offset
+                )));
+            }
+            check_room(name, at, need, wgpu::BufferUsages::STORAGE)?;
+        }
+        if io.values.offset % 4 != 0 {
+            return Err(Error::InvalidRequest(format!(
+                "values buffer: offset {} is not a multiple of 4",
+                io.values.offset
+            )));
+        }
+        check_room("values", io.values, d.values_bytes(), wgpu::BufferUsages::COPY_DST)?;
+        if d.gradient && io.grad.is_none() {
+            return Err(Error::InvalidRequest("the plan computes a gradient: PlanIo::grad is required".into()));
+        }
+        Ok(())
+    }
+
+    /// Records the plan's passes into `encoder`: forward, finalize, backward (with a
+    /// gradient), and a copy of the values into `io.values`. Checks the caller's buffers
+    /// (usage, size, offsets) first; submits nothing.
+    pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, io: &PlanIo) -> Result<()> {
+        self.check_io(io)?;
+        let ctx = &self.ctx;
+        let pl = &ctx.pipelines;
+        let d = &self.desc;
+        let lb = if d.logits == LogitFormat::F16 { 2 } else { 4 };
+        let tb = if d.targets == TargetFormat::U8 { 1 } else { 4 };
+        let bind = |layout: &wgpu::BindGroupLayout, entries: &[wgpu::BufferBinding]| {
+            let entries: Vec<_> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: wgpu::BindingResource::Buffer(b.clone()),
+                })
+                .collect();
+            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries })
+        };
+        encoder.copy_buffer_to_buffer(&self.status_clear, 0, &self.status, 0, Some(8));
+        {
+            let mut pass = ctx.compute_pass(encoder, "segloss plan");
+            for (k, chunk) in self.chunks.iter().enumerate() {
+                let params = whole(&self.forward_params[k]);
+                let stats = bind(
+                    &pl.stats_layout,
+                    &[
+                        params.clone(),
+                        slice(io.logits, chunk.start, chunk.len, lb),
+                        slice(io.targets, chunk.start, chunk.len, tb),
+                        whole(&self.partials),
+                        whole(&self.status),
+                    ],
+                );
+                let rows = wgpu::BufferBinding {
+                    buffer: &self.chunk_rows,
+                    offset: self.row_bases[k] * SUMS_BYTES,
+                    size: std::num::NonZeroU64::new(chunk.n_seg as u64 * SUMS_BYTES),
+                };
+                let fin = bind(&pl.final_layout, &[params, whole(&self.partials), rows]);
+                let wg =
+                    chunking::workgroups_per_segment(chunk, d.shape.pixels(), ctx.max_workgroups, ctx.binding_elems);
+                pass.set_pipeline(&pl.stats_partials);
+                pass.set_bind_group(0, &stats, &[]);
+                pass.dispatch_workgroups(wg, chunk.n_seg as u32, 1);
+                pass.set_pipeline(&pl.stats_final);
+                pass.set_bind_group(0, &fin, &[]);
+                let (x, y) = chunking::fold(chunk.n_seg);
+                pass.dispatch_workgroups(x, y, 1);
+            }
+            pass.set_pipeline(&pl.finalize);
+            pass.set_bind_group(0, &self.finalize_bind, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+            if let (true, Some(grad)) = (d.gradient, io.grad) {
+                for (k, chunk) in self.chunks.iter().enumerate() {
+                    let g = bind(
+                        &pl.grad_layout,
+                        &[
+                            whole(&self.grad_params[k]),
+                            slice(io.logits, chunk.start, chunk.len, lb),
+                            slice(io.targets, chunk.start, chunk.len, tb),
+                            whole(&self.coefs),
+                            slice(grad, chunk.start, chunk.len, 4),
+                        ],
+                    );
+                    pass.set_pipeline(&pl.grad);
+                    pass.set_bind_group(0, &g, &[]);
+                    pass.dispatch_workgroups(self.grad_workgroups[k], 1, 1);
+                }
+            }
+        }
+        encoder.copy_buffer_to_buffer(&self.out, 0, io.values.buffer, io.values.offset, Some(d.values_bytes()));
+        Ok(())
+    }
+
+    /// The blocking form: uploads the data into pooled buffers, records [`Plan::encode`],
+    /// submits, waits and reads the values (and gradient) back. GPU errors and bad data are
+    /// `Err`.
+    pub fn run(&self, logits: LogitData, targets: TargetData) -> Result<PlanOutput> {
+        use wgpu::BufferUsages as U;
+        let d = &self.desc;
+        let n = d.elements();
+        let (logit_bytes, logit_format): (&[u8], _) = match logits {
+            LogitData::F32(x) => (bytemuck::cast_slice(x), (LogitFormat::F32, x.len())),
+            LogitData::F16(x) => (bytemuck::cast_slice(x), (LogitFormat::F16, x.len())),
+        };
+        let (target_bytes, target_format): (&[u8], _) = match targets {
+            TargetData::F32(t) => (bytemuck::cast_slice(t), (TargetFormat::F32, t.len())),
+            TargetData::U8(t) => (t, (TargetFormat::U8, t.len())),
+        };
+        for (tensor, (format, len), want) in [
+            (crate::Tensor::Input, (format!("{:?}", logit_format.0), logit_format.1), format!("{:?}", d.logits)),
+            (crate::Tensor::Target, (format!("{:?}", target_format.0), target_format.1), format!("{:?}", d.targets)),
+        ] {
+            if format != want {
+                return Err(Error::InvalidRequest(format!("{tensor:?}: {format} data for a plan that reads {want}")));
+            }
+            if len != n {
+                return Err(Error::ShapeMismatch { tensor, shape: self.dims(), expected: n, actual: len });
+            }
+        }
+        let ctx = &self.ctx;
+        ctx.scoped(|| {
+            let upload = |label: &'static str, bytes: &[u8], size: u64| {
+                let b = ctx.storage(label, size, U::COPY_DST);
+                let whole = bytes.len() / 4 * 4;
+                ctx.queue.write_buffer(&b, 0, &bytes[..whole]);
+                if whole < bytes.len() {
+                    let mut tail = [0u8; 4];
+                    tail[..bytes.len() - whole].copy_from_slice(&bytes[whole..]);
+                    ctx.queue.write_buffer(&b, whole as u64, &tail);
+                }
+                b
+            };
+            let x = upload("plan logits", logit_bytes, d.logits_bytes());
+            let t = upload("plan targets", target_bytes, d.targets_bytes());
+            let grad = d.gradient.then(|| ctx.storage("plan grad", d.grad_bytes(), U::COPY_SRC));
+            let values = ctx.storage("plan values", d.values_bytes(), U::COPY_DST | U::COPY_SRC);
+            let grad_bytes = if d.gradient { d.grad_bytes() } else { 0 };
+            let staging = ctx.staging(d.values_bytes() + grad_bytes);
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            let io = PlanIo {
+                logits: BufferAt::new(&x, 0),
+                targets: BufferAt::new(&t, 0),
+                values: BufferAt::new(&values, 0),
+                grad: grad.as_deref().map(|g| BufferAt::new(g, 0)),
+            };
+            self.encode(&mut encoder, &io)?;
+            encoder.copy_buffer_to_buffer(&values, 0, &staging, 0, Some(d.values_bytes()));
+            if let Some(g) = &grad {
+                encoder.copy_buffer_to_buffer(g, 0, &staging, d.values_bytes(), Some(grad_bytes));
+            }
+            ctx.queue.submit([encoder.finish()]);
+            let bytes = ctx.read(&staging, d.values_bytes() + grad_bytes)?;
+            let (v, g) = bytes.split_at(d.values_bytes() as usize);
+            let v: Vec<f32> = bytemuck::pod_collect_to_vec(v);
+            if v[0].is_nan() {
+                if let Some(e) = self.data_error(logits, targets) {
+                    return Err(e);
+                }
+            }
+            Ok(PlanOutput {
+                total: v[0],
+                values: v[1..].to_vec(),
+                grad: d.gradient.then(|| bytemuck::pod_collect_to_vec(g)),
+            })
+        })
+    }
+
+    fn dims(&self) -> Vec<usize> {
+        let s = self.desc.shape;
+        vec![s.n, self.desc.channels, s.h, s.w]
+    }
+
+    /// The first bad element, found on the host (only after the GPU flagged one).
+    fn data_error(&self, logits: LogitData, targets: TargetData) -> Option<Error> {
+        let x: Vec<f32> = match logits {
+            LogitData::F32(x) => x.to_vec(),
+            LogitData::F16(x) => x.iter().map(|v| v.to_f32()).collect(),
+        };
+        let t: Vec<f32> = match targets {
+            TargetData::F32(t) => t.to_vec(),
+            TargetData::U8(t) => t.iter().map(|&v| v as f32).collect(),
+        };
+        let d = &self.desc;
+        let mut batch = BinaryBatch::multilabel(&x, &t, &self.dims()).ok()?;
+        batch.input_kind = d.input_kind;
+        batch.ignore = d.ignore;
+        crate::cpu::stats::check_data(&batch)
+    }
+}
+
+/// Elements `start..start + len` of `per` bytes each of a caller buffer, as a binding.
+fn slice<'a>(at: BufferAt<'a>, start: usize, len: usize, per: u64) -> wgpu::BufferBinding<'a> {
+    wgpu::BufferBinding {
+        buffer: at.buffer,
+        offset: at.offset + start as u64 * per,
+        size: std::num::NonZeroU64::new((len as u64 * per).next_multiple_of(4)),
+    }
+}
+
+fn whole(buffer: &wgpu::Buffer) -> wgpu::BufferBinding<'_> {
+    wgpu::BufferBinding { buffer, offset: 0, size: None }
+}
+
+fn check_room(name: &str, at: BufferAt, need: u64, usage: wgpu::BufferUsages) -> Result<()> {
+    if !at.buffer.usage().contains(usage) {
+        return Err(Error::InvalidRequest(format!("{name} buffer: usage {:?} lacks {usage:?}", at.buffer.usage())));
+    }
+    let have = at.buffer.size().saturating_sub(at.offset);
+    if have < need {
+        return Err(Error::InvalidRequest(format!(
+            "{name} buffer: {need} bytes needed from offset {}, the buffer has {have}",
+            at.offset
+        )));
+    }
+    Ok(())
+}
