@@ -16,10 +16,19 @@ enum Backend {
 }
 
 /// Computes losses, metrics and gradients on a GPU (or on the float64 reference).
+///
+/// `Send + Sync`: share one engine between threads (`Arc<Engine>` or scoped threads); calls
+/// from several threads run concurrently and give the same results as sequential calls.
 pub struct Engine {
     backend: Backend,
     reference_info: BackendInfo,
 }
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Engine>();
+    send_sync::<crate::plan::Plan>();
+};
 
 /// A batch of any mode.
 #[derive(Debug, Clone, Copy)]
@@ -197,6 +206,33 @@ impl Engine {
             Backend::Reference => Err(Error::InvalidRequest(
                 "plans record GPU commands: use a GPU engine (the reference has forward / value_and_grad)".into(),
             )),
+        }
+    }
+
+    /// Records commands with `record` into a new encoder (for example [`Plan::encode`]
+    /// (crate::plan::Plan::encode) calls), submits them and waits, inside error scopes: a
+    /// GPU validation or out-of-memory error is an `Err`, never a panic. GPU engines only.
+    pub fn submit_and_wait(&self, record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>) -> Result<()> {
+        let Backend::Gpu(ctx) = &self.backend else {
+            return Err(Error::InvalidRequest("submit_and_wait needs a GPU engine".into()));
+        };
+        ctx.scoped(|| {
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            record(&mut encoder)?;
+            ctx.queue.submit([encoder.finish()]);
+            ctx.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::Gpu { during: "waiting for the GPU", detail: e.to_string() })?;
+            Ok(())
+        })
+    }
+
+    /// The GPU device and queue (None on the reference): create the buffers a
+    /// [`Plan`](crate::plan::Plan) reads and writes on them.
+    pub fn device(&self) -> Option<(&wgpu::Device, &wgpu::Queue)> {
+        match &self.backend {
+            Backend::Gpu(ctx) => Some((&ctx.device, &ctx.queue)),
+            Backend::Reference => None,
         }
     }
 

@@ -363,7 +363,7 @@ impl Plan {
         let specs: Vec<TermSpec> =
             desc.terms.iter().enumerate().map(|(i, t)| term_spec(i, t, desc.channels)).collect::<Result<_>>()?;
         if let Some(v) = desc.ignore {
-            let u8_ok = desc.targets != TargetFormat::U8 || (v >= 0.0 && v <= 255.0 && v.fract() == 0.0);
+            let u8_ok = desc.targets != TargetFormat::U8 || ((0.0..=255.0).contains(&v) && v.fract() == 0.0);
             if !v.is_finite() || !u8_ok {
                 return Err(Error::InvalidParameter {
                     loss: "PlanDesc",
@@ -509,6 +509,7 @@ impl Plan {
     /// gradient), and a copy of the values into `io.values`. Checks the caller's buffers
     /// (usage, size, offsets) first; submits nothing.
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, io: &PlanIo) -> Result<()> {
+        self.ctx.check_health()?;
         self.check_io(io)?;
         let ctx = &self.ctx;
         let pl = &ctx.pipelines;

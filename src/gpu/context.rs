@@ -101,6 +101,48 @@ pub struct GpuContext {
     pub(crate) pool: super::pool::BufferPool,
     /// Timestamp queries, when profiling.
     pub(crate) profiler: Option<super::profile::Profiler>,
+    /// A lost device or an error outside segloss's error scopes, reported by wgpu's callbacks.
+    pub(crate) health: std::sync::Arc<Health>,
+}
+
+/// What wgpu's device callbacks reported (engines on their own device install them).
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    /// Why the device was lost.
+    pub lost: std::sync::Mutex<Option<String>>,
+    /// The first GPU error no error scope caught, not yet returned.
+    pub uncaptured: std::sync::Mutex<Option<String>>,
+}
+
+impl GpuContext {
+    /// Routes wgpu's device-lost and uncaptured-error callbacks (whose default handler
+    /// panics) into `health`, so the next call returns `Err`. Only on devices segloss
+    /// created: a caller's device keeps the caller's handlers.
+    fn watch_device(&self) {
+        let health = self.health.clone();
+        self.device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut lost) = health.lost.lock() {
+                *lost = Some(format!("{reason:?}: {message}"));
+            }
+        });
+        let health = self.health.clone();
+        self.device.on_uncaptured_error(std::sync::Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut slot) = health.uncaptured.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }));
+    }
+
+    /// `Err` if the device was lost or an uncaptured GPU error is pending (taken).
+    pub(crate) fn check_health(&self) -> Result<()> {
+        if let Some(why) = self.health.lost.lock().ok().and_then(|l| l.clone()) {
+            return Err(Error::Gpu { during: "a call on a lost device (make a new Engine)", detail: why });
+        }
+        if let Some(e) = self.health.uncaptured.lock().ok().and_then(|mut u| u.take()) {
+            return Err(Error::Gpu { during: "earlier work on this device", detail: e });
+        }
+        Ok(())
+    }
 }
 
 impl GpuContext {
@@ -138,7 +180,9 @@ impl GpuContext {
             })
             .await
             .map_err(|e| Error::DeviceRequest { adapter: info.name.clone(), detail: e.to_string() })?;
-        Self::from_device(device, queue, options)
+        let ctx = Self::from_device(device, queue, options)?;
+        ctx.watch_device();
+        Ok(ctx)
     }
 
     /// Uses the caller's device and queue.
@@ -181,6 +225,7 @@ impl GpuContext {
             binding_elems,
             pipelines,
             pool: Default::default(),
+            health: Default::default(),
             profiler,
         })
     }

@@ -166,6 +166,7 @@ impl GpuContext {
 
     /// Runs `f` inside Validation and OutOfMemory error scopes: a GPU error becomes `Err`.
     pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.check_health()?;
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let result = f().and_then(|value| self.collect_gpu_time().map(|_| value));
@@ -174,6 +175,7 @@ impl GpuContext {
         if let Some(e) = oom.or(validation) {
             return Err(Error::Gpu { during: "segloss pass", detail: e.to_string() });
         }
+        self.check_health()?;
         result
     }
 
