@@ -13,8 +13,8 @@
 const FLAG_PROBABILITIES: u32 = 1u;
 const FLAG_IGNORE: u32 = 2u;
 const FLAG_FOCAL_ALPHA: u32 = 4u;
-const FLAG_INPUT_F16: u32 = 8u;   // load.wgsl
-const FLAG_TARGET_U8: u32 = 16u;  // load.wgsl
+const FLAG_INPUT_F16: u32 = 32u;  // load.wgsl
+const FLAG_TARGET_U8: u32 = 64u;  // load.wgsl
 
 const WG_SIZE: u32 = 256u;
 const NONE: u32 = 0xffffffffu;

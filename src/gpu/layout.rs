@@ -35,8 +35,8 @@ pub struct Params {
 pub const FLAG_PROBABILITIES: u32 = 1;
 pub const FLAG_IGNORE: u32 = 2;
 pub const FLAG_FOCAL_ALPHA: u32 = 4;
-pub const FLAG_INPUT_F16: u32 = 8;
-pub const FLAG_TARGET_U8: u32 = 16;
+pub const FLAG_INPUT_F16: u32 = 32;
+pub const FLAG_TARGET_U8: u32 = 64;
 
 impl Params {
     /// The data-independent part: flags and per-pixel parameters.
