@@ -39,8 +39,8 @@ pub use engine::{Engine, Forward, Input, ValueAndGrad};
 pub use error::{Error, Result, Tensor};
 pub use gpu::{BackendInfo, DispatchCount, EngineOptions, SubgroupMode};
 pub use loss::{
-    Aggregation, Bce, BceDice, Coefficients, Combo, CrossEntropy, Dice, DiceCe, Focal, GdlWeighting, GeneralizedDice,
-    Iou, Loss, LovaszHinge, LovaszSoftmax, PixelParams, Reduction, Term, TpForm, Tversky,
+    Aggregation, Bce, BceDice, Coefficients, Combo, CrossEntropy, Dice, DiceCe, Focal, FocalForm, GdlWeighting,
+    GeneralizedDice, Iou, Loss, LovaszHinge, LovaszSoftmax, PixelParams, Reduction, Term, TpForm, Tversky,
 };
 pub use stats::{Metrics, Stats};
 /// The wgpu version segloss is built on, for `Engine::from_device`.
