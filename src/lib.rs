@@ -31,6 +31,7 @@ pub mod error;
 pub mod gpu;
 pub mod io;
 pub mod loss;
+pub mod preset;
 pub mod stats;
 
 pub use aggregate::{AbsentClass, ClassOptions, ClassSelection, Layout, LovaszRow, Mode};
