@@ -160,6 +160,8 @@ pub struct Tversky {
     pub log_loss: bool,
     /// Apply γ to the class mean, `(mean_c loss_c)^γ` (smp), instead of to each class's loss.
     pub gamma_after_class_mean: bool,
+    /// FP and FN from Σp² and Σt² instead of Σp and Σt (MONAI `squared_pred` with `jaccard`).
+    pub squared: bool,
 }
 
 impl Default for Tversky {
@@ -174,6 +176,7 @@ impl Default for Tversky {
             tp_form: TpForm::Product,
             log_loss: false,
             gamma_after_class_mean: false,
+            squared: false,
         }
     }
 }
@@ -201,9 +204,14 @@ impl Tversky {
             TpForm::SoftL1 => ((s.sp + s.st - s.sad) / 2.0, Coefficients { sp: 0.5, sad: -0.5, ..Default::default() }),
         };
         let num = tp + self.smooth;
-        // TP + α(SP − TP) + β(ST − TP) + smooth_dr
-        let den = tp + a * (s.sp - tp) + b * (s.st - tp) + self.smooth_dr.unwrap_or(self.smooth);
-        let dden = dtp.scaled(1.0 - a - b).plus(&Coefficients { sp: a, ..Default::default() });
+        // TP + α(SP − TP) + β(ST − TP) + smooth_dr (squared: Σp², Σt² for SP, ST)
+        let (sp, st, dsp) = if self.squared {
+            (s.spp, s.stt, Coefficients { spp: a, ..Default::default() })
+        } else {
+            (s.sp, s.st, Coefficients { sp: a, ..Default::default() })
+        };
+        let den = tp + a * (sp - tp) + b * (st - tp) + self.smooth_dr.unwrap_or(self.smooth);
+        let dden = dtp.scaled(1.0 - a - b).plus(&dsp);
         let (t, dt) = ratio(num, dtp, den, dden, self.eps);
         if self.log_loss {
             return if t > self.eps {

@@ -122,6 +122,7 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
                 tp_form: TpForm::Product,
                 log_loss: false,
                 gamma_after_class_mean: false,
+                squared: false,
             };
             let classes = ClassOptions { absent: AbsentClass::Skip, ..ClassOptions::default() };
             let term = Loss::Tversky(t).per_image().with_classes(classes);

@@ -162,8 +162,14 @@ impl Preset {
         if let Some(k) = preset.params.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(bad(format!("{name}: unknown keyword '{k}'; accepted: {}", allowed.join(", "))));
         }
-        // Values are checked once here (for a typical channel count) and again when resolved.
-        preset.parts(if preset.is_single_channel() { 1 } else { 3 })?;
+        // Values are checked here for some channel count (class-wise lists fix it) and again
+        // when resolved for the batch's channels.
+        let typical = if preset.is_single_channel() { 1 } else { 3 };
+        let first = preset.parts(typical);
+        if first.is_err() && (1..=64).any(|c| preset.parts(c).is_ok()) {
+            return Ok(preset);
+        }
+        first?;
         Ok(preset)
     }
 

@@ -170,10 +170,7 @@ fn dice_part(kw: &Kw, c: usize, weight_key: Option<&str>) -> Result<Part> {
     let soft = kw.bool("soft_label", false)?;
     let tp_form = if soft && !squared { TpForm::SoftL1 } else { TpForm::Product };
     let loss = if kw.bool("jaccard", false)? {
-        if squared {
-            return Err(kw.err("jaccard", "jaccard=True with squared_pred=True is not supported"));
-        }
-        // (2TP + nr)/(2(Σp + Σt − TP) + dr) = (TP + nr/2)/(TP + FP + FN + dr/2).
+        // (2TP + nr)/(2(Σp + Σt − TP) + dr) = (TP + nr/2)/(TP + FP + FN + dr/2) (squared: Σp², Σt²).
         Loss::Tversky(Tversky {
             alpha: 1.0,
             beta: 1.0,
@@ -184,6 +181,7 @@ fn dice_part(kw: &Kw, c: usize, weight_key: Option<&str>) -> Result<Part> {
             tp_form,
             log_loss: false,
             gamma_after_class_mean: false,
+            squared,
         })
     } else {
         Loss::Dice(Dice { smooth_nr: nr, smooth_dr: dr, eps: f64::MIN_POSITIVE, squared, log_loss: false, tp_form })
@@ -292,6 +290,7 @@ pub(crate) fn parts(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
                 tp_form: if kw.bool("soft_label", false)? { TpForm::SoftL1 } else { TpForm::Product },
                 log_loss: false,
                 gamma_after_class_mean: false,
+                squared: false,
             });
             let batch = kw.bool("batch", false)?;
             let scale = region_scale(kw, &selection, batch, true)?;

@@ -141,6 +141,7 @@ fn region(c: Class, kw: &Kw, channels: usize) -> Result<Vec<Part>> {
         tp_form: TpForm::SoftL1,
         log_loss: kw.bool("log_loss", false)?,
         gamma_after_class_mean: true,
+        squared: false,
     };
     let input = match mode {
         "multiclass" if from_logits => {
@@ -236,7 +237,13 @@ fn lovasz(kw: &Kw) -> Result<Vec<Part>> {
 }
 
 fn soft_bce(kw: &Kw) -> Result<Vec<Part>> {
-    kw.unsupported("weight", "an element-wise weight tensor is not supported")?;
+    // A scalar weight scales the loss; a per-channel weight (shape (C,1,1)) weighs the channels.
+    let (weights, factor) = match kw.opt_list("weight")? {
+        None => (None, 1.0),
+        Some(w) if !kw.is_list("weight") || w.len() == 1 => (None, w[0]),
+        Some(w) if channels_of(kw, "weight") == Some(w.len()) => (Some(w), 1.0),
+        Some(_) => return Err(kw.err("weight", "only a scalar or a per-channel (C,1,1) weight is supported")),
+    };
     let pos_weight = match kw.opt_list("pos_weight")? {
         None => 1.0,
         Some(v) if v.len() == 1 => v[0],
@@ -255,9 +262,21 @@ fn soft_bce(kw: &Kw) -> Result<Vec<Part>> {
     // Ignored elements are zeroed but stay in the mean's denominator: a sum over every element
     // divided by N·C·H·W.
     let loss = Bce { pos_weight, label_smoothing: 2.0 * f, reduction: Reduction::Sum };
-    let term = Loss::Bce(loss).batch().with_classes(ClassOptions { pool: true, ..ClassOptions::default() });
+    let classes = ClassOptions { weights, pool: true, ..ClassOptions::default() };
+    let term = Loss::Bce(loss).batch().with_classes(classes).weighted(factor);
     let scale = if red == Reduction::Mean { Scale::per_element() } else { Scale::default() };
     Ok(vec![part(input, "smp.SoftBCEWithLogitsLoss", term, scale)])
+}
+
+/// The length of a `(C, 1, 1)`-shaped list (a per-channel tensor), if it is one.
+fn channels_of(kw: &Kw, key: &str) -> Option<usize> {
+    let v = kw.map.get(key)?;
+    let v = v.get("tensor").unwrap_or(v);
+    let outer = v.as_array()?;
+    outer
+        .iter()
+        .all(|x| x.as_array().is_some_and(|r| r.len() == 1 && r[0].as_array().is_some_and(|c| c.len() == 1)))
+        .then_some(outer.len())
 }
 
 fn soft_ce(kw: &Kw) -> Result<Vec<Part>> {
