@@ -13,6 +13,8 @@
 const FLAG_PROBABILITIES: u32 = 1u;
 const FLAG_IGNORE: u32 = 2u;
 const FLAG_FOCAL_ALPHA: u32 = 4u;
+// Bits 3-4 of flags: the focal form (0 probability, 1 exp(-BCE), 2 log-sigmoid, 3 per-term).
+const FOCAL_FORM_SHIFT: u32 = 3u;
 const FLAG_INPUT_F16: u32 = 32u;  // load.wgsl
 const FLAG_TARGET_U8: u32 = 64u;  // load.wgsl
 
@@ -207,6 +209,67 @@ fn focal_alpha_t(t: f32) -> f32 {
     return 1.0;
 }
 
+// 1 − p_t of the focal factor and its derivative with respect to the input, by form.
+fn focal_qt(a: Act, t: f32, bce0: f32, d_bce0: f32) -> vec2<f32> {
+    let form = (params.flags >> FOCAL_FORM_SHIFT) & 3u;
+    if (form == 1u) {
+        // 1 − e^−b without cancellation for small b.
+        let e = exp(-bce0);
+        var q = 1.0 - e;
+        if (bce0 < 0.03) {
+            q = bce0 * (1.0 - 0.5 * bce0 * (1.0 - bce0 / 3.0 * (1.0 - 0.25 * bce0)));
+        }
+        return vec2<f32>(q, e * d_bce0);
+    }
+    if (form == 2u) {
+        // σ(x·(1 − 2t)), x = ln p − ln(1 − p) (the logit itself for logit input).
+        let k = 1.0 - 2.0 * t;
+        let u = (a.nlq - a.nlp) * k;
+        let z = exp(-abs(u));
+        let s = select(z / (1.0 + z), 1.0 / (1.0 + z), u >= 0.0);
+        return vec2<f32>(s, s * (1.0 - s) * k * (a.d_nlq - a.d_nlp));
+    }
+    return vec2<f32>(a.p * (1.0 - t) + t * a.q, (1.0 - 2.0 * t) * a.dp);
+}
+
+// One pixel's focal loss and its derivative with respect to the input.
+fn focal_pixel(a: Act, t: f32) -> vec2<f32> {
+    let g = params.focal_gamma;
+    if (((params.flags >> FOCAL_FORM_SHIFT) & 3u) == 3u) {
+        // kornia: t·α·(1−p)^γ·(−ln p) + (1−t)(1−α)·p^γ·(−ln(1−p)).
+        var wp = 1.0;
+        var wn = 1.0;
+        if ((params.flags & FLAG_FOCAL_ALPHA) != 0u) {
+            wp = params.focal_alpha;
+            wn = 1.0 - params.focal_alpha;
+        }
+        let mq = focal_modulator(a.q);
+        let mp = focal_modulator(a.p);
+        var dq = 0.0;
+        if (a.q > 0.0 && g != 0.0) {
+            dq = -g * (a.nlp / a.q) * mq * a.dp;
+        }
+        var dp = 0.0;
+        if (a.p > 0.0 && g != 0.0) {
+            dp = g * (a.nlq / a.p) * mp * a.dp;
+        }
+        let v = t * wp * mq * a.nlp + (1.0 - t) * wn * mp * a.nlq;
+        let d = t * wp * (mq * a.d_nlp + dq) + (1.0 - t) * wn * (mp * a.d_nlq + dp);
+        return vec2<f32>(v, d);
+    }
+    let bce0 = t * a.nlp + (1.0 - t) * a.nlq;
+    let d_bce0 = t * a.d_nlp + (1.0 - t) * a.d_nlq;
+    let qt = focal_qt(a, t, bce0, d_bce0);
+    let modulator = focal_modulator(qt.x);
+    // γ·bce0·qt^(γ−1)·dqt written as γ·(bce0/qt)·qt^γ·dqt: bounded as qt → 0.
+    var focus = 0.0;
+    if (qt.x > 0.0 && g != 0.0) {
+        focus = g * (bce0 / qt.x) * modulator * qt.y;
+    }
+    let at = focal_alpha_t(t);
+    return vec2<f32>(at * modulator * bce0, at * (d_bce0 * modulator + focus));
+}
+
 // One valid pixel's contribution to every sum.
 fn pixel_sums(x: f32, t: f32) -> Sums {
     let a = activate(x);
@@ -215,9 +278,7 @@ fn pixel_sums(x: f32, t: f32) -> Sums {
     let bce = params.pos_weight * ts * a.nlp + (1.0 - ts) * a.nlq;
     let b = params.wce_beta;
     let wce = b * t * a.nlp + (1.0 - b) * (1.0 - t) * a.nlq;
-    let qt = p * (1.0 - t) + t * a.q;
-    let bce0 = t * a.nlp + (1.0 - t) * a.nlq;
-    let focal = focal_alpha_t(t) * focal_modulator(qt) * bce0;
+    let focal = focal_pixel(a, t).x;
     let pred = predicted_positive(x);
     let truth = t >= 0.5;
     return Sums(
@@ -258,16 +319,7 @@ fn pixel_grad(x: f32, t: f32, c: Coef) -> f32 {
     if (c.focal == 0.0) {
         return g;
     }
-    let qt = p * (1.0 - t) + t * a.q;
-    let modulator = focal_modulator(qt);
-    let bce0 = t * a.nlp + (1.0 - t) * a.nlq;
-    let d_bce0 = t * a.d_nlp + (1.0 - t) * a.d_nlq;
-    // γ·bce0·qt^(γ−1)·dqt written as γ·(bce0/qt)·qt^γ·dqt: bounded as qt → 0.
-    var focus = 0.0;
-    if (qt > 0.0 && params.focal_gamma != 0.0) {
-        focus = params.focal_gamma * (bce0 / qt) * modulator * ((1.0 - 2.0 * t) * a.dp);
-    }
-    g += c.focal * focal_alpha_t(t) * (d_bce0 * modulator + focus);
+    g += c.focal * focal_pixel(a, t).y;
     return g;
 }
 

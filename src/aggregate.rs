@@ -82,6 +82,10 @@ pub struct ClassOptions {
     pub selection: ClassSelection,
     /// Absent-class policy of region losses (Dice, IoU, Tversky, BCE-Dice, Combo).
     pub absent: AbsentClass,
+    /// Pool the selected classes into one segment before the loss ("micro" averaging, as
+    /// kornia's `dice_loss(average="micro")`): the statistics are Σ_c w_c·S_c and the loss is
+    /// evaluated once on them, instead of averaging per-class losses.
+    pub pool: bool,
 }
 
 impl Default for ClassOptions {
@@ -91,6 +95,7 @@ impl Default for ClassOptions {
             normalize_weights: true,
             selection: ClassSelection::All,
             absent: AbsentClass::Smoothed,
+            pool: false,
         }
     }
 }
@@ -236,8 +241,51 @@ fn segment_value(term: &Term, rows: &[Stats], mode: Mode) -> Option<(f64, Vec<Co
             let (v, c) = combine_defined(1.0 - cb.ce_ratio, d, cb.ce_ratio, e, rows.len())?;
             Some((if has_dice { v - (1.0 - cb.ce_ratio) } else { v }, c))
         }
+        Loss::Tversky(t) if t.gamma_after_class_mean && t.gamma != 1.0 => {
+            // smp: (mean_c loss_c)^γ.
+            let base = Loss::Tversky(loss::Tversky { gamma: 1.0, ..*t });
+            let (v, coefs) = if opts.pool { pooled(&base, rows, opts)? } else { classwise(&base, rows, opts)? };
+            let slope = if v > 0.0 { t.gamma * v.powf(t.gamma - 1.0) } else { 0.0 };
+            Some((v.powf(t.gamma), coefs.iter().map(|c| c.scaled(slope)).collect()))
+        }
+        other if opts.pool => pooled(other, rows, opts),
         other => classwise(other, rows, opts),
     }
+}
+
+/// A per-class loss evaluated once on the weighted sum of the selected classes' statistics.
+fn pooled(loss: &Loss, rows: &[Stats], opts: &ClassOptions) -> Option<SegmentLoss> {
+    let mut s = Stats::default();
+    for k in opts.selected(rows.len()) {
+        let (r, w) = (&rows[k], opts.weight(k));
+        s.sp += w * r.sp;
+        s.st += w * r.st;
+        s.tp += w * r.tp;
+        s.spp += w * r.spp;
+        s.stt += w * r.stt;
+        s.sad += w * r.sad;
+        s.bce += w * r.bce;
+        s.focal += w * r.focal;
+        s.wce += w * r.wce;
+        s.count += r.count;
+    }
+    if s.is_empty() {
+        return None;
+    }
+    let region = !matches!(loss, Loss::Bce(_) | Loss::Focal(_));
+    if region && s.st == 0.0 {
+        match opts.absent {
+            AbsentClass::Skip => return None,
+            AbsentClass::Zero => return Some((0.0, vec![Coefficients::default(); rows.len()])),
+            AbsentClass::Smoothed => {}
+        }
+    }
+    let (v, d) = loss.value_and_coefficients(&s)?;
+    let mut coefs = vec![Coefficients::default(); rows.len()];
+    for k in opts.selected(rows.len()) {
+        coefs[k] = d.scaled(opts.weight(k));
+    }
+    Some((v, coefs))
 }
 
 /// wa·a + wb·b over the parts that are defined (None when neither is).
@@ -376,19 +424,27 @@ fn generalized_dice(
         } else if finite_max.is_finite() {
             finite_max
         } else {
-            1.0
+            g.all_absent_weight
         }
+    };
+    let tp = |s: &Stats| match g.tp_form {
+        loss::TpForm::Product => s.tp,
+        loss::TpForm::SoftL1 => (s.sp + s.st - s.sad) / 2.0,
     };
     let (mut num, mut den) = (g.smooth_nr, g.smooth_dr);
     for &k in &selected {
-        num += 2.0 * weight(k) * rows[k].tp;
+        num += 2.0 * weight(k) * tp(&rows[k]);
         den += weight(k) * (rows[k].sp + rows[k].st);
     }
     let mut coefs = vec![Coefficients::default(); rows.len()];
     for &k in &selected {
         let w = weight(k);
         // loss = 1 − num/den: ∂/∂TP_k = −2w/den, ∂/∂SP_k = num·w/den².
-        coefs[k] = Coefficients { tp: -2.0 * w / den, sp: num * w / (den * den), ..Default::default() };
+        let sp = num * w / (den * den);
+        coefs[k] = match g.tp_form {
+            loss::TpForm::Product => Coefficients { tp: -2.0 * w / den, sp, ..Default::default() },
+            loss::TpForm::SoftL1 => Coefficients { sp: sp - w / den, sad: w / den, ..Default::default() },
+        };
     }
     Some((1.0 - num / den, coefs))
 }

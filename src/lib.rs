@@ -32,6 +32,7 @@ pub mod gpu;
 pub mod io;
 pub mod loss;
 pub mod plan;
+pub mod preset;
 pub mod stats;
 
 pub use aggregate::{AbsentClass, ClassOptions, ClassSelection, Layout, LovaszRow, Mode};
@@ -42,8 +43,8 @@ pub use gpu::{BackendInfo, DispatchCount, EngineOptions, SubgroupMode};
 /// Half-precision floats for f16 logits ([`LogitData::F16`]).
 pub use half;
 pub use loss::{
-    Aggregation, Bce, BceDice, Coefficients, Combo, CrossEntropy, Dice, DiceCe, Focal, GdlWeighting, GeneralizedDice,
-    Iou, Loss, LovaszHinge, LovaszSoftmax, PixelParams, Reduction, Term, TpForm, Tversky,
+    Aggregation, Bce, BceDice, Coefficients, Combo, CrossEntropy, Dice, DiceCe, Focal, FocalForm, GdlWeighting,
+    GeneralizedDice, Iou, Loss, LovaszHinge, LovaszSoftmax, PixelParams, Reduction, Term, TpForm, Tversky,
 };
 pub use plan::{BufferAt, LogitData, LogitFormat, Plan, PlanDesc, PlanIo, PlanOutput, TargetData, TargetFormat};
 pub use stats::{Metrics, Stats};

@@ -137,25 +137,47 @@ impl Iou {
     }
 }
 
-/// Tversky loss `(1 − T)^γ`, `T = (TP + smooth) / max(TP + α·FP + β·FN + smooth, eps)`;
-/// γ ≠ 1 is the focal Tversky loss.
+/// Tversky loss `(1 − T)^γ`, `T = (TP + smooth) / max(TP + α·FP + β·FN + smooth_dr, eps)`
+/// (`smooth_dr` defaults to `smooth`); γ ≠ 1 is the focal Tversky loss. With α = β = 0.5 it
+/// is smp's Dice score, with α = β = 1 its Jaccard score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tversky {
     /// Weight of the false positives (seed: 0.5).
     pub alpha: f64,
     /// Weight of the false negatives (seed: 0.5).
     pub beta: f64,
-    /// Added to numerator and denominator (seed: 1).
+    /// Added to the numerator, and to the denominator unless `smooth_dr` is set (seed: 1).
     pub smooth: f64,
-    /// Lower clamp of the denominator.
+    /// Lower clamp of the denominator (and of the score under `log_loss`).
     pub eps: f64,
     /// Focal exponent (1 = plain Tversky).
     pub gamma: f64,
+    /// Added to the denominator instead of `smooth` (MONAI's `smooth_dr`, kornia's `eps`).
+    pub smooth_dr: Option<f64>,
+    /// How TP is formed (smp: `SoftL1`).
+    pub tp_form: TpForm,
+    /// Loss is −ln(max(T, eps)) instead of 1 − T (before γ).
+    pub log_loss: bool,
+    /// Apply γ to the class mean, `(mean_c loss_c)^γ` (smp), instead of to each class's loss.
+    pub gamma_after_class_mean: bool,
+    /// FP and FN from Σp² and Σt² instead of Σp and Σt (MONAI `squared_pred` with `jaccard`).
+    pub squared: bool,
 }
 
 impl Default for Tversky {
     fn default() -> Self {
-        Tversky { alpha: 0.5, beta: 0.5, smooth: 1.0, eps: 1e-7, gamma: 1.0 }
+        Tversky {
+            alpha: 0.5,
+            beta: 0.5,
+            smooth: 1.0,
+            eps: 1e-7,
+            gamma: 1.0,
+            smooth_dr: None,
+            tp_form: TpForm::Product,
+            log_loss: false,
+            gamma_after_class_mean: false,
+            squared: false,
+        }
     }
 }
 
@@ -165,30 +187,56 @@ impl Tversky {
         non_negative("Tversky", "beta", self.beta)?;
         non_negative("Tversky", "smooth", self.smooth)?;
         non_negative("Tversky", "eps", self.eps)?;
-        positive_sum("Tversky", "smooth", self.smooth, self.eps)?;
+        let dr = self.smooth_dr.unwrap_or(self.smooth);
+        non_negative("Tversky", "smooth_dr", dr)?;
+        positive_sum("Tversky", "smooth", dr, self.eps)?;
         if !(self.gamma.is_finite() && self.gamma > 0.0) {
             return Err(invalid("Tversky", "gamma", self.gamma, "must be finite and > 0"));
         }
         Ok(())
     }
 
-    fn value_and_coefficients(&self, s: &Stats) -> (f64, Coefficients) {
+    /// The loss before the exponent γ (1 − T, or −ln T) and its coefficients.
+    pub(crate) fn base_value_and_coefficients(&self, s: &Stats) -> (f64, Coefficients) {
         let (a, b) = (self.alpha, self.beta);
-        let num = s.tp + self.smooth;
-        let dnum = Coefficients { tp: 1.0, ..Default::default() };
-        // TP + α(SP − TP) + β(ST − TP) + smooth
-        let den = s.tp + a * s.fp() + b * s.fn_() + self.smooth;
-        let dden = Coefficients { tp: 1.0 - a - b, sp: a, ..Default::default() };
-        let (t, dt) = ratio(num, dnum, den, dden, self.eps);
-        let one_minus = (1.0 - t).max(0.0);
-        if self.gamma == 1.0 {
-            return (one_minus, dt.scaled(-1.0));
+        let (tp, dtp) = match self.tp_form {
+            TpForm::Product => (s.tp, Coefficients { tp: 1.0, ..Default::default() }),
+            TpForm::SoftL1 => ((s.sp + s.st - s.sad) / 2.0, Coefficients { sp: 0.5, sad: -0.5, ..Default::default() }),
+        };
+        let num = tp + self.smooth;
+        // TP + α(SP − TP) + β(ST − TP) + smooth_dr (squared: Σp², Σt² for SP, ST)
+        let (sp, st, dsp) = if self.squared {
+            (s.spp, s.stt, Coefficients { spp: a, ..Default::default() })
+        } else {
+            (s.sp, s.st, Coefficients { sp: a, ..Default::default() })
+        };
+        let den = tp + a * (sp - tp) + b * (st - tp) + self.smooth_dr.unwrap_or(self.smooth);
+        let dden = dtp.scaled(1.0 - a - b).plus(&dsp);
+        let (t, dt) = ratio(num, dtp, den, dden, self.eps);
+        if self.log_loss {
+            return if t > self.eps {
+                (-t.ln(), dt.scaled(-1.0 / t))
+            } else {
+                (-self.eps.ln(), Coefficients::default())
+            };
         }
-        let value = one_minus.powf(self.gamma);
-        // d(1−T)^γ/dT = −γ(1−T)^(γ−1); at T = 1 (the minimum) the coefficient is taken as 0.
-        let slope = if one_minus > 0.0 { -self.gamma * one_minus.powf(self.gamma - 1.0) } else { 0.0 };
-        (value, dt.scaled(slope))
+        // 1 − T may round below 0 when T = 1; the coefficient is kept.
+        ((1.0 - t).max(0.0), dt.scaled(-1.0))
     }
+
+    fn value_and_coefficients(&self, s: &Stats) -> (f64, Coefficients) {
+        let (base, d) = self.base_value_and_coefficients(s);
+        if self.gamma == 1.0 || self.gamma_after_class_mean {
+            return (base, d);
+        }
+        power(base, d, self.gamma)
+    }
+}
+
+/// `v^γ` and its coefficients from those of v ≥ 0; at v = 0 (the minimum) the slope is taken as 0.
+pub(crate) fn power(v: f64, d: Coefficients, gamma: f64) -> (f64, Coefficients) {
+    let slope = if v > 0.0 { gamma * v.powf(gamma - 1.0) } else { 0.0 };
+    (v.powf(gamma), d.scaled(slope))
 }
 
 /// Binary cross-entropy, stable from logits:
@@ -252,11 +300,28 @@ pub struct Focal {
     pub gamma: f64,
     /// Mean over valid pixels, or sum.
     pub reduction: Reduction,
+    /// How 1 − p_t is formed for soft targets (binary/multilabel; all forms agree on hard targets).
+    pub form: FocalForm,
+}
+
+/// The sigmoid focal loss's modulating factor for a target t in [0, 1]; the forms are equal
+/// for t ∈ {0, 1} and differ for soft targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FocalForm {
+    /// `α_t·(1 − p_t)^γ·BCE`, p_t = p·t + (1−p)(1−t) (Lin et al.; torchvision).
+    #[default]
+    Probability,
+    /// `α_t·(1 − e^−BCE)^γ·BCE` (smp: p_t = exp(−BCE)).
+    ExpBce,
+    /// `α_t·σ(x·(1−2t))^γ·BCE` (MONAI's `sigmoid_focal_loss`; logits only).
+    LogSigmoid,
+    /// `t·α·(1−p)^γ·(−ln p) + (1−t)(1−α)·p^γ·(−ln(1−p))` (kornia: linear in t).
+    PerTerm,
 }
 
 impl Default for Focal {
     fn default() -> Self {
-        Focal { alpha: Some(0.8), gamma: 2.0, reduction: Reduction::Mean }
+        Focal { alpha: Some(0.8), gamma: 2.0, reduction: Reduction::Mean, form: FocalForm::Probability }
     }
 }
 
@@ -374,11 +439,22 @@ pub struct GeneralizedDice {
     pub smooth_nr: f64,
     /// Added to the denominator (MONAI: 1e-5); must be > 0.
     pub smooth_dr: f64,
+    /// How TP is formed (MONAI `soft_label=True`: `SoftL1`).
+    pub tp_form: TpForm,
+    /// The weight of every class when no class of the segment has a true pixel (no finite
+    /// weight): 1 (default), or 0 as MONAI, whose loss is then 1 − smooth_nr/smooth_dr.
+    pub all_absent_weight: f64,
 }
 
 impl Default for GeneralizedDice {
     fn default() -> Self {
-        GeneralizedDice { weighting: GdlWeighting::Square, smooth_nr: 1e-5, smooth_dr: 1e-5 }
+        GeneralizedDice {
+            weighting: GdlWeighting::Square,
+            smooth_nr: 1e-5,
+            smooth_dr: 1e-5,
+            tp_form: TpForm::Product,
+            all_absent_weight: 1.0,
+        }
     }
 }
 
@@ -386,6 +462,7 @@ impl GeneralizedDice {
     fn validate(&self) -> Result<()> {
         non_negative("GeneralizedDice", "smooth_nr", self.smooth_nr)?;
         non_negative("GeneralizedDice", "smooth_dr", self.smooth_dr)?;
+        non_negative("GeneralizedDice", "all_absent_weight", self.all_absent_weight)?;
         positive_sum("GeneralizedDice", "smooth_dr", self.smooth_dr, 0.0)
     }
 }
@@ -633,6 +710,8 @@ pub struct PixelParams {
     pub focal_gamma: f64,
     /// Combo's β.
     pub wce_beta: f64,
+    /// The focal factor's form for soft targets.
+    pub focal_form: FocalForm,
 }
 
 impl Default for PixelParams {
@@ -644,6 +723,7 @@ impl Default for PixelParams {
             focal_alpha: f.alpha,
             focal_gamma: f.gamma,
             wce_beta: c.beta,
+            focal_form: f.form,
         }
     }
 }
@@ -672,8 +752,9 @@ impl PixelParams {
             }
             term.classes.validate()?;
             if let Loss::Focal(f) = &term.loss {
-                claim(&mut focal_from, i, "focal", (f.alpha, f.gamma) == (p.focal_alpha, p.focal_gamma))?;
-                (p.focal_alpha, p.focal_gamma) = (f.alpha, f.gamma);
+                let same = (f.alpha, f.gamma, f.form) == (p.focal_alpha, p.focal_gamma, p.focal_form);
+                claim(&mut focal_from, i, "focal", same)?;
+                (p.focal_alpha, p.focal_gamma, p.focal_form) = (f.alpha, f.gamma, f.form);
             }
             if let Loss::Combo(c) = &term.loss {
                 claim(&mut wce_from, i, "weighted-CE", c.beta == p.wce_beta)?;

@@ -162,7 +162,7 @@ fn extreme_logits_and_small_gamma_give_finite_gradients() {
         })
         .collect();
     let batch = BinaryBatch::new(&x, &t, &[n, h, w]).unwrap();
-    let focal = Loss::Focal(Focal { alpha: Some(0.25), gamma: 0.5, reduction: Reduction::Mean });
+    let focal = Loss::Focal(Focal { alpha: Some(0.25), gamma: 0.5, reduction: Reduction::Mean, ..Focal::default() });
     for engine in [&gpu, &Engine::cpu()] {
         for req in requests().into_iter().chain([vec![focal.batch(), focal.per_image()]]) {
             let out = engine.value_and_grad(&batch, &req).unwrap();

@@ -101,7 +101,7 @@ fn losses_equal_their_elementwise_definitions() {
             (Loss::BceDice(BceDice::default()), Box::new(|p, t| bce(p, t) + dice(p, t, 1.0))),
             (Loss::Focal(Focal::default()), Box::new(|p, t| focal(p, t, 0.8, 2.0))),
             (
-                Loss::Focal(Focal { alpha: Some(0.25), gamma: 0.5, reduction: Reduction::Mean }),
+                Loss::Focal(Focal { alpha: Some(0.25), gamma: 0.5, reduction: Reduction::Mean, ..Focal::default() }),
                 Box::new(|p, t| focal(p, t, 0.25, 0.5)),
             ),
             (Loss::Combo(Combo::default()), Box::new(|p, t| combo(p, t, 0.5, 0.5, 1.0))),

@@ -77,7 +77,7 @@ fn multiclass_requests(c: usize) -> Vec<Vec<Term>> {
     }
     let nb = ClassOptions { selection: ClassSelection::NoBackground, ..Default::default() };
     a.extend(both(Loss::GeneralizedDice(GeneralizedDice::default()), &nb));
-    let focal = Loss::Focal(Focal { alpha: None, gamma: 0.5, reduction: Reduction::Sum });
+    let focal = Loss::Focal(Focal { alpha: None, gamma: 0.5, reduction: Reduction::Sum, ..Focal::default() });
     let mut b: Vec<Term> = both(focal, &d).to_vec();
     b.extend(both(focal, &class_options(c)[2]));
     vec![a, b]

@@ -2,7 +2,7 @@
 //! `pixel_sums`, `pixel_grad`), function by function.
 
 use crate::batch::InputKind;
-use crate::loss::{Coefficients, PixelParams};
+use crate::loss::{Coefficients, FocalForm, PixelParams};
 use crate::stats::Stats;
 
 /// Below the smallest normal f32, −ln p is taken as 100 (PyTorch's BCELoss clamp).
@@ -59,13 +59,50 @@ pub fn predicted_positive(x: f64, kind: InputKind) -> bool {
     }
 }
 
-/// The focal pieces: (α_t, 1 − p_t, (1 − p_t)^γ, BCE without weights).
-fn focal_parts(a: &Activation, t: f64, pp: &PixelParams) -> (f64, f64, f64, f64) {
+/// 1 − p_t of the focal factor and its derivative with respect to the input, by form
+/// (`focal_qt` in prelude.wgsl).
+fn focal_qt(a: &Activation, t: f64, bce0: f64, d_bce0: f64, form: FocalForm) -> (f64, f64) {
+    match form {
+        FocalForm::ExpBce => (-(-bce0).exp_m1(), (-bce0).exp() * d_bce0),
+        FocalForm::LogSigmoid => {
+            let k = 1.0 - 2.0 * t;
+            let u = (a.nlq - a.nlp) * k;
+            let z = (-u.abs()).exp();
+            let s = if u >= 0.0 { 1.0 / (1.0 + z) } else { z / (1.0 + z) };
+            (s, s * (1.0 - s) * k * (a.d_nlq - a.d_nlp))
+        }
+        FocalForm::Probability | FocalForm::PerTerm => (a.p * (1.0 - t) + t * a.q, (1.0 - 2.0 * t) * a.dp),
+    }
+}
+
+fn modulator(q: f64, gamma: f64) -> f64 {
+    if gamma == 0.0 {
+        1.0
+    } else {
+        q.powf(gamma)
+    }
+}
+
+/// One pixel's focal loss and its derivative with respect to the input (`focal_pixel`).
+pub fn focal_pixel(a: &Activation, t: f64, pp: &PixelParams) -> (f64, f64) {
+    let g = pp.focal_gamma;
+    if pp.focal_form == FocalForm::PerTerm {
+        let (wp, wn) = pp.focal_alpha.map_or((1.0, 1.0), |al| (al, 1.0 - al));
+        let (mq, mp) = (modulator(a.q, g), modulator(a.p, g));
+        let dq = if a.q > 0.0 && g != 0.0 { -g * (a.nlp / a.q) * mq * a.dp } else { 0.0 };
+        let dp = if a.p > 0.0 && g != 0.0 { g * (a.nlq / a.p) * mp * a.dp } else { 0.0 };
+        let v = t * wp * mq * a.nlp + (1.0 - t) * wn * mp * a.nlq;
+        let d = t * wp * (mq * a.d_nlp + dq) + (1.0 - t) * wn * (mp * a.d_nlq + dp);
+        return (v, d);
+    }
     let alpha_t = pp.focal_alpha.map_or(1.0, |al| al * t + (1.0 - al) * (1.0 - t));
-    let qt = a.p * (1.0 - t) + t * a.q;
-    let modulator = if pp.focal_gamma == 0.0 { 1.0 } else { qt.powf(pp.focal_gamma) };
     let bce0 = t * a.nlp + (1.0 - t) * a.nlq;
-    (alpha_t, qt, modulator, bce0)
+    let d_bce0 = t * a.d_nlp + (1.0 - t) * a.d_nlq;
+    let (qt, d_qt) = focal_qt(a, t, bce0, d_bce0, pp.focal_form);
+    let m = modulator(qt, g);
+    // d(qt^γ)/dinput · bce0 = γ·(bce0/qt)·qt^γ·dqt: bounded where qt → 0.
+    let focus = if qt > 0.0 && g != 0.0 { g * (bce0 / qt) * m * d_qt } else { 0.0 };
+    (alpha_t * m * bce0, alpha_t * (d_bce0 * m + focus))
 }
 
 /// Adds one valid pixel to `s` (inputs in f64, so that finite differences can probe it).
@@ -81,8 +118,7 @@ pub fn pixel_sums(s: &mut Stats, x: f64, t: f64, kind: InputKind, pp: &PixelPara
     let ts = t * (1.0 - pp.label_smoothing) + 0.5 * pp.label_smoothing;
     s.bce += pp.pos_weight * ts * a.nlp + (1.0 - ts) * a.nlq;
     s.wce += pp.wce_beta * t * a.nlp + (1.0 - pp.wce_beta) * (1.0 - t) * a.nlq;
-    let (alpha_t, _, modulator, bce0) = focal_parts(&a, t, pp);
-    s.focal += alpha_t * modulator * bce0;
+    s.focal += focal_pixel(&a, t, pp).0;
     s.count += 1;
     let pred = predicted_positive(x, kind);
     let truth = t >= 0.5;
@@ -107,11 +143,6 @@ pub fn pixel_grad(x: f64, t: f64, kind: InputKind, pp: &PixelParams, c: &Coeffic
     let ts = t * (1.0 - pp.label_smoothing) + 0.5 * pp.label_smoothing;
     g += c.bce * (pp.pos_weight * ts * a.d_nlp + (1.0 - ts) * a.d_nlq);
     g += c.wce * (pp.wce_beta * t * a.d_nlp + (1.0 - pp.wce_beta) * (1.0 - t) * a.d_nlq);
-    let (alpha_t, qt, modulator, bce0) = focal_parts(&a, t, pp);
-    let d_bce0 = t * a.d_nlp + (1.0 - t) * a.d_nlq;
-    // d(qt^γ)/dinput · bce0 = γ·(bce0/qt)·qt^γ·dqt: bounded where qt → 0.
-    let d_qt = (1.0 - 2.0 * t) * a.dp;
-    let focus = if qt > 0.0 && pp.focal_gamma != 0.0 { pp.focal_gamma * (bce0 / qt) * modulator * d_qt } else { 0.0 };
-    g += c.focal * alpha_t * (d_bce0 * modulator + focus);
+    g += c.focal * focal_pixel(&a, t, pp).1;
     g
 }

@@ -56,6 +56,7 @@ impl Params {
         if pp.focal_alpha.is_some() {
             flags |= FLAG_FOCAL_ALPHA;
         }
+        flags |= focal_form_bits(pp.focal_form);
         Params {
             flags,
             seg_len: seg_len as u32,
@@ -68,6 +69,18 @@ impl Params {
             ..Params::default()
         }
     }
+}
+
+/// The focal form in bits 3-4 of `flags` (`FOCAL_FORM_SHIFT` in prelude.wgsl).
+fn focal_form_bits(form: crate::loss::FocalForm) -> u32 {
+    use crate::loss::FocalForm;
+    let code = match form {
+        FocalForm::Probability => 0,
+        FocalForm::ExpBce => 1,
+        FocalForm::LogSigmoid => 2,
+        FocalForm::PerTerm => 3,
+    };
+    code << 3
 }
 
 /// Mirror of WGSL `Sums` (64 bytes).

@@ -110,13 +110,17 @@ pub fn requests() -> Vec<Vec<Term>> {
     for l in [
         Loss::Bce(bce),
         Loss::BceDice(BceDice { bce, dice: Dice::default().smooth(0.5), weight_bce: 0.3, weight_dice: 0.7 }),
-        Loss::Focal(Focal { alpha: None, gamma: 0.5, reduction: Reduction::Mean }),
+        Loss::Focal(Focal { alpha: None, gamma: 0.5, reduction: Reduction::Mean, ..Focal::default() }),
         Loss::Combo(Combo { ce_ratio: 0.3, beta: 0.7, smooth: 0.0, eps: 1e-6 }),
     ] {
         b.extend(both(l));
     }
-    let c: Vec<Term> = both(Loss::Focal(Focal { alpha: Some(0.25), gamma: 1.5, reduction: Reduction::Mean })).to_vec();
-    let d: Vec<Term> = both(Loss::Focal(Focal { alpha: Some(0.5), gamma: 0.0, reduction: Reduction::Sum })).to_vec();
+    let c: Vec<Term> =
+        both(Loss::Focal(Focal { alpha: Some(0.25), gamma: 1.5, reduction: Reduction::Mean, ..Focal::default() }))
+            .to_vec();
+    let d: Vec<Term> =
+        both(Loss::Focal(Focal { alpha: Some(0.5), gamma: 0.0, reduction: Reduction::Sum, ..Focal::default() }))
+            .to_vec();
     vec![a, b, c, d]
 }
 

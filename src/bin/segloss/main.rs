@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod eval;
 mod info;
+mod loss;
 
 const HELP: &str = "\
 segloss — segmentation losses and their gradients on any GPU (wgpu), checked against float64
@@ -23,6 +24,12 @@ USAGE:
     segloss eval --pred DIR --gt DIR [...]
                                   score a folder of predicted masks against ground truth
                                   (segloss eval --help for the options and an example)
+    segloss loss --logits L.npy --targets T.npy [--grad-out G.npy] [--grad-dtype f32|f64]
+                 [--backend auto|gpu|cpu] [--json] (LOSS [KEY=VALUE ...] | --spec SPEC.json)
+                                  a loss (segloss's, or a peer preset such as smp.DiceLoss or
+                                  monai.DiceCELoss with the peer's keyword arguments) and its
+                                  gradient on .npy files (segloss loss --help for more)
+                                  example: segloss loss --logits x.npy --targets y.npy smp.DiceLoss mode=binary
     segloss info [--json]         the adapters found, the one segloss picks (WGPU_BACKEND=vulkan|gl|
                                   metal|dx12 chooses), their features and limits
                                   example: segloss info --json
@@ -38,6 +45,7 @@ fn main() {
             Ok(code) => std::process::exit(code),
             Err(e) => Err(e),
         },
+        Some("loss") => loss::parse(&args[1..]).and_then(|o| loss::run(&o)),
         Some("bench") => parse_bench(&args[1..]).and_then(|o| bench::run(&o)),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");

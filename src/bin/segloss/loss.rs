@@ -1,0 +1,205 @@
+//! `segloss loss`: a loss (segloss's own or a peer preset) and its gradient on .npy files.
+
+use super::Res;
+use segloss::io::npy::{Npy, NpyData};
+use segloss::preset::{evaluate, prediction_dims, Array, Part, Preset};
+use segloss::{Engine, Error};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+pub const HELP: &str = "\
+segloss loss --logits L.npy --targets T.npy [--grad-out G.npy] [--grad-dtype f32|f64]
+             [--backend auto|gpu|cpu] [--json] (LOSS [KEY=VALUE ...] | --spec SPEC.json)
+
+    LOSS: a segloss loss (dice, iou, tversky, bce, bce_dice, focal, combo, cross_entropy, dice_ce,
+    generalized_dice, lovasz_hinge, lovasz_softmax) or a peer preset under the peer's own name and
+    keyword arguments (smp.DiceLoss, monai.DiceCELoss, kornia.focal_loss,
+    torchvision.sigmoid_focal_loss, ...). VALUE is JSON (1e-5, true, [1,2], null) or a bare string.
+    SPEC.json: [{\"loss\": NAME, \"params\": {...}, \"weight\": 1.0}, ...], the weighted sum of the terms.
+    Logits: float16/32/64 [N,C,H,W] (or [N,C,L]); targets: float32/64 of the logits' shape, or an
+    integer class map int64/int32/uint8/uint16 [N,H,W] or [N,1,H,W].
+    example: segloss loss --logits x.npy --targets y.npy smp.DiceLoss mode=multiclass
+";
+
+pub struct Options {
+    logits: PathBuf,
+    targets: PathBuf,
+    grad_out: Option<PathBuf>,
+    grad_f64: bool,
+    backend: String,
+    json: bool,
+    spec: Vec<(String, Value, f64)>,
+}
+
+/// A command-line value: JSON if it parses (Python's True/False/None too), else a string.
+fn value(text: &str) -> Value {
+    match text {
+        "True" => return Value::Bool(true),
+        "False" => return Value::Bool(false),
+        "None" => return Value::Null,
+        _ => {}
+    }
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+pub fn parse(args: &[String]) -> Res<Options> {
+    let (mut logits, mut targets, mut grad_out, mut spec_file) = (None, None, None, None);
+    let (mut grad_f64, mut json, mut backend) = (false, false, "auto".to_string());
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut next = |what: &str| it.next().cloned().ok_or_else(|| format!("{a} needs {what}"));
+        match a.as_str() {
+            "--logits" => logits = Some(PathBuf::from(next("a file")?)),
+            "--targets" => targets = Some(PathBuf::from(next("a file")?)),
+            "--grad-out" => grad_out = Some(PathBuf::from(next("a file")?)),
+            "--spec" => spec_file = Some(PathBuf::from(next("a file")?)),
+            "--grad-dtype" => match next("f32 or f64")?.as_str() {
+                "f32" => grad_f64 = false,
+                "f64" => grad_f64 = true,
+                other => return Err(format!("--grad-dtype takes f32 or f64, got '{other}'").into()),
+            },
+            "--backend" => {
+                backend = next("auto, gpu or cpu")?;
+                if !["auto", "gpu", "cpu"].contains(&backend.as_str()) {
+                    return Err(format!("--backend takes auto, gpu or cpu, got '{backend}'").into());
+                }
+            }
+            "--json" => json = true,
+            "--help" | "-h" => {
+                print!("{HELP}");
+                std::process::exit(0)
+            }
+            s if s.starts_with("--") => return Err(format!("loss: unknown option '{s}'").into()),
+            _ => rest.push(a.clone()),
+        }
+    }
+    let logits = logits.ok_or("loss needs --logits L.npy")?;
+    let targets = targets.ok_or("loss needs --targets T.npy")?;
+    let spec = match (spec_file, rest.split_first()) {
+        (Some(_), Some(_)) => return Err("give either --spec SPEC.json or LOSS KEY=VALUE..., not both".into()),
+        (Some(f), None) => read_spec(&f)?,
+        (None, Some((name, kvs))) => {
+            let mut params = serde_json::Map::new();
+            for kv in kvs {
+                let (k, v) = kv.split_once('=').ok_or_else(|| format!("expected KEY=VALUE, got '{kv}'"))?;
+                params.insert(k.to_string(), value(v));
+            }
+            vec![(name.clone(), Value::Object(params), 1.0)]
+        }
+        (None, None) => return Err(format!("loss needs LOSS [KEY=VALUE ...] or --spec SPEC.json\n\n{HELP}").into()),
+    };
+    Ok(Options { logits, targets, grad_out, grad_f64, backend, json, spec })
+}
+
+fn read_spec(path: &Path) -> Res<Vec<(String, Value, f64)>> {
+    let p = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{p}: {e}"))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{p}: not JSON: {e}"))?;
+    let list = v.as_array().ok_or_else(|| format!("{p}: expected a list of terms"))?;
+    if list.is_empty() {
+        return Err(format!("{p}: the list of terms is empty").into());
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let name = t["loss"].as_str().ok_or_else(|| format!("{p}: term {i} has no \"loss\" name"))?;
+            let weight = match &t["weight"] {
+                Value::Null => 1.0,
+                w => w.as_f64().ok_or_else(|| format!("{p}: term {i}: weight must be a number"))?,
+            };
+            Ok((name.to_string(), t["params"].clone(), weight))
+        })
+        .collect()
+}
+
+fn read(path: &Path, what: &str) -> Res<Array> {
+    let p = path.display();
+    let npy = Npy::read(path).map_err(|e| format!("{p}: {e}"))?;
+    Ok(match npy.data {
+        NpyData::F32(_) | NpyData::F64(_) | NpyData::F16(_) => Array::Float(npy.shape.clone(), npy.to_f64()),
+        _ if what == "logits" => {
+            return Err(format!("{p}: logits must be float16, float32 or float64, not an integer array").into())
+        }
+        _ => Array::Int(npy.shape.clone(), npy.to_i64().unwrap_or_default()),
+    })
+}
+
+fn engine(backend: &str) -> Res<Engine> {
+    Ok(match backend {
+        "cpu" => Engine::cpu(),
+        "gpu" => Engine::new().map_err(one_line)?,
+        _ => Engine::new().unwrap_or_else(|_| Engine::cpu()),
+    })
+}
+
+fn one_line(e: impl std::fmt::Display) -> String {
+    e.to_string().lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+/// Which file an evaluation error is about.
+fn blame(e: &Error, o: &Options) -> String {
+    let targets = match e {
+        Error::NonFinite { tensor, .. } | Error::OutOfRange { tensor, .. } | Error::ShapeMismatch { tensor, .. } => {
+            *tensor == segloss::Tensor::Target
+        }
+        Error::InvalidRequest(m) => m.starts_with("targets"),
+        _ => false,
+    };
+    let data = matches!(e, Error::NonFinite { .. } | Error::OutOfRange { .. } | Error::ShapeMismatch { .. });
+    match (targets, data) {
+        (true, _) => format!("{}: {}", o.targets.display(), one_line(e)),
+        (false, true) => format!("{}: {}", o.logits.display(), one_line(e)),
+        _ => one_line(e),
+    }
+}
+
+pub fn run(o: &Options) -> Res<()> {
+    let logits = read(&o.logits, "logits")?;
+    let targets = read(&o.targets, "targets")?;
+    let dims = prediction_dims(logits.dims()).map_err(|e| format!("{}: {}", o.logits.display(), one_line(e)))?;
+    let presets: Vec<(Preset, f64)> = o
+        .spec
+        .iter()
+        .map(|(name, params, w)| Ok((Preset::parse(name, params).map_err(one_line)?, *w)))
+        .collect::<Res<_>>()?;
+    let engine = engine(&o.backend)?;
+    let mut total = 0.0;
+    let mut terms = Vec::new();
+    let mut grad: Option<Vec<f64>> = None;
+    for (preset, weight) in &presets {
+        let mut parts: Vec<Part> = preset.parts(dims[1]).map_err(one_line)?;
+        for part in &mut parts {
+            for t in &mut part.terms {
+                t.term.weight *= weight;
+            }
+        }
+        let e = evaluate(&engine, &parts, &logits, &targets, o.grad_out.is_some()).map_err(|e| blame(&e, o))?;
+        total += e.total;
+        terms.push(json!({"loss": preset.name, "value": e.total / weight, "weight": weight}));
+        if let Some(g) = e.grad {
+            match &mut grad {
+                Some(acc) => acc.iter_mut().zip(g).for_each(|(a, b)| *a += b),
+                None => grad = Some(g),
+            }
+        }
+    }
+    if let (Some(path), Some(g)) = (&o.grad_out, grad) {
+        let data = if o.grad_f64 { NpyData::F64(g) } else { NpyData::F32(g.iter().map(|&x| x as f32).collect()) };
+        let npy = Npy { shape: logits.dims().to_vec(), data };
+        std::fs::write(path, npy.to_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let info = engine.info();
+    let adapter = info.name.clone();
+    let backend = if engine.is_reference() { "cpu".to_string() } else { format!("gpu ({})", info.backend) };
+    if o.json {
+        println!("{}", json!({"loss": total, "terms": terms, "backend": backend, "adapter": adapter}));
+    } else {
+        println!("loss {total}");
+        for t in &terms {
+            println!("  {} {} (weight {})", t["loss"].as_str().unwrap_or(""), t["value"], t["weight"]);
+        }
+        println!("backend {backend}, adapter {adapter}");
+    }
+    Ok(())
+}

@@ -1,0 +1,579 @@
+//! Peer-compatible presets: the losses of segmentation_models_pytorch (smp) 0.6.0, MONAI 1.6.1,
+//! kornia 0.9.0 and torchvision 0.29.2 under their own names, keyword arguments and defaults,
+//! mapped onto segloss's losses and options so that they give the peers' numbers.
+//!
+//! A preset is parsed from its name (`"smp.DiceLoss"`, `"monai.DiceCELoss"`, …) and its
+//! keyword arguments as JSON ([`Preset::parse`]); an unknown name or keyword is an `Err`
+//! listing the accepted ones, and a value that segloss cannot reproduce exactly is an `Err`
+//! naming the keyword and the value. A preset resolves, for a given number of channels, to
+//! [`Part`]s: each says how to read the arrays ([`InputSpec`]: sigmoid, softmax or
+//! probabilities; float targets, class maps or class maps one-hot encoded; the ignore value)
+//! and which [`Term`]s to evaluate on them, with a weight that may depend on the batch's
+//! dimensions ([`Scale`], e.g. a mean over every element including ignored ones).
+//! [`evaluate`] runs the parts on an [`Engine`] and sums them.
+
+mod kornia;
+mod monai;
+mod native;
+mod smp;
+mod torchvision;
+
+use crate::aggregate::Mode;
+use crate::batch::{BinaryBatch, ClassMap, MulticlassBatch};
+use crate::engine::{Engine, Input};
+use crate::error::{Error, Result};
+use crate::loss::Term;
+use serde_json::{Map, Value};
+
+/// How the prediction array is turned into probabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// Logits, one sigmoid per channel (binary / multilabel).
+    Sigmoid,
+    /// Logits, softmax over the channels (multiclass).
+    Softmax,
+    /// The array holds probabilities (binary / multilabel).
+    Probabilities,
+}
+
+/// How the target array is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// Float targets of the prediction's shape (`[N,H,W]` also accepted for one channel).
+    Float,
+    /// A class map `[N,H,W]` or `[N,1,H,W]` (integers, or floats with integral values); a
+    /// one-hot float target of the prediction's shape is accepted too.
+    ClassMap,
+    /// A class map encoded one-hot into float targets of the prediction's shape (sigmoid or
+    /// probabilities over one-hot targets); a float target of that shape is used as is.
+    OneHot,
+}
+
+/// How a part reads the arrays.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InputSpec {
+    /// The prediction's activation.
+    pub activation: Activation,
+    /// The target's layout.
+    pub target: TargetKind,
+    /// Target value whose pixels are ignored.
+    pub ignore: Option<f64>,
+}
+
+/// A weight factor from the batch's dimensions: `N^images · C'^classes · (H·W)^pixels`, with
+/// C' = C − `dropped_classes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scale {
+    /// Exponent of the number of images N.
+    pub images: i32,
+    /// Exponent of the number of classes C'.
+    pub classes: i32,
+    /// Exponent of the pixels per image H·W.
+    pub pixels: i32,
+    /// Classes not counted in C'.
+    pub dropped_classes: usize,
+}
+
+impl Scale {
+    /// The factor for a batch of `n` images, `c` channels and `hw` pixels per image.
+    pub fn factor(&self, n: usize, c: usize, hw: usize) -> f64 {
+        let c = c.saturating_sub(self.dropped_classes).max(1);
+        (n as f64).powi(self.images) * (c as f64).powi(self.classes) * (hw as f64).powi(self.pixels)
+    }
+
+    /// 1/(N·C·H·W): a mean over every element, ignored ones included.
+    pub fn per_element() -> Scale {
+        Scale { images: -1, classes: -1, pixels: -1, dropped_classes: 0 }
+    }
+
+    /// 1/(N·H·W): a mean over every pixel, ignored ones included.
+    pub fn per_pixel() -> Scale {
+        Scale { images: -1, pixels: -1, ..Scale::default() }
+    }
+}
+
+/// A term of a part, with its dimension-dependent weight factor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartTerm {
+    /// What the term is called in reports (the peer's part name).
+    pub name: String,
+    /// The segloss term (its weight is multiplied by the scale's factor).
+    pub term: Term,
+    /// The weight factor.
+    pub scale: Scale,
+}
+
+/// Terms evaluated together on one reading of the arrays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// How the arrays are read.
+    pub input: InputSpec,
+    /// The terms.
+    pub terms: Vec<PartTerm>,
+}
+
+/// A parsed preset: a peer loss or a segloss loss with its keyword arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preset {
+    /// The name as given.
+    pub name: String,
+    params: Map<String, Value>,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Smp(smp::Class),
+    Monai(monai::Class),
+    Kornia(kornia::Function),
+    TorchVision,
+    Native(native::Name),
+}
+
+/// Every accepted preset name.
+pub fn names() -> Vec<String> {
+    let mut v: Vec<String> = smp::NAMES.iter().map(|n| format!("smp.{n}")).collect();
+    v.extend(monai::NAMES.iter().map(|n| format!("monai.{n}")));
+    v.extend(kornia::NAMES.iter().map(|n| format!("kornia.{n}")));
+    v.push("torchvision.sigmoid_focal_loss".into());
+    v.extend(native::NAMES.iter().map(|n| n.to_string()));
+    v
+}
+
+impl Preset {
+    /// A preset from its name and its keyword arguments (a JSON object; `null` = none).
+    pub fn parse(name: &str, params: &Value) -> Result<Preset> {
+        let params = match params {
+            Value::Null => Map::new(),
+            Value::Object(m) => m.clone(),
+            other => return Err(bad(format!("{name}: keyword arguments must be a JSON object, got {other}"))),
+        };
+        let unknown = || bad(format!("unknown loss '{name}'; accepted: {}", names().join(", ")));
+        let kind = match name.split_once('.') {
+            Some(("smp", n)) => Kind::Smp(smp::class(n).ok_or_else(unknown)?),
+            Some(("monai", n)) => Kind::Monai(monai::class(n).ok_or_else(unknown)?),
+            Some(("kornia", n)) => Kind::Kornia(kornia::function(n).ok_or_else(unknown)?),
+            Some(("torchvision", "sigmoid_focal_loss")) => Kind::TorchVision,
+            Some(_) => return Err(unknown()),
+            None => Kind::Native(native::name(name).ok_or_else(unknown)?),
+        };
+        let preset = Preset { name: name.to_string(), params, kind };
+        let allowed = preset.keywords();
+        if let Some(k) = preset.params.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(bad(format!("{name}: unknown keyword '{k}'; accepted: {}", allowed.join(", "))));
+        }
+        // Values are checked here for some channel count (class-wise lists fix it) and again
+        // when resolved for the batch's channels.
+        let typical = if preset.is_single_channel() { 1 } else { 3 };
+        let first = preset.parts(typical);
+        if first.is_err() && (1..=64).any(|c| preset.parts(c).is_ok()) {
+            return Ok(preset);
+        }
+        first?;
+        Ok(preset)
+    }
+
+    /// The keyword arguments this preset accepts.
+    pub fn keywords(&self) -> Vec<&'static str> {
+        match self.kind {
+            Kind::Smp(c) => smp::keywords(c),
+            Kind::Monai(c) => monai::keywords(c),
+            Kind::Kornia(f) => kornia::keywords(f),
+            Kind::TorchVision => torchvision::KEYWORDS.to_vec(),
+            Kind::Native(n) => native::keywords(n),
+        }
+    }
+
+    fn is_single_channel(&self) -> bool {
+        match self.kind {
+            Kind::Smp(c) => smp::is_single_channel(c, &self.kw()),
+            Kind::Kornia(f) => f == kornia::Function::LovaszHingeLoss,
+            Kind::Native(_) => native::is_single_channel(&self.kw()),
+            _ => false,
+        }
+    }
+
+    fn kw(&self) -> Kw<'_> {
+        Kw { preset: &self.name, map: &self.params }
+    }
+
+    /// The parts for a prediction with `channels` channels.
+    pub fn parts(&self, channels: usize) -> Result<Vec<Part>> {
+        let kw = self.kw();
+        match self.kind {
+            Kind::Smp(c) => smp::parts(c, &kw, channels),
+            Kind::Monai(c) => monai::parts(c, &kw, channels),
+            Kind::Kornia(f) => kornia::parts(f, &kw, channels),
+            Kind::TorchVision => torchvision::parts(&kw, channels),
+            Kind::Native(n) => native::parts(n, &kw, channels),
+        }
+    }
+}
+
+pub(crate) fn bad(msg: String) -> Error {
+    Error::InvalidRequest(msg)
+}
+
+/// Keyword arguments of one preset, with typed getters whose errors name the preset and key.
+pub(crate) struct Kw<'a> {
+    pub preset: &'a str,
+    pub map: &'a Map<String, Value>,
+}
+
+impl Kw<'_> {
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    pub fn err(&self, key: &str, why: impl std::fmt::Display) -> Error {
+        let v = self.map.get(key).map_or("(default)".to_string(), |v| v.to_string());
+        bad(format!("{}: {key}={v}: {why}", self.preset))
+    }
+
+    pub fn is_set(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn f64(&self, key: &str, default: f64) -> Result<f64> {
+        Ok(self.opt_f64(key)?.unwrap_or(default))
+    }
+
+    pub fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => match scalar(v) {
+                Some(x) => Ok(Some(x)),
+                None => Err(self.err(key, "expected a number")),
+            },
+        }
+    }
+
+    pub fn bool(&self, key: &str, default: bool) -> Result<bool> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(self.err(key, "expected true or false")),
+        }
+    }
+
+    pub fn opt_str(&self, key: &str) -> Result<Option<&str>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(self.err(key, "expected a string")),
+        }
+    }
+
+    pub fn str_or<'b>(&'b self, key: &str, default: &'b str) -> Result<&'b str> {
+        Ok(self.opt_str(key)?.unwrap_or(default))
+    }
+
+    /// One of `accepted` (default `default`).
+    pub fn choice<'b>(&'b self, key: &str, default: &'b str, accepted: &[&str]) -> Result<&'b str> {
+        let v = self.str_or(key, default)?;
+        if accepted.contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.err(key, format!("accepted: {}", accepted.join(", "))))
+        }
+    }
+
+    pub fn opt_i64(&self, key: &str) -> Result<Option<i64>> {
+        match self.opt_f64(key)? {
+            None => Ok(None),
+            Some(x) if x.fract() == 0.0 => Ok(Some(x as i64)),
+            Some(_) => Err(self.err(key, "expected an integer")),
+        }
+    }
+
+    /// A number or a list of numbers (also `{"tensor": [...]}`), as a list.
+    pub fn opt_list(&self, key: &str) -> Result<Option<Vec<f64>>> {
+        let Some(v) = self.get(key) else { return Ok(None) };
+        let v = v.get("tensor").unwrap_or(v);
+        if let Some(x) = scalar(v) {
+            return Ok(Some(vec![x]));
+        }
+        let list = flatten(v).ok_or_else(|| self.err(key, "expected a number or a list of numbers"))?;
+        Ok(Some(list))
+    }
+
+    /// Whether the value is a list (not a scalar).
+    pub fn is_list(&self, key: &str) -> bool {
+        self.get(key).map(|v| v.get("tensor").unwrap_or(v)).is_some_and(Value::is_array)
+    }
+
+    /// A list of class indices.
+    pub fn opt_classes(&self, key: &str) -> Result<Option<Vec<usize>>> {
+        let Some(list) = self.opt_list(key)? else { return Ok(None) };
+        list.iter()
+            .map(|&x| {
+                if x >= 0.0 && x.fract() == 0.0 {
+                    Ok(x as usize)
+                } else {
+                    Err(self.err(key, "expected class indices >= 0"))
+                }
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// Errs when `key` is set to anything but one of the values segloss reproduces.
+    pub fn unsupported(&self, key: &str, why: &str) -> Result<()> {
+        if self.is_set(key) {
+            Err(self.err(key, why))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn scalar(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::Bool(b) => Some(*b as u8 as f64),
+        Value::Array(a) if a.len() == 1 => scalar(&a[0]).filter(|_| !a[0].is_array()),
+        _ => None,
+    }
+}
+
+fn flatten(v: &Value) -> Option<Vec<f64>> {
+    match v {
+        Value::Array(a) => {
+            let mut out = Vec::new();
+            for x in a {
+                match x {
+                    Value::Array(_) => out.extend(flatten(x)?),
+                    _ => out.push(x.as_f64()?),
+                }
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// A prediction or target array: its dims and elements.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Array {
+    /// Floating-point elements (f16/f32/f64 widened or narrowed by the reader).
+    Float(Vec<usize>, Vec<f64>),
+    /// Integer elements (class maps).
+    Int(Vec<usize>, Vec<i64>),
+}
+
+impl Array {
+    /// Dims.
+    pub fn dims(&self) -> &[usize] {
+        match self {
+            Array::Float(d, _) | Array::Int(d, _) => d,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Array::Float(_, v) => v.len(),
+            Array::Int(_, v) => v.len(),
+        }
+    }
+
+    fn value(&self, i: usize) -> f64 {
+        match self {
+            Array::Float(_, v) => v[i],
+            Array::Int(_, v) => v[i] as f64,
+        }
+    }
+}
+
+/// The result of evaluating parts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Σ weight·value over every term of every part.
+    pub total: f64,
+    /// Each term's name and weighted value (weight and scale applied), in order.
+    pub terms: Vec<(String, f64)>,
+    /// d(total)/d(prediction), in the prediction's layout (with `grad`).
+    pub grad: Option<Vec<f64>>,
+}
+
+/// `[N, C, H, W]` of a prediction: 4-D as is, 3-D `[N, C, L]` as `[N, C, L, 1]`.
+pub fn prediction_dims(dims: &[usize]) -> Result<[usize; 4]> {
+    match *dims {
+        [n, c, h, w] => Ok([n, c, h, w]),
+        [n, c, l] => Ok([n, c, l, 1]),
+        _ => Err(bad(format!("the prediction must be [N, C, H, W] (or [N, C, L]); got {dims:?}"))),
+    }
+}
+
+/// Runs every part on `engine` and sums values (and, with `grad`, gradients).
+pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Array, grad: bool) -> Result<Evaluation> {
+    let Array::Float(pdims, pvals) = prediction else {
+        return Err(bad("the prediction must be a float array".into()));
+    };
+    let [n, c, h, w] = prediction_dims(pdims)?;
+    let logits: Vec<f32> = pvals.iter().map(|&x| x as f32).collect();
+    let mut total = 0.0;
+    let mut names = Vec::new();
+    let mut sum_grad = grad.then(|| vec![0.0f64; logits.len()]);
+    for part in parts {
+        let terms: Vec<Term> = part
+            .terms
+            .iter()
+            .map(|t| {
+                let mut term = t.term.clone();
+                term.weight *= t.scale.factor(n, c, h * w);
+                term
+            })
+            .collect();
+        let built = BuiltTarget::new(&part.input, target, [n, c, h, w])?;
+        let input = built.input(&part.input, &logits, [n, c, h, w])?;
+        let (values, g) = if grad {
+            let vg = engine.value_and_grad(input, &terms)?;
+            (vg.forward.values, Some(vg.grad))
+        } else {
+            (engine.forward(input, &terms)?.values, None)
+        };
+        for ((t, term), v) in part.terms.iter().zip(&terms).zip(values) {
+            total += term.weight * v;
+            names.push((t.name.clone(), term.weight * v));
+        }
+        if let (Some(acc), Some(g)) = (sum_grad.as_mut(), g) {
+            acc.iter_mut().zip(g).for_each(|(a, b)| *a += b as f64);
+        }
+    }
+    Ok(Evaluation { total, terms: names, grad: sum_grad })
+}
+
+/// Ignored pixels of a class map (and of one-hot targets) use this class index.
+const IGNORED: u32 = u32::MAX;
+
+enum BuiltTarget {
+    Float(Vec<f32>, Option<f32>),
+    Classes(Vec<u32>, bool),
+}
+
+impl BuiltTarget {
+    fn new(spec: &InputSpec, target: &Array, [n, c, h, w]: [usize; 4]) -> Result<BuiltTarget> {
+        let tdims = target.dims();
+        let hw = h * w;
+        let full = target.len() == n * c * hw && tdims.first() == Some(&n) && (tdims.len() < 2 || tdims[1] == c);
+        let map_shape = target.len() == n * hw
+            && tdims.first() == Some(&n)
+            && (tdims.len() == 3 || (tdims.len() == 4 && tdims[1] == 1) || (tdims.len() == 2 && w == 1));
+        let ignore = spec.ignore;
+        let shape_err =
+            |what: &str| bad(format!("targets of shape {tdims:?} do not fit predictions [{n}, {c}, {h}, {w}]: {what}"));
+        match spec.target {
+            TargetKind::Float | TargetKind::OneHot if full || (c == 1 && map_shape) => {
+                let v: Vec<f32> = (0..target.len()).map(|i| target.value(i) as f32).collect();
+                Ok(BuiltTarget::Float(v, ignore.map(|x| x as f32)))
+            }
+            TargetKind::Float => Err(shape_err("expected the prediction's shape")),
+            TargetKind::OneHot | TargetKind::ClassMap if map_shape => {
+                let labels = class_labels(target, ignore, c)?;
+                if spec.target == TargetKind::ClassMap {
+                    return Ok(BuiltTarget::Classes(labels, ignore.is_some()));
+                }
+                let sentinel = ignore.map(|x| x as f32);
+                let mut v = vec![0.0f32; n * c * hw];
+                for i in 0..n {
+                    for p in 0..hw {
+                        let l = labels[i * hw + p];
+                        for k in 0..c {
+                            v[(i * c + k) * hw + p] = match (l, sentinel) {
+                                (IGNORED, Some(s)) => s,
+                                _ => (l as usize == k) as u8 as f32,
+                            };
+                        }
+                    }
+                }
+                Ok(BuiltTarget::Float(v, sentinel))
+            }
+            TargetKind::ClassMap if full => {
+                // One-hot float targets → class indices (soft targets cannot feed a softmax loss).
+                let mut labels = vec![0u32; n * hw];
+                for i in 0..n {
+                    for p in 0..hw {
+                        let col: Vec<f64> = (0..c).map(|k| target.value((i * c + k) * hw + p)).collect();
+                        let ones = col.iter().filter(|&&x| x == 1.0).count();
+                        let zeros = col.iter().filter(|&&x| x == 0.0).count();
+                        if ones != 1 || ones + zeros != c {
+                            return Err(shape_err(
+                                "a softmax loss needs class indices or one-hot targets (soft targets are not supported)",
+                            ));
+                        }
+                        labels[i * hw + p] = col.iter().position(|&x| x == 1.0).unwrap_or(0) as u32;
+                    }
+                }
+                Ok(BuiltTarget::Classes(labels, false))
+            }
+            _ => Err(shape_err("expected a class map [N, H, W] or [N, 1, H, W]")),
+        }
+    }
+
+    fn input<'a>(&'a self, spec: &InputSpec, logits: &'a [f32], [n, c, h, w]: [usize; 4]) -> Result<Input<'a>> {
+        match self {
+            BuiltTarget::Float(t, ignore) => {
+                if spec.activation == Activation::Softmax {
+                    return Err(bad("internal: a softmax part needs a class map".into()));
+                }
+                let mut b = if c == 1 {
+                    BinaryBatch::new(logits, t, &[n, 1, h, w])?
+                } else {
+                    BinaryBatch::multilabel(logits, t, &[n, c, h, w])?
+                };
+                if spec.activation == Activation::Probabilities {
+                    b = b.probabilities();
+                }
+                if let Some(ig) = ignore {
+                    b = b.ignore_value(*ig)?;
+                }
+                Ok(Input::Binary(b))
+            }
+            BuiltTarget::Classes(labels, ignored) => {
+                if spec.activation != Activation::Softmax {
+                    return Err(bad("internal: a class map needs a softmax part".into()));
+                }
+                let mut b = MulticlassBatch::new(logits, ClassMap::U32(labels), &[n, c, h, w])?;
+                if *ignored {
+                    b = b.ignore_index(IGNORED);
+                }
+                Ok(Input::Multiclass(b))
+            }
+        }
+    }
+}
+
+/// Class indices of a class map; the ignore value maps to `IGNORED`; a negative, fractional or
+/// non-finite label that is not the ignore value is an error.
+fn class_labels(target: &Array, ignore: Option<f64>, classes: usize) -> Result<Vec<u32>> {
+    (0..target.len())
+        .map(|i| {
+            let v = target.value(i);
+            if Some(v) == ignore {
+                Ok(IGNORED)
+            } else if v >= 0.0 && v.fract() == 0.0 && v <= u32::MAX as f64 - 1.0 {
+                Ok(v as u32)
+            } else {
+                let why = match ignore {
+                    Some(ig) => format!("not a class index 0..{classes} nor ignore_index {ig}"),
+                    None => format!("not a class index 0..{classes} (no ignore_index set)"),
+                };
+                Err(bad(format!("targets: label {v} at flat index {i} is {why}")))
+            }
+        })
+        .collect()
+}
+
+/// The mode a part's input gives for `channels` channels.
+pub fn mode(spec: &InputSpec, channels: usize) -> Mode {
+    match (spec.activation, channels) {
+        (Activation::Softmax, _) => Mode::Multiclass,
+        (_, 1) => Mode::Binary,
+        _ => Mode::Multilabel,
+    }
+}
+
+/// A part with one term.
+pub(crate) fn part(input: InputSpec, name: &str, term: Term, scale: Scale) -> Part {
+    Part { input, terms: vec![PartTerm { name: name.to_string(), term, scale }] }
+}

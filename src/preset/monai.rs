@@ -1,0 +1,390 @@
+//! MONAI 1.6.1 (`monai.losses`).
+//!
+//! Region losses are computed per (image, class) (`batch=True`: per class over the batch) and
+//! averaged over N·C (`reduction="mean"`) with `weight` multiplying each class term without
+//! renormalising; absent classes keep their smoothed value. `include_background=False` drops
+//! channel 0 after the activation. The focal loss is the sigmoid focal per channel (its
+//! `1 − p_t = σ(x·(1−2t))`, `FocalForm::LogSigmoid`) or, with `use_softmax`, the softmax focal
+//! averaged over N·C·H·W (per pixel / C). `DiceCELoss` adds PyTorch's cross-entropy on the raw
+//! logits (1 channel: `BCEWithLogits(pos_weight=weight)`), `DiceFocalLoss` the sigmoid focal.
+
+use super::{part, Activation, InputSpec, Kw, Part, PartTerm, Scale, TargetKind};
+use crate::aggregate::{ClassOptions, ClassSelection};
+use crate::error::Result;
+use crate::loss::{
+    Bce, CrossEntropy, Dice, Focal, FocalForm, GdlWeighting, GeneralizedDice, Loss, Reduction, Term, TpForm, Tversky,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    Dice,
+    GeneralizedDice,
+    DiceCe,
+    DiceFocal,
+    Focal,
+    Tversky,
+}
+
+pub(crate) const NAMES: &[&str] =
+    &["DiceLoss", "GeneralizedDiceLoss", "DiceCELoss", "DiceFocalLoss", "FocalLoss", "TverskyLoss"];
+
+pub(crate) fn class(name: &str) -> Option<Class> {
+    Some(match name {
+        "DiceLoss" => Class::Dice,
+        "GeneralizedDiceLoss" => Class::GeneralizedDice,
+        "DiceCELoss" => Class::DiceCe,
+        "DiceFocalLoss" => Class::DiceFocal,
+        "FocalLoss" => Class::Focal,
+        "TverskyLoss" => Class::Tversky,
+        _ => return None,
+    })
+}
+
+const ACT: &[&str] = &["include_background", "to_onehot_y", "sigmoid", "softmax", "other_act"];
+const SMOOTH: &[&str] = &["reduction", "smooth_nr", "smooth_dr", "batch"];
+
+pub(crate) fn keywords(c: Class) -> Vec<&'static str> {
+    let extra: &[&str] = match c {
+        Class::Dice => &["squared_pred", "jaccard", "weight", "soft_label", "ignore_index"],
+        Class::GeneralizedDice => &["w_type", "soft_label"],
+        Class::DiceCe => &["squared_pred", "jaccard", "weight", "lambda_dice", "lambda_ce", "label_smoothing"],
+        Class::DiceFocal => &["squared_pred", "jaccard", "gamma", "weight", "lambda_dice", "lambda_focal", "alpha"],
+        Class::Tversky => &["alpha", "beta", "soft_label", "ignore_index"],
+        Class::Focal => {
+            return vec![
+                "include_background",
+                "to_onehot_y",
+                "gamma",
+                "alpha",
+                "weight",
+                "reduction",
+                "use_softmax",
+                "ignore_index",
+            ]
+        }
+    };
+    [ACT, SMOOTH, extra].concat()
+}
+
+/// The reading of the arrays shared by the region losses, and the class selection.
+fn region_input(kw: &Kw, c: usize) -> Result<(InputSpec, ClassSelection)> {
+    kw.unsupported("other_act", "only sigmoid / softmax / none are supported")?;
+    let (sigmoid, softmax) = (kw.bool("sigmoid", false)?, kw.bool("softmax", false)?);
+    if sigmoid && softmax {
+        return Err(kw.err("softmax", "sigmoid=True and softmax=True are incompatible (MONAI raises)"));
+    }
+    let onehot_y = kw.bool("to_onehot_y", false)? && c > 1;
+    let activation = if sigmoid {
+        Activation::Sigmoid
+    } else if softmax && c > 1 {
+        Activation::Softmax
+    } else {
+        Activation::Probabilities
+    };
+    let target = match (activation, onehot_y) {
+        (Activation::Softmax, _) => TargetKind::ClassMap,
+        (_, true) => TargetKind::OneHot,
+        _ => TargetKind::Float,
+    };
+    let ignore = if kw.keys_has("ignore_index") { kw.opt_i64("ignore_index")?.map(|x| x as f64) } else { None };
+    if ignore.is_some() && c > 1 && !onehot_y {
+        return Err(kw.err("ignore_index", "with one-hot targets (to_onehot_y=False) it is not supported"));
+    }
+    let selection =
+        if !kw.bool("include_background", true)? && c > 1 { ClassSelection::NoBackground } else { ClassSelection::All };
+    Ok((InputSpec { activation, target, ignore }, selection))
+}
+
+impl Kw<'_> {
+    fn keys_has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+}
+
+fn selected(selection: &ClassSelection, c: usize) -> usize {
+    if *selection == ClassSelection::NoBackground {
+        c - 1
+    } else {
+        c
+    }
+}
+
+/// MONAI's `weight` for the selected classes → (per-class weights over all C, scalar factor).
+fn class_weights(kw: &Kw, key: &str, selection: &ClassSelection, c: usize) -> Result<(Option<Vec<f64>>, f64)> {
+    let Some(w) = kw.opt_list(key)? else { return Ok((None, 1.0)) };
+    if w.iter().any(|&x| x < 0.0) {
+        return Err(kw.err(key, "weights must be >= 0"));
+    }
+    if c == 1 {
+        return Ok((None, if kw.is_list(key) { 1.0 } else { w[0] }));
+    }
+    let n = selected(selection, c);
+    let w = if !kw.is_list(key) {
+        vec![w[0]; n]
+    } else if w.len() == n {
+        w
+    } else {
+        return Err(kw.err(key, format!("needs one weight per class used ({n})")));
+    };
+    let mut full = if n < c { vec![0.0] } else { vec![] };
+    full.extend(w);
+    Ok((Some(full), 1.0))
+}
+
+fn reduction<'a>(kw: &'a Kw) -> Result<&'a str> {
+    kw.choice("reduction", "mean", &["mean", "sum"])
+        .map_err(|_| kw.err("reduction", "accepted: mean, sum (a loss must be a scalar)"))
+}
+
+/// mean → 1; sum → the number of (image, class) terms averaged (N·C' or C' with batch).
+fn region_scale(kw: &Kw, selection: &ClassSelection, batch: bool, per_class: bool) -> Result<Scale> {
+    if reduction(kw)? == "mean" {
+        return Ok(Scale::default());
+    }
+    let dropped = (*selection == ClassSelection::NoBackground) as usize;
+    Ok(Scale { images: (!batch) as i32, classes: per_class as i32, pixels: 0, dropped_classes: dropped })
+}
+
+fn aggregate(loss: Loss, batch: bool) -> Term {
+    if batch {
+        loss.batch()
+    } else {
+        loss.per_image()
+    }
+}
+
+/// Smoothing that must keep a denominator positive for segloss's checks: 0 becomes the
+/// smallest positive f64 (MONAI's 0/0 is NaN either way).
+fn positive(x: f64) -> f64 {
+    if x == 0.0 {
+        f64::MIN_POSITIVE
+    } else {
+        x
+    }
+}
+
+fn dice_part(kw: &Kw, c: usize, weight_key: Option<&str>) -> Result<Part> {
+    let (input, selection) = region_input(kw, c)?;
+    let (nr, dr) = (kw.f64("smooth_nr", 1e-5)?, kw.f64("smooth_dr", 1e-5)?);
+    let squared = kw.bool("squared_pred", false)?;
+    let soft = kw.bool("soft_label", false)?;
+    let tp_form = if soft && !squared { TpForm::SoftL1 } else { TpForm::Product };
+    let loss = if kw.bool("jaccard", false)? {
+        // (2TP + nr)/(2(Σp + Σt − TP) + dr) = (TP + nr/2)/(TP + FP + FN + dr/2) (squared: Σp², Σt²).
+        Loss::Tversky(Tversky {
+            alpha: 1.0,
+            beta: 1.0,
+            smooth: nr / 2.0,
+            eps: f64::MIN_POSITIVE,
+            gamma: 1.0,
+            smooth_dr: Some(positive(dr / 2.0)),
+            tp_form,
+            log_loss: false,
+            gamma_after_class_mean: false,
+            squared,
+        })
+    } else {
+        Loss::Dice(Dice { smooth_nr: nr, smooth_dr: dr, eps: f64::MIN_POSITIVE, squared, log_loss: false, tp_form })
+    };
+    let batch = kw.bool("batch", false)?;
+    let (weights, factor) = match weight_key {
+        Some(k) => class_weights(kw, k, &selection, c)?,
+        None => (None, 1.0),
+    };
+    let scale = region_scale(kw, &selection, batch, true)?;
+    let classes = ClassOptions { weights, normalize_weights: false, selection, ..ClassOptions::default() };
+    let term = aggregate(loss, batch).with_classes(classes).weighted(factor);
+    Ok(part(input, "dice", term, scale))
+}
+
+fn focal_part(kw: &Kw, c: usize, softmax: bool) -> Result<Part> {
+    let onehot_y = kw.bool("to_onehot_y", false)? && c > 1;
+    let include_bg = kw.bool("include_background", true)?;
+    let selection = if !include_bg && c > 1 { ClassSelection::NoBackground } else { ClassSelection::All };
+    let ignore = if kw.keys_has("ignore_index") { kw.opt_i64("ignore_index")?.map(|x| x as f64) } else { None };
+    if ignore.is_some() && c > 1 && !onehot_y {
+        return Err(kw.err("ignore_index", "with one-hot targets (to_onehot_y=False) it is not supported"));
+    }
+    let gamma = kw.f64("gamma", 2.0)?;
+    let sum = reduction(kw)? == "sum";
+    let (weights, factor) = class_weights(kw, "weight", &selection, c)?;
+    let dropped = (selection == ClassSelection::NoBackground) as usize;
+    if softmax {
+        if c < 2 {
+            return Err(kw.err("use_softmax", "needs more than one channel"));
+        }
+        if !include_bg {
+            return Err(kw.err(
+                "include_background",
+                "False with use_softmax=True (a softmax over channels 1..C) is not supported",
+            ));
+        }
+        let alpha: Option<Vec<f64>> = match kw.opt_list("alpha")? {
+            None => None,
+            Some(a) if !kw.is_list("alpha") => Some((0..c).map(|k| if k == 0 { 1.0 - a[0] } else { a[0] }).collect()),
+            Some(a) if a.len() == c => Some(a),
+            Some(_) => return Err(kw.err("alpha", format!("needs one value per class ({c})"))),
+        };
+        let per_class = match (alpha, weights) {
+            (None, None) => None,
+            (a, w) => {
+                Some((0..c).map(|k| a.as_ref().map_or(1.0, |a| a[k]) * w.as_ref().map_or(1.0, |w| w[k])).collect())
+            }
+        };
+        let loss = Loss::Focal(Focal { alpha: None, gamma, reduction: Reduction::Mean, form: FocalForm::Probability });
+        let classes = ClassOptions { weights: per_class, ..ClassOptions::default() };
+        let input = InputSpec { activation: Activation::Softmax, target: TargetKind::ClassMap, ignore };
+        // mean: over N·C·H·W (per pixel / C), or over the valid pixels with ignore_index;
+        // sum: Σ over images of the per-image mean.
+        let (term, scale) = if sum {
+            (loss.per_image(), Scale { images: 1, ..Scale::default() })
+        } else if ignore.is_some() {
+            (loss.batch(), Scale::default())
+        } else {
+            (loss.batch(), Scale { classes: -1, ..Scale::default() })
+        };
+        return Ok(part(input, "focal", term.with_classes(classes).weighted(factor), scale));
+    }
+    if kw.is_list("alpha") {
+        return Err(kw.err("alpha", "a per-class alpha with the sigmoid focal loss is not supported"));
+    }
+    let loss = Loss::Focal(Focal {
+        alpha: kw.opt_f64("alpha")?,
+        gamma,
+        reduction: Reduction::Mean,
+        form: FocalForm::LogSigmoid,
+    });
+    let target = if onehot_y { TargetKind::OneHot } else { TargetKind::Float };
+    let input = InputSpec { activation: Activation::Sigmoid, target, ignore };
+    let classes = ClassOptions { weights, normalize_weights: false, selection, ..ClassOptions::default() };
+    let (term, scale) = if sum {
+        (loss.per_image(), Scale { images: 1, classes: 1, pixels: 0, dropped_classes: dropped })
+    } else if ignore.is_some() {
+        (loss.batch(), Scale { classes: 1, dropped_classes: dropped, ..Scale::default() })
+    } else {
+        (loss.batch(), Scale::default())
+    };
+    Ok(part(input, "focal", term.with_classes(classes).weighted(factor), scale))
+}
+
+fn named(mut p: Part, name: &str, lambda: f64) -> Part {
+    for t in &mut p.terms {
+        t.name = name.to_string();
+        t.term.weight *= lambda;
+    }
+    p
+}
+
+pub(crate) fn parts(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
+    match class {
+        Class::Dice => Ok(vec![named(dice_part(kw, c, Some("weight"))?, "monai.DiceLoss", 1.0)]),
+        Class::Tversky => {
+            let (input, selection) = region_input(kw, c)?;
+            let loss = Loss::Tversky(Tversky {
+                alpha: kw.f64("alpha", 0.5)?,
+                beta: kw.f64("beta", 0.5)?,
+                smooth: kw.f64("smooth_nr", 1e-5)?,
+                eps: f64::MIN_POSITIVE,
+                gamma: 1.0,
+                smooth_dr: Some(positive(kw.f64("smooth_dr", 1e-5)?)),
+                tp_form: if kw.bool("soft_label", false)? { TpForm::SoftL1 } else { TpForm::Product },
+                log_loss: false,
+                gamma_after_class_mean: false,
+                squared: false,
+            });
+            let batch = kw.bool("batch", false)?;
+            let scale = region_scale(kw, &selection, batch, true)?;
+            let classes = ClassOptions { normalize_weights: false, selection, ..ClassOptions::default() };
+            Ok(vec![part(input, "monai.TverskyLoss", aggregate(loss, batch).with_classes(classes), scale)])
+        }
+        Class::GeneralizedDice => {
+            let (input, selection) = region_input(kw, c)?;
+            let weighting = match kw.choice("w_type", "square", &["square", "simple", "uniform"])? {
+                "square" => GdlWeighting::Square,
+                "simple" => GdlWeighting::Simple,
+                _ => GdlWeighting::Uniform,
+            };
+            let loss = Loss::GeneralizedDice(GeneralizedDice {
+                weighting,
+                smooth_nr: kw.f64("smooth_nr", 1e-5)?,
+                smooth_dr: positive(kw.f64("smooth_dr", 1e-5)?),
+                tp_form: if kw.bool("soft_label", false)? { TpForm::SoftL1 } else { TpForm::Product },
+                all_absent_weight: 0.0,
+            });
+            let batch = kw.bool("batch", false)?;
+            let scale = region_scale(kw, &selection, batch, false)?;
+            let classes = ClassOptions { selection, ..ClassOptions::default() };
+            Ok(vec![part(input, "monai.GeneralizedDiceLoss", aggregate(loss, batch).with_classes(classes), scale)])
+        }
+        Class::Focal => {
+            let softmax = kw.bool("use_softmax", false)?;
+            Ok(vec![named(focal_part(kw, c, softmax)?, "monai.FocalLoss", 1.0)])
+        }
+        Class::DiceFocal => {
+            let dice =
+                named(dice_part(kw, c, Some("weight"))?, "monai.DiceFocalLoss.dice", kw.f64("lambda_dice", 1.0)?);
+            let focal = named(focal_part(kw, c, false)?, "monai.DiceFocalLoss.focal", kw.f64("lambda_focal", 1.0)?);
+            Ok(vec![dice, focal])
+        }
+        Class::DiceCe => dice_ce(kw, c),
+    }
+}
+
+fn dice_ce(kw: &Kw, c: usize) -> Result<Vec<Part>> {
+    let (lambda_dice, lambda_ce) = (kw.f64("lambda_dice", 1.0)?, kw.f64("lambda_ce", 1.0)?);
+    if lambda_dice < 0.0 || lambda_ce < 0.0 {
+        return Err(kw.err("lambda_ce", "lambda_dice and lambda_ce must be >= 0"));
+    }
+    let weight = kw.opt_list("weight")?;
+    let include_bg = kw.bool("include_background", true)?;
+    // The Dice part gets weight[1:] without the background, the CE part all of it.
+    let (dice_weights, _) = match &weight {
+        Some(w) if c > 1 && w.len() == c => {
+            let sel = if include_bg { ClassSelection::All } else { ClassSelection::NoBackground };
+            let mut full = if include_bg { vec![] } else { vec![0.0] };
+            full.extend(if include_bg { &w[..] } else { &w[1..] });
+            (Some(full), sel)
+        }
+        Some(_) if c > 1 => return Err(kw.err("weight", format!("needs one weight per class ({c})"))),
+        _ => (None, ClassSelection::All),
+    };
+    let mut dice = named(dice_part(kw, c, None)?, "monai.DiceCELoss.dice", lambda_dice);
+    for t in &mut dice.terms {
+        t.term.classes.weights = dice_weights.clone();
+    }
+    let sum = reduction(kw)? == "sum";
+    let ce = if c > 1 {
+        let onehot_y = kw.bool("to_onehot_y", false)?;
+        let input = InputSpec { activation: Activation::Softmax, target: TargetKind::ClassMap, ignore: None };
+        let ls = kw.f64("label_smoothing", 0.0)?;
+        // Class-index targets: PyTorch's weighted mean (÷ Σ w_y); one-hot float targets: ÷ N·H·W.
+        let (reduction, scale) = if sum {
+            (Reduction::Sum, Scale::default())
+        } else if onehot_y {
+            (Reduction::Mean, Scale::default())
+        } else {
+            (Reduction::Sum, Scale::per_pixel())
+        };
+        let classes = ClassOptions { weights: weight, ..ClassOptions::default() };
+        let term = Loss::CrossEntropy(CrossEntropy { label_smoothing: ls, reduction }).batch().with_classes(classes);
+        Part {
+            input,
+            terms: vec![PartTerm { name: "monai.DiceCELoss.ce".into(), term: term.weighted(lambda_ce), scale }],
+        }
+    } else {
+        let pos_weight = match &weight {
+            Some(w) if w.len() == 1 => w[0],
+            Some(_) => return Err(kw.err("weight", "one channel: weight is BCE's pos_weight, a single value")),
+            None => 1.0,
+        };
+        let input = InputSpec { activation: Activation::Sigmoid, target: TargetKind::Float, ignore: None };
+        let loss = Loss::Bce(Bce { pos_weight, label_smoothing: 0.0, reduction: Reduction::Sum });
+        let term = loss.batch().with_classes(ClassOptions { pool: true, ..ClassOptions::default() });
+        let scale = if sum { Scale::default() } else { Scale::per_element() };
+        Part {
+            input,
+            terms: vec![PartTerm { name: "monai.DiceCELoss.ce".into(), term: term.weighted(lambda_ce), scale }],
+        }
+    };
+    Ok(vec![dice, ce])
+}
