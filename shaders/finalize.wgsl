@@ -156,24 +156,45 @@ fn iou_loss(t: TermSpec, s: Sums) -> Lc {
     return Lc(1.0 - j.v, coef_scaled(j.d, -1.0));
 }
 
-// loss.rs `Tversky` (α = p0, β = p1, eps = p2, smooth = p3, γ = p4).
+// loss.rs `Tversky` (α = p0, β = p1, eps = p2, smooth = p3, γ = p4, smooth_dr = p5; SoftL1
+// TP, squared sums and log loss as for Dice).
 fn tversky_loss(t: TermSpec, s: Sums) -> Lc {
     let a = t.p0;
     let b = t.p1;
-    var dnum = coef_zero();
-    dnum.tp = 1.0;
-    var dden = coef_zero();
-    dden.tp = 1.0 - a - b;
-    dden.sp = a;
-    let den = s.f0.z + a * (s.f0.x - s.f0.z) + b * (s.f0.y - s.f0.z) + t.p3;
-    let tv = ratio(s.f0.z + t.p3, dnum, den, dden, t.p2);
-    let one_minus = max(1.0 - tv.v, 0.0);
-    if (t.p4 == 1.0) {
-        return Lc(one_minus, coef_scaled(tv.d, -1.0));
+    var tp = s.f0.z;
+    var dtp = coef_zero();
+    dtp.tp = 1.0;
+    if ((t.flags & T_SOFT_TP) != 0u) {
+        tp = (s.f0.x + s.f0.y - s.f1.y) / 2.0;
+        dtp = coef_zero();
+        dtp.sp = 0.5;
+        dtp.sad = -0.5;
     }
-    if (one_minus > 0.0) {
-        let value = exp(t.p4 * log(one_minus));
-        return Lc(value, coef_scaled(tv.d, -t.p4 * value / one_minus));
+    var sp = s.f0.x;
+    var st = s.f0.y;
+    var dsp = coef_zero();
+    dsp.sp = a;
+    if ((t.flags & T_SQUARED) != 0u) {
+        sp = s.f0.w;
+        st = s.f1.x;
+        dsp = coef_zero();
+        dsp.spp = a;
+    }
+    let den = tp + a * (sp - tp) + b * (st - tp) + t.p5;
+    let tv = ratio(tp + t.p3, dtp, den, coef_plus(coef_scaled(dtp, 1.0 - a - b), dsp), t.p2);
+    var base = Lc(max(1.0 - tv.v, 0.0), coef_scaled(tv.d, -1.0));
+    if ((t.flags & T_LOG) != 0u) {
+        base = Lc(-log(t.p2), coef_zero());
+        if (tv.v > t.p2) {
+            base = Lc(-log(tv.v), coef_scaled(tv.d, -1.0 / tv.v));
+        }
+    }
+    if (t.p4 == 1.0) {
+        return base;
+    }
+    if (base.v > 0.0) {
+        let value = exp(t.p4 * log(base.v));
+        return Lc(value, coef_scaled(base.d, t.p4 * value / base.v));
     }
     return Lc(0.0, coef_zero());
 }

@@ -252,56 +252,97 @@ const T_SOFT_TP: u32 = 8;
 const T_NORMALIZE: u32 = 16;
 const T_SUM: u32 = 32;
 
-/// The finalize kernel's description of term `i`, or why a plan cannot compute it.
+/// The finalize kernel's description of term `i`, or why a plan cannot compute it. Every
+/// loss struct is destructured without `..`: a new option is a compile error here until the
+/// finalize kernel handles it (or rejects it).
 fn term_spec(i: usize, term: &Term, classes: usize) -> Result<TermSpec> {
+    let unsupported = |what: String| {
+        Err(Error::InvalidRequest(format!(
+            "term {i}: {what} is not available in a plan yet; use Engine::forward / value_and_grad"
+        )))
+    };
     let mut s = TermSpec { class_w: (i * classes) as u32, weight: term.weight as f32, ..Default::default() };
-    let dice_flags = |d: &crate::loss::Dice| {
-        (if d.log_loss { T_LOG } else { 0 })
-            | (if d.squared { T_SQUARED } else { 0 })
-            | (if d.tp_form == TpForm::SoftL1 { T_SOFT_TP } else { 0 })
+    let flags = |log: bool, squared: bool, tp: TpForm| {
+        (if log { T_LOG } else { 0 })
+            | (if squared { T_SQUARED } else { 0 })
+            | (if tp == TpForm::SoftL1 { T_SOFT_TP } else { 0 })
     };
     let sum = |r: Reduction| if r == Reduction::Sum { T_SUM } else { 0 };
     let f = |v: f64| v as f32;
+    let dice_spec = |d: &crate::loss::Dice| {
+        let crate::loss::Dice { smooth_nr, smooth_dr, eps, squared, log_loss, tp_form } = *d;
+        (flags(log_loss, squared, tp_form), [f(smooth_nr), f(smooth_dr), f(eps)])
+    };
     match &term.loss {
         Loss::Dice(d) => {
-            (s.kind, s.flags) = (0, dice_flags(d));
-            s.p[..3].copy_from_slice(&[f(d.smooth_nr), f(d.smooth_dr), f(d.eps)]);
+            let (fl, p) = dice_spec(d);
+            (s.kind, s.flags) = (0, fl);
+            s.p[..3].copy_from_slice(&p);
         }
         Loss::Iou(l) => {
+            let crate::loss::Iou { smooth, eps } = *l;
             s.kind = 1;
-            s.p[0] = f(l.smooth);
-            s.p[2] = f(l.eps);
+            s.p[0] = f(smooth);
+            s.p[2] = f(eps);
         }
         Loss::Tversky(t) => {
-            s.kind = 2;
-            s.p[..5].copy_from_slice(&[f(t.alpha), f(t.beta), f(t.eps), f(t.smooth), f(t.gamma)]);
+            let crate::loss::Tversky {
+                alpha,
+                beta,
+                smooth,
+                eps,
+                gamma,
+                smooth_dr,
+                tp_form,
+                log_loss,
+                gamma_after_class_mean,
+                squared,
+            } = *t;
+            if gamma_after_class_mean && gamma != 1.0 {
+                return unsupported("Tversky with gamma_after_class_mean".into());
+            }
+            (s.kind, s.flags) = (2, flags(log_loss, squared, tp_form));
+            let dr = smooth_dr.unwrap_or(smooth);
+            s.p[..6].copy_from_slice(&[f(alpha), f(beta), f(eps), f(smooth), f(gamma), f(dr)]);
         }
-        Loss::Bce(b) => (s.kind, s.flags) = (3, sum(b.reduction)),
-        Loss::Focal(l) => (s.kind, s.flags) = (4, sum(l.reduction)),
+        Loss::Bce(b) => {
+            let crate::loss::Bce { pos_weight: _, label_smoothing: _, reduction } = *b;
+            (s.kind, s.flags) = (3, sum(reduction));
+        }
+        Loss::Focal(l) => {
+            // α, γ and the form are per-pixel parameters (the fused pass), not finalize ones.
+            let crate::loss::Focal { alpha: _, gamma: _, reduction, form: _ } = *l;
+            (s.kind, s.flags) = (4, sum(reduction));
+        }
         Loss::BceDice(bd) => {
-            (s.kind, s.flags) = (5, dice_flags(&bd.dice) | sum(bd.bce.reduction));
-            let d = &bd.dice;
-            s.p = [f(d.smooth_nr), f(d.smooth_dr), f(d.eps), 0.0, 0.0, f(bd.weight_bce), f(bd.weight_dice)];
+            let crate::loss::BceDice { bce, dice, weight_bce, weight_dice } = *bd;
+            let (fl, p) = dice_spec(&dice);
+            (s.kind, s.flags) = (5, fl | sum(bce.reduction));
+            s.p = [p[0], p[1], p[2], 0.0, 0.0, f(weight_bce), f(weight_dice)];
         }
         Loss::Combo(c) => {
+            let crate::loss::Combo { ce_ratio, beta: _, smooth, eps } = *c;
             s.kind = 6;
-            s.p[..4].copy_from_slice(&[f(c.smooth), f(c.smooth), f(c.eps), f(c.ce_ratio)]);
+            s.p[..4].copy_from_slice(&[f(smooth), f(smooth), f(eps), f(ce_ratio)]);
         }
         other => {
-            return Err(Error::InvalidRequest(format!(
-                "term {i}: {} is not available in a plan yet (plans finalize Dice, IoU, Tversky, BCE, \
-                 Focal, BCE-Dice and Combo on the GPU); use Engine::forward / value_and_grad",
+            return unsupported(format!(
+                "{} (plans finalize Dice, IoU, Tversky, BCE, Focal, BCE-Dice and Combo on the GPU)",
                 other.name()
-            )))
+            ))
         }
+    }
+    let crate::aggregate::ClassOptions { weights: _, normalize_weights, selection: _, absent, pool } = &term.classes;
+    if *pool {
+        return unsupported("pooled classes (ClassOptions::pool)".into());
     }
     if term.aggregation == Aggregation::PerImage {
         s.flags |= T_PER_IMAGE;
     }
-    if term.classes.normalize_weights {
+    if *normalize_weights {
         s.flags |= T_NORMALIZE;
     }
-    s.absent = match term.classes.absent {
+    s.absent = match absent {
         AbsentClass::Smoothed => 0,
         AbsentClass::Zero => 1,
         AbsentClass::Skip => 2,

@@ -330,3 +330,35 @@ fn encode_checks_the_callers_buffers() {
     let e = plan.encode(&mut encoder, &PlanIo { values: BufferAt::new(&xb, 2), ..io }).unwrap_err();
     assert!(e.to_string().contains("values buffer: offset 2"), "{e}");
 }
+
+#[test]
+fn plan_matches_the_reference_for_tversky_options_and_focal_forms() {
+    let gpu = gpu();
+    let tv = Tversky::default();
+    let tverskys = [
+        Tversky { smooth: 0.0, smooth_dr: Some(1e-5), ..tv },
+        Tversky { tp_form: TpForm::SoftL1, gamma: 1.5, ..tv },
+        Tversky { log_loss: true, alpha: 0.3, beta: 0.7, ..tv },
+        Tversky { squared: true, gamma: 0.75, ..tv },
+    ];
+    let forms = [FocalForm::Probability, FocalForm::ExpBce, FocalForm::LogSigmoid, FocalForm::PerTerm];
+    for (k, (t, form)) in tverskys.into_iter().zip(forms).enumerate() {
+        let focal = Focal { alpha: Some(0.25), gamma: 2.0, reduction: Reduction::Mean, form };
+        let terms =
+            vec![Loss::Tversky(t).batch(), Loss::Tversky(t).per_image().weighted(0.5), Loss::Focal(focal).per_image()];
+        for (n, c, h, w) in [(2, 1, 23, 19), (2, 3, 9, 7)] {
+            for mask in [Mask::Soft, Mask::Hard, Mask::Empty] {
+                let (x, t, dims) = case(60 + k as u64, n, c, h, w, mask, 3.0);
+                let d = desc(&dims, terms.clone()).with_gradient();
+                let got = gpu.plan(d.clone()).unwrap().run(LogitData::F32(&x), TargetData::F32(&t)).unwrap();
+                assert_matches_reference(&format!("{k} {dims:?} {mask:?}"), &got, &reference(&x, &t, &d), 2e-5);
+            }
+        }
+    }
+    let smp_gamma = Tversky { gamma: 2.0, gamma_after_class_mean: true, ..tv };
+    let e = gpu.plan(desc(&[1, 2, 3, 3], vec![Loss::Tversky(smp_gamma).batch()])).unwrap_err();
+    assert!(e.to_string().contains("gamma_after_class_mean"), "{e}");
+    let pooled = ClassOptions { pool: true, ..Default::default() };
+    let e = gpu.plan(desc(&[1, 2, 3, 3], vec![Loss::Dice(Dice::default()).batch().with_classes(pooled)])).unwrap_err();
+    assert!(e.to_string().contains("pool"), "{e}");
+}
