@@ -42,7 +42,7 @@ pub enum LogitFormat {
     #[default]
     F32,
     /// IEEE half precision, 2 bytes each (two per 32-bit word, first in the low half).
-    /// Read with `unpack2x16float`: no `SHADER_F16` feature needed.
+    /// Decoded exactly with integer operations: no `SHADER_F16` feature needed.
     F16,
 }
 

@@ -250,7 +250,12 @@ fn f16_logits_and_u8_targets_match_the_reference_on_the_converted_inputs() {
         let (x, t, dims) = case(31, n, c, h, w, Mask::Hard, 3.0);
         let mut t8: Vec<u8> = t.iter().map(|&v| v as u8).collect();
         t8[0] = 255;
-        let x16: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
+        let mut x16: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
+        // Subnormal, largest and signed-zero halves (where the batch has room).
+        let specials = [0x0001u16, 0x83ff, 0x7bff, 0xfbff, 0x8000, 0x0400];
+        for (v, bits) in x16.iter_mut().skip(1).zip(specials) {
+            *v = half::f16::from_bits(bits);
+        }
         let xc: Vec<f32> = x16.iter().map(|v| v.to_f32()).collect();
         let tc: Vec<f32> = t8.iter().map(|&v| v as f32).collect();
         assert!(x.iter().zip(&xc).any(|(a, b)| a != b), "f16 conversion changed nothing");
@@ -288,6 +293,12 @@ fn plan_errors_name_the_problem() {
     let e = plan.run(LogitData::F32(&x), TargetData::F32(&t)).unwrap_err();
     assert!(matches!(e, Error::OutOfRange { index: 3, .. }), "{e}");
     t[3] = 1.0;
+    // A half-precision infinity is found too.
+    let f16_plan = gpu.plan(d.clone().logit_format(LogitFormat::F16)).unwrap();
+    let mut x16: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
+    x16[33] = half::f16::NEG_INFINITY;
+    let e = f16_plan.run(LogitData::F16(&x16), TargetData::F32(&t)).unwrap_err();
+    assert!(matches!(e, Error::NonFinite { index: 33, .. }), "{e}");
     // Wrong sizes and formats.
     let e = plan.run(LogitData::F32(&x[1..]), TargetData::F32(&t)).unwrap_err();
     assert!(matches!(e, Error::ShapeMismatch { .. }), "{e}");
