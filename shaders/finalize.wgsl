@@ -1,26 +1,27 @@
 // finalize.wgsl — loss values and backward coefficients from the per-segment sums, on the
 // GPU: what a plan records instead of reading the sums back. It mirrors the host's f64
-// `aggregate::evaluate` / `classwise` and the losses' `value_and_coefficients` (src/loss.rs)
-// by name, in f32, for the binary/multilabel class-wise losses: Dice, IoU, Tversky, BCE,
-// Focal, BCE-Dice, Combo, each per image or pooled over the batch, with class weights,
-// selection and absent-class policy.
+// `aggregate::evaluate` (`classwise`, `cross_entropy`, `softmax_focal`, `generalized_dice`)
+// and the losses' `value_and_coefficients` (src/loss.rs) by name, in f32: Dice, IoU,
+// Tversky, BCE, Focal, BCE-Dice, Combo (sigmoid rows), cross-entropy, Dice + CE, softmax
+// Focal, Generalized Dice and multiclass Combo (softmax rows), each per image or pooled over
+// the batch, with class weights, selection and absent-class policy.
 //
 // Algorithm (one workgroup, uniform control flow throughout):
 //  1. merge: row r (image r / C, class r % C) = Σ, in chunk order, of the rows the chunks
 //     covering it wrote (fixed order: deterministic); coefficients zeroed.
 //  2. per term, in order: with batch aggregation the pooled class rows Σ_i row[i·C + c]
 //     (image order) are stored after the N·C rows. Every segment (an image, or the pooled
-//     batch) gets its class-weighted mean (`segment_eval`); a tree reduction (tree.wgsl)
-//     gives Σ mean and the number of included segments; then every row's coefficients grow
-//     by weight·w_k·∂loss_k/∂S / (den·included).
+//     batch) gets its value (`segment`); a tree reduction (tree.wgsl) gives Σ value and the
+//     number of defined segments; then every non-empty row's coefficients grow by
+//     weight·∂value/∂S (`segment_coef`) / defined segments.
 //  3. out[0] = Σ weight·value, out[1 + t] = value of term t. If the forward pass flagged a
 //     bad input or target (status ≠ NONE), every output is NaN and every coefficient 0.
 //
 // Bindings: 0 params (uniform; n_seg = N·C rows, classes = C, seg_len = N images,
 //             chunk_len = chunks, wg_per_seg = terms)
 //           1 chunk_rows array<Sums> (read) · 2 chunks array<ChunkRef> (read)
-//           3 terms array<TermSpec> (read) · 4 class_w array<f32> (read; C per term, < 0 =
-//             class not selected) · 5 status [bad input, bad target] (read)
+//           3 terms array<TermSpec> (read) · 4 class_w array<f32> (read; per term C class
+//             weights, then C selection flags 1/0) · 5 status [bad input, bad target] (read)
 //           6 rows array<Sums> (read_write; N·C + C) · 7 coefs array<Coef> (read_write; N·C)
 //           8 out array<f32> (read_write; 1 + terms)
 // Dispatch: (1, 1, 1); workgroup 256 × 1 × 1.
@@ -56,6 +57,11 @@ const K_BCE: u32 = 3u;
 const K_FOCAL: u32 = 4u;
 const K_BCE_DICE: u32 = 5u;
 const K_COMBO: u32 = 6u;
+const K_CE: u32 = 7u;
+const K_DICE_CE: u32 = 8u;
+const K_SOFTMAX_FOCAL: u32 = 9u;
+const K_GDL: u32 = 10u;
+const K_COMBO_MC: u32 = 11u;
 
 const T_PER_IMAGE: u32 = 1u;
 const T_LOG: u32 = 2u;
@@ -63,6 +69,9 @@ const T_SQUARED: u32 = 4u;
 const T_SOFT_TP: u32 = 8u;
 const T_NORMALIZE: u32 = 16u;
 const T_SUM: u32 = 32u;
+const T_WEIGHTS: u32 = 64u;       // the term has explicit class weights
+const T_GDL_SIMPLE: u32 = 128u;   // Generalized Dice weighting 1/Σt
+const T_GDL_UNIFORM: u32 = 256u;  // Generalized Dice weighting 1
 
 const ABSENT_SMOOTHED: u32 = 0u;
 const ABSENT_ZERO: u32 = 1u;
@@ -199,7 +208,7 @@ fn tversky_loss(t: TermSpec, s: Sums) -> Lc {
     return Lc(0.0, coef_zero());
 }
 
-// One class row's loss (loss.rs `Loss::value_and_coefficients`).
+// One class row's loss (loss.rs `Loss::value_and_coefficients`) for the class-wise kinds.
 fn row_loss(t: TermSpec, s: Sums) -> Lc {
     switch t.kind {
         case K_DICE: {
@@ -232,7 +241,7 @@ fn row_loss(t: TermSpec, s: Sums) -> Lc {
             return Lc(t.p5 * s.f1.z * k + t.p6 * dice.v, d);
         }
         default: {
-            // K_COMBO: α = p3; the Dice score uses smooth p0 = p1 and eps p2.
+            // K_COMBO (binary/multilabel): α = p3; the Dice score uses smooth p0 = p1, eps p2.
             let k = 1.0 / f32(max(s.n.x, 1u));
             let dice = dice_score(t, s);
             var d = coef_scaled(dice.d, -(1.0 - t.p3));
@@ -242,14 +251,22 @@ fn row_loss(t: TermSpec, s: Sums) -> Lc {
     }
 }
 
+fn class_weight(t: TermSpec, k: u32) -> f32 {
+    return class_w[t.class_w + k];
+}
+
+fn class_selected(t: TermSpec, k: u32) -> bool {
+    return class_w[t.class_w + params.classes + k] > 0.0;
+}
+
 fn is_region(kind: u32) -> bool {
     return kind != K_BCE && kind != K_FOCAL;
 }
 
-// What class row s contributes to its segment's mean: 0 nothing, 1 a zero loss that counts
+// What class row s contributes to a class-wise mean: 0 nothing, 1 a zero loss that counts
 // in the denominator (absent class, policy Zero), 2 its loss.
 fn row_role(t: TermSpec, k: u32, s: Sums) -> u32 {
-    if (class_w[t.class_w + k] < 0.0 || s.n.x == 0u) {
+    if (!class_selected(t, k) || s.n.x == 0u) {
         return 0u;
     }
     if (is_region(t.kind) && s.f0.y == 0.0 && t.absent != ABSENT_SMOOTHED) {
@@ -258,16 +275,9 @@ fn row_role(t: TermSpec, k: u32, s: Sums) -> u32 {
     return 2u;
 }
 
-fn class_norm(t: TermSpec, k: u32) -> f32 {
-    if ((t.flags & T_NORMALIZE) != 0u) {
-        return class_w[t.class_w + k];
-    }
-    return 1.0;
-}
-
 // aggregate.rs `classwise` without the coefficients: (Σ w·loss, Σ norm) over the classes
-// of the segment whose rows start at `base`.
-fn segment_eval(t: TermSpec, base: u32) -> vec2<f32> {
+// of the segment whose rows start at `base` (t.kind is the per-class loss).
+fn classwise(t: TermSpec, base: u32) -> vec2<f32> {
     var acc = vec2<f32>(0.0, 0.0);
     for (var k = 0u; k < params.classes; k++) {
         let s = rows[base + k];
@@ -275,23 +285,233 @@ fn segment_eval(t: TermSpec, base: u32) -> vec2<f32> {
         if (role == 0u) {
             continue;
         }
-        acc.y += class_norm(t, k);
+        acc.y += select(1.0, class_weight(t, k), (t.flags & T_NORMALIZE) != 0u);
         if (role == 2u) {
-            acc.x += class_w[t.class_w + k] * row_loss(t, s).v;
+            acc.x += class_weight(t, k) * row_loss(t, s).v;
         }
     }
     return acc;
 }
 
-// Adds ∂(weight·value)/∂S of class k of a segment (rows[seg_row], denominator den, one of
-// `included` segments) to coefs[r].
-fn add_coef(t: TermSpec, r: u32, k: u32, seg_row: u32, den: f32, included: f32) {
-    let s = rows[seg_row];
-    if (row_role(t, k, s) != 2u) {
-        return;
+// ∂(classwise mean)/∂S of class k, the mean's denominator being den.
+fn classwise_coef(t: TermSpec, base: u32, k: u32, den: f32) -> Coef {
+    let s = rows[base + k];
+    if (den <= 0.0 || row_role(t, k, s) != 2u) {
+        return coef_zero();
     }
-    let scale = t.weight * class_w[t.class_w + k] / (den * included);
-    coefs[r] = coef_plus(coefs[r], coef_scaled(row_loss(t, s).d, scale));
+    return coef_scaled(row_loss(t, s).d, class_weight(t, k) / den);
+}
+
+// aggregate.rs `cross_entropy`: (value, denominator) with smoothing eps; the class weights
+// apply whatever the selection. Rows: bce = Σ_{pixels of class c} −ln p_c, wce = Σ −ln p_c.
+fn cross_entropy(t: TermSpec, base: u32, eps: f32, sum: bool) -> vec2<f32> {
+    var den = 1.0;
+    if (!sum) {
+        den = 0.0;
+        for (var k = 0u; k < params.classes; k++) {
+            den += class_weight(t, k) * rows[base + k].f0.y;
+        }
+    }
+    if (den <= 0.0) {
+        return vec2<f32>(0.0, 0.0);
+    }
+    let c = f32(params.classes);
+    var value = 0.0;
+    for (var k = 0u; k < params.classes; k++) {
+        let s = rows[base + k];
+        let w = class_weight(t, k);
+        value += ((1.0 - eps) * w * s.f1.z + eps / c * w * s.f2.x) / den;
+    }
+    return vec2<f32>(value, den);
+}
+
+fn cross_entropy_coef(t: TermSpec, k: u32, eps: f32, den: f32) -> Coef {
+    var d = coef_zero();
+    if (den > 0.0) {
+        let w = class_weight(t, k);
+        d.bce = (1.0 - eps) * w / den;
+        d.wce = eps / f32(params.classes) * w / den;
+    }
+    return d;
+}
+
+// aggregate.rs `softmax_focal`: α_c from the class weights (T_WEIGHTS), else α (p0 ≥ 0) for
+// classes ≥ 1 and 1 − α for class 0, else 1; the mean divides by the segment's valid pixels.
+fn softmax_focal_alpha(t: TermSpec, k: u32) -> f32 {
+    if ((t.flags & T_WEIGHTS) != 0u) {
+        return class_weight(t, k);
+    }
+    if (t.p0 >= 0.0) {
+        return select(t.p0, 1.0 - t.p0, k == 0u);
+    }
+    return 1.0;
+}
+
+fn softmax_focal_scale(t: TermSpec, base: u32) -> f32 {
+    if ((t.flags & T_SUM) != 0u) {
+        return 1.0;
+    }
+    var count = 1u;
+    for (var k = 0u; k < params.classes; k++) {
+        count = max(count, rows[base + k].n.x);
+    }
+    return 1.0 / f32(count);
+}
+
+// aggregate.rs `generalized_dice`: class weight from Σt (square / simple / uniform); a class
+// without a finite weight takes the largest finite weight of the segment's selected classes,
+// or all_absent_weight (p2) when there is none.
+fn gdl_raw(t: TermSpec, st: f32) -> f32 {
+    if ((t.flags & T_GDL_UNIFORM) != 0u) {
+        return 1.0;
+    }
+    if ((t.flags & T_GDL_SIMPLE) != 0u) {
+        return 1.0 / st;
+    }
+    return 1.0 / (st * st);
+}
+
+fn gdl_weight(t: TermSpec, st: f32, finite_max: f32) -> f32 {
+    let w = gdl_raw(t, st);
+    if (is_finite(w)) {
+        return w;
+    }
+    return select(t.p2, finite_max, finite_max >= 0.0);
+}
+
+fn gdl_tp(t: TermSpec, s: Sums) -> f32 {
+    if ((t.flags & T_SOFT_TP) != 0u) {
+        return (s.f0.x + s.f0.y - s.f1.y) / 2.0;
+    }
+    return s.f0.z;
+}
+
+// One segment of a term: its value, whether it is defined, and what its coefficients need
+// (a: the class-wise / Dice denominator or the GDL numerator, b: the CE denominator or the
+// GDL denominator, c: the focal scale or the GDL largest finite weight).
+struct Segment {
+    value: f32,
+    defined: bool,
+    a: f32,
+    b: f32,
+    c: f32,
+}
+
+// The Dice part of DiceCe / multiclass Combo as a class-wise term.
+fn dice_part(t: TermSpec) -> TermSpec {
+    var d = t;
+    d.kind = K_DICE;
+    return d;
+}
+
+fn segment(t: TermSpec, base: u32) -> Segment {
+    var out = Segment(0.0, false, 0.0, 0.0, 0.0);
+    var any = false;
+    for (var k = 0u; k < params.classes; k++) {
+        any = any || rows[base + k].n.x != 0u;
+    }
+    if (!any) {
+        return out;
+    }
+    switch t.kind {
+        case K_CE: {
+            let e = cross_entropy(t, base, t.p3, (t.flags & T_SUM) != 0u);
+            return Segment(e.x, e.y > 0.0, 0.0, e.y, 0.0);
+        }
+        case K_DICE_CE, K_COMBO_MC: {
+            // DiceCe: Dice weight p5, CE weight p6, CE smoothing p3. Combo: α = p3 on a mean CE.
+            let combo = t.kind == K_COMBO_MC;
+            let d = classwise(dice_part(t), base);
+            let e = cross_entropy(t, base, select(t.p3, 0.0, combo), (t.flags & T_SUM) != 0u && !combo);
+            let wd = select(t.p5, 1.0 - t.p3, combo);
+            let wc = select(t.p6, t.p3, combo);
+            var v = 0.0;
+            if (d.y > 0.0) {
+                v += wd * d.x / d.y;
+                if (combo) {
+                    v -= 1.0 - t.p3;
+                }
+            }
+            if (e.y > 0.0) {
+                v += wc * e.x;
+            }
+            return Segment(v, d.y > 0.0 || e.y > 0.0, d.y, e.y, 0.0);
+        }
+        case K_SOFTMAX_FOCAL: {
+            let scale = softmax_focal_scale(t, base);
+            var v = 0.0;
+            for (var k = 0u; k < params.classes; k++) {
+                v += softmax_focal_alpha(t, k) * rows[base + k].f1.w * scale;
+            }
+            return Segment(v, true, 0.0, 0.0, scale);
+        }
+        case K_GDL: {
+            var finite_max = -1.0;
+            var selected = false;
+            for (var k = 0u; k < params.classes; k++) {
+                if (class_selected(t, k)) {
+                    selected = true;
+                    let w = gdl_raw(t, rows[base + k].f0.y);
+                    if (is_finite(w)) {
+                        finite_max = max(finite_max, w);
+                    }
+                }
+            }
+            var num = t.p0;
+            var den = t.p1;
+            for (var k = 0u; k < params.classes; k++) {
+                if (class_selected(t, k)) {
+                    let s = rows[base + k];
+                    let w = gdl_weight(t, s.f0.y, finite_max);
+                    num += 2.0 * w * gdl_tp(t, s);
+                    den += w * (s.f0.x + s.f0.y);
+                }
+            }
+            return Segment(1.0 - num / den, selected, num, den, finite_max);
+        }
+        default: {
+            let e = classwise(t, base);
+            return Segment(e.x / e.y, e.y > 0.0, e.y, 0.0, 0.0);
+        }
+    }
+}
+
+// ∂(segment value)/∂S of class k of the segment at `base`.
+fn segment_coef(t: TermSpec, g: Segment, base: u32, k: u32) -> Coef {
+    switch t.kind {
+        case K_CE: {
+            return cross_entropy_coef(t, k, t.p3, g.b);
+        }
+        case K_DICE_CE, K_COMBO_MC: {
+            let combo = t.kind == K_COMBO_MC;
+            let d = classwise_coef(dice_part(t), base, k, g.a);
+            let e = cross_entropy_coef(t, k, select(t.p3, 0.0, combo), g.b);
+            return coef_plus(coef_scaled(d, select(t.p5, 1.0 - t.p3, combo)), coef_scaled(e, select(t.p6, t.p3, combo)));
+        }
+        case K_SOFTMAX_FOCAL: {
+            var d = coef_zero();
+            d.focal = softmax_focal_alpha(t, k) * g.c;
+            return d;
+        }
+        case K_GDL: {
+            var d = coef_zero();
+            if (class_selected(t, k)) {
+                let w = gdl_weight(t, rows[base + k].f0.y, g.c);
+                let sp = g.a * w / (g.b * g.b);
+                if ((t.flags & T_SOFT_TP) != 0u) {
+                    d.sp = sp - w / g.b;
+                    d.sad = w / g.b;
+                } else {
+                    d.sp = sp;
+                    d.tp = -2.0 * w / g.b;
+                }
+            }
+            return d;
+        }
+        default: {
+            return classwise_coef(t, base, k, g.a);
+        }
+    }
 }
 
 @compute @workgroup_size(256)
@@ -333,10 +553,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         let n_segments = select(1u, images, per_image);
         var mine = sums_zero();
         for (var g = lid; g < n_segments; g += WG_SIZE) {
-            let base = select(n_rows, g * c, per_image);
-            let e = segment_eval(t, base);
-            if (e.y > 0.0) {
-                mine.f0.x += e.x / e.y;
+            let seg = segment(t, select(n_rows, g * c, per_image));
+            if (seg.defined) {
+                mine.f0.x += seg.value;
                 mine.n.x += 1u;
             }
         }
@@ -348,20 +567,24 @@ fn main(@builtin(local_invocation_index) lid: u32) {
             out[1u + ti] = value;
         }
         if (sum.n.x != 0u) {
+            let scale = t.weight / included;
             if (per_image) {
                 for (var g = lid; g < images; g += WG_SIZE) {
-                    let den = segment_eval(t, g * c).y;
-                    if (den > 0.0) {
+                    let seg = segment(t, g * c);
+                    if (seg.defined) {
                         for (var k = 0u; k < c; k++) {
-                            add_coef(t, g * c + k, k, g * c + k, den, included);
+                            let r = g * c + k;
+                            if (rows[r].n.x != 0u) {
+                                coefs[r] = coef_plus(coefs[r], coef_scaled(segment_coef(t, seg, g * c, k), scale));
+                            }
                         }
                     }
                 }
             } else {
-                let den = segment_eval(t, n_rows).y;
+                let seg = segment(t, n_rows);
                 for (var r = lid; r < n_rows; r += WG_SIZE) {
-                    if (rows[r].n.x != 0u) {
-                        add_coef(t, r, r % c, n_rows + r % c, den, included);
+                    if (seg.defined && rows[r].n.x != 0u) {
+                        coefs[r] = coef_plus(coefs[r], coef_scaled(segment_coef(t, seg, n_rows, r % c), scale));
                     }
                 }
             }

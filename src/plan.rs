@@ -26,9 +26,9 @@
 //! rounding, and `encode` agrees bit for bit with `run`.
 
 use crate::aggregate::{self, AbsentClass, ClassSelection, Layout, Mode};
-use crate::batch::{self, BinaryBatch, InputKind, Shape};
+use crate::batch::{self, BinaryBatch, ClassMap, InputKind, Shape};
 use crate::error::{Error, Result};
-use crate::gpu::layout::{Params, COEF_BYTES, FLAG_INPUT_F16, FLAG_TARGET_U8, PARAMS_BYTES, SUMS_BYTES};
+use crate::gpu::layout::{Params, COEF_BYTES, FLAG_INPUT_F16, FLAG_TARGET_U8, SUMS_BYTES};
 use crate::gpu::plan::{self as chunking, Chunk};
 use crate::gpu::GpuContext;
 use crate::loss::{Aggregation, Loss, PixelParams, Reduction, Term, TpForm};
@@ -54,14 +54,36 @@ pub enum TargetFormat {
     F32,
     /// 1 byte each: 0, 1 or the ignore value (hard targets; four per 32-bit word).
     U8,
+    /// Multiclass: a u8 class map `[N, H, W]` (four per word).
+    Classes8,
+    /// Multiclass: a u16 class map (two per word).
+    Classes16,
+    /// Multiclass: a u32 class map.
+    Classes32,
+}
+
+impl TargetFormat {
+    fn bytes(self) -> u64 {
+        match self {
+            TargetFormat::F32 | TargetFormat::Classes32 => 4,
+            TargetFormat::Classes16 => 2,
+            TargetFormat::U8 | TargetFormat::Classes8 => 1,
+        }
+    }
+
+    fn is_class_map(self) -> bool {
+        matches!(self, TargetFormat::Classes8 | TargetFormat::Classes16 | TargetFormat::Classes32)
+    }
 }
 
 /// What a plan computes: shape, mode, formats and terms.
 #[derive(Debug, Clone)]
 pub struct PlanDesc {
+    /// Binary, multilabel (sigmoid per channel) or multiclass (softmax over channels).
+    pub mode: Mode,
     /// Images and pixels.
     pub shape: Shape,
-    /// Sigmoid channels (1: binary; C: multilabel).
+    /// Channels: 1 (binary), sigmoid channels (multilabel) or classes (multiclass).
     pub channels: usize,
     /// Logits or probabilities.
     pub input_kind: InputKind,
@@ -69,7 +91,7 @@ pub struct PlanDesc {
     pub logits: LogitFormat,
     /// Storage format of the targets.
     pub targets: TargetFormat,
-    /// Targets equal to this value are ignored.
+    /// Targets equal to this value (multiclass: this class index) are ignored.
     pub ignore: Option<f32>,
     /// The terms; their weighted sum is the total.
     pub terms: Vec<Term>,
@@ -80,17 +102,30 @@ pub struct PlanDesc {
 impl PlanDesc {
     /// A binary plan for logits of dims `[N, H, W]` or `[N, 1, H, W]`.
     pub fn binary(dims: &[usize], terms: Vec<Term>) -> Result<PlanDesc> {
-        Ok(PlanDesc::with(Shape::from_dims(dims)?, 1, terms))
+        Ok(PlanDesc::with(Mode::Binary, Shape::from_dims(dims)?, 1, terms))
     }
 
     /// A multilabel plan for logits of dims `[N, C, H, W]` (one sigmoid per channel).
     pub fn multilabel(dims: &[usize], terms: Vec<Term>) -> Result<PlanDesc> {
         let (shape, c) = batch::multilabel_shape(dims)?;
-        Ok(PlanDesc::with(shape, c, terms))
+        Ok(PlanDesc::with(Mode::Multilabel, shape, c, terms))
     }
 
-    fn with(shape: Shape, channels: usize, terms: Vec<Term>) -> PlanDesc {
+    /// A multiclass plan: logits `[N, C, H, W]` (softmax over C, f32) and a class map
+    /// `[N, H, W]` in `map` (`Classes8`, `Classes16` or `Classes32`).
+    pub fn multiclass(dims: &[usize], map: TargetFormat, terms: Vec<Term>) -> Result<PlanDesc> {
+        let (shape, c) = batch::multilabel_shape(dims)?;
+        if !map.is_class_map() {
+            return Err(Error::InvalidRequest(format!("a multiclass plan reads a class map, not {map:?} targets")));
+        }
+        let mut d = PlanDesc::with(Mode::Multiclass, shape, c, terms);
+        d.targets = map;
+        Ok(d)
+    }
+
+    fn with(mode: Mode, shape: Shape, channels: usize, terms: Vec<Term>) -> PlanDesc {
         PlanDesc {
+            mode,
             shape,
             channels,
             input_kind: InputKind::Logits,
@@ -126,15 +161,30 @@ impl PlanDesc {
         self
     }
 
+    /// Multiclass: ignore pixels of class `index` (at most 2^24).
+    pub fn ignore_index(mut self, index: u32) -> Self {
+        self.ignore = Some(index as f32);
+        self
+    }
+
     /// The input holds probabilities in [0, 1] instead of logits.
     pub fn probabilities(mut self) -> Self {
         self.input_kind = InputKind::Probabilities;
         self
     }
 
-    /// Elements of the logits (= of the targets and of the gradient).
+    /// Elements of the logits (= of the gradient).
     pub fn elements(&self) -> usize {
         self.shape.len() * self.channels
+    }
+
+    /// Elements of the targets (multiclass: pixels of the class map).
+    pub fn target_elements(&self) -> usize {
+        if self.mode == Mode::Multiclass {
+            self.shape.len()
+        } else {
+            self.elements()
+        }
     }
 
     /// Bytes the logits buffer must hold from its offset (rounded up to whole words).
@@ -145,8 +195,7 @@ impl PlanDesc {
 
     /// Bytes the targets buffer must hold from its offset (rounded up to whole words).
     pub fn targets_bytes(&self) -> u64 {
-        let per = if self.targets == TargetFormat::U8 { 1 } else { 4 };
-        (self.elements() as u64 * per).next_multiple_of(4)
+        (self.target_elements() as u64 * self.targets.bytes()).next_multiple_of(4)
     }
 
     /// Bytes of the f32 gradient.
@@ -160,8 +209,7 @@ impl PlanDesc {
     }
 
     fn layout(&self) -> Layout {
-        let mode = if self.channels == 1 { Mode::Binary } else { Mode::Multilabel };
-        Layout { images: self.shape.n, classes: self.channels, mode }
+        Layout { images: self.shape.n, classes: self.channels, mode: self.mode }
     }
 }
 
@@ -210,6 +258,8 @@ pub enum TargetData<'a> {
     F32(&'a [f32]),
     /// u8 hard targets.
     U8(&'a [u8]),
+    /// A multiclass class map.
+    Classes(crate::batch::ClassMap<'a>),
 }
 
 /// What [`Plan::run`] returns.
@@ -251,17 +301,21 @@ const T_SQUARED: u32 = 4;
 const T_SOFT_TP: u32 = 8;
 const T_NORMALIZE: u32 = 16;
 const T_SUM: u32 = 32;
+const T_WEIGHTS: u32 = 64;
+const T_GDL_SIMPLE: u32 = 128;
+const T_GDL_UNIFORM: u32 = 256;
 
 /// The finalize kernel's description of term `i`, or why a plan cannot compute it. Every
 /// loss struct is destructured without `..`: a new option is a compile error here until the
 /// finalize kernel handles it (or rejects it).
-fn term_spec(i: usize, term: &Term, classes: usize) -> Result<TermSpec> {
+fn term_spec(i: usize, term: &Term, classes: usize, mode: Mode) -> Result<TermSpec> {
     let unsupported = |what: String| {
         Err(Error::InvalidRequest(format!(
             "term {i}: {what} is not available in a plan yet; use Engine::forward / value_and_grad"
         )))
     };
-    let mut s = TermSpec { class_w: (i * classes) as u32, weight: term.weight as f32, ..Default::default() };
+    let mut s = TermSpec { class_w: (2 * i * classes) as u32, weight: term.weight as f32, ..Default::default() };
+    let softmax = mode == Mode::Multiclass;
     let flags = |log: bool, squared: bool, tp: TpForm| {
         (if log { T_LOG } else { 0 })
             | (if squared { T_SQUARED } else { 0 })
@@ -310,9 +364,37 @@ fn term_spec(i: usize, term: &Term, classes: usize) -> Result<TermSpec> {
             (s.kind, s.flags) = (3, sum(reduction));
         }
         Loss::Focal(l) => {
-            // α, γ and the form are per-pixel parameters (the fused pass), not finalize ones.
-            let crate::loss::Focal { alpha: _, gamma: _, reduction, form: _ } = *l;
-            (s.kind, s.flags) = (4, sum(reduction));
+            // γ and the form are per-pixel parameters (the fused pass); so is α for sigmoid
+            // rows, while the softmax focal weighs its class rows by α here.
+            let crate::loss::Focal { alpha, gamma: _, reduction, form: _ } = *l;
+            (s.kind, s.flags) = (if softmax { 9 } else { 4 }, sum(reduction));
+            s.p[0] = alpha.map_or(-1.0, f);
+            if term.classes.weights.is_some() {
+                s.flags |= T_WEIGHTS;
+            }
+        }
+        Loss::CrossEntropy(ce) => {
+            let crate::loss::CrossEntropy { label_smoothing, reduction } = *ce;
+            (s.kind, s.flags) = (7, sum(reduction));
+            s.p[3] = f(label_smoothing);
+        }
+        Loss::DiceCe(dc) => {
+            let crate::loss::DiceCe { dice, ce, weight_dice, weight_ce } = *dc;
+            let crate::loss::CrossEntropy { label_smoothing, reduction } = ce;
+            let (fl, p) = dice_spec(&dice);
+            (s.kind, s.flags) = (8, fl | sum(reduction));
+            s.p = [p[0], p[1], p[2], f(label_smoothing), 0.0, f(weight_dice), f(weight_ce)];
+        }
+        Loss::GeneralizedDice(g) => {
+            let crate::loss::GeneralizedDice { weighting, smooth_nr, smooth_dr, tp_form, all_absent_weight } = *g;
+            s.kind = 10;
+            s.flags = flags(false, false, tp_form)
+                | match weighting {
+                    crate::loss::GdlWeighting::Square => 0,
+                    crate::loss::GdlWeighting::Simple => T_GDL_SIMPLE,
+                    crate::loss::GdlWeighting::Uniform => T_GDL_UNIFORM,
+                };
+            s.p[..3].copy_from_slice(&[f(smooth_nr), f(smooth_dr), f(all_absent_weight)]);
         }
         Loss::BceDice(bd) => {
             let crate::loss::BceDice { bce, dice, weight_bce, weight_dice } = *bd;
@@ -322,14 +404,11 @@ fn term_spec(i: usize, term: &Term, classes: usize) -> Result<TermSpec> {
         }
         Loss::Combo(c) => {
             let crate::loss::Combo { ce_ratio, beta: _, smooth, eps } = *c;
-            s.kind = 6;
+            s.kind = if softmax { 11 } else { 6 };
             s.p[..4].copy_from_slice(&[f(smooth), f(smooth), f(eps), f(ce_ratio)]);
         }
-        other => {
-            return unsupported(format!(
-                "{} (plans finalize Dice, IoU, Tversky, BCE, Focal, BCE-Dice and Combo on the GPU)",
-                other.name()
-            ))
+        Loss::LovaszHinge(_) | Loss::LovaszSoftmax(_) => {
+            return unsupported(format!("{} (a sort per call, not a function of sums)", term.loss.name()))
         }
     }
     let crate::aggregate::ClassOptions { weights: _, normalize_weights, selection: _, absent, pool } = &term.classes;
@@ -350,9 +429,9 @@ fn term_spec(i: usize, term: &Term, classes: usize) -> Result<TermSpec> {
     Ok(s)
 }
 
-/// Per term, C class weights; -1 marks a class the term does not average.
+/// Per term, C class weights, then C selection flags (1 selected, 0 not).
 fn class_weights(terms: &[Term], classes: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(terms.len() * classes);
+    let mut out = Vec::with_capacity(2 * terms.len() * classes);
     for term in terms {
         let opts = &term.classes;
         let selected: Vec<bool> = match &opts.selection {
@@ -360,10 +439,8 @@ fn class_weights(terms: &[Term], classes: usize) -> Vec<f32> {
             ClassSelection::NoBackground => (0..classes).map(|k| k > 0).collect(),
             ClassSelection::Only(list) => (0..classes).map(|k| list.contains(&k)).collect(),
         };
-        for (k, sel) in selected.into_iter().enumerate() {
-            let w = opts.weights.as_ref().map_or(1.0, |w| w[k]) as f32;
-            out.push(if sel { w } else { -1.0 });
-        }
+        out.extend((0..classes).map(|k| opts.weights.as_ref().map_or(1.0, |w| w[k]) as f32));
+        out.extend(selected.into_iter().map(|sel| if sel { 1.0 } else { 0.0 }));
     }
     out
 }
@@ -373,12 +450,15 @@ pub struct Plan {
     ctx: Arc<GpuContext>,
     desc: PlanDesc,
     chunks: Vec<Chunk>,
+    /// Per chunk: the forward uniform, the backward uniform and its workgroups, and the
+    /// first row of its rows in `chunk_rows` (a multiple of 4: 256-byte offsets).
     forward_params: Vec<wgpu::Buffer>,
     grad_params: Vec<wgpu::Buffer>,
-    /// Workgroups of each chunk's backward dispatch.
     grad_workgroups: Vec<u32>,
-    /// First row of each chunk's rows in `chunk_rows` (multiples of 4: 256-byte offsets).
     row_bases: Vec<u64>,
+    /// Multiclass: the class pass's workgroups and its stats_final uniform, and the
+    /// confusion-matrix scratch the class pass writes.
+    softmax: Option<SoftmaxPass>,
     partials: wgpu::Buffer,
     chunk_rows: wgpu::Buffer,
     status: wgpu::Buffer,
@@ -388,10 +468,55 @@ pub struct Plan {
     out: wgpu::Buffer,
 }
 
+struct SoftmaxPass {
+    workgroups: u32,
+    final_params: wgpu::Buffer,
+    confusion: wgpu::Buffer,
+}
+
 impl std::fmt::Debug for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plan").field("desc", &self.desc).field("chunks", &self.chunks.len()).finish()
     }
+}
+
+/// Buffers a plan creates once.
+struct Maker<'a> {
+    ctx: &'a GpuContext,
+}
+
+impl Maker<'_> {
+    fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(16),
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    fn init(&self, label: &str, data: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        let b = self.buffer(label, (data.len() as u64).next_multiple_of(4), usage | wgpu::BufferUsages::COPY_DST);
+        self.ctx.queue.write_buffer(&b, 0, data);
+        b
+    }
+
+    fn uniform(&self, label: &str, p: &Params) -> wgpu::Buffer {
+        self.init(label, bytemuck::bytes_of(p), wgpu::BufferUsages::UNIFORM)
+    }
+}
+
+/// The per-chunk part of a plan: uniforms, row bases, scratch sizes.
+struct ChunkSetup {
+    chunks: Vec<Chunk>,
+    forward_params: Vec<wgpu::Buffer>,
+    grad_params: Vec<wgpu::Buffer>,
+    grad_workgroups: Vec<u32>,
+    row_bases: Vec<u64>,
+    refs: Vec<ChunkRef>,
+    rows_total: u64,
+    partial_rows: u64,
+    softmax: Option<SoftmaxPass>,
 }
 
 impl Plan {
@@ -401,100 +526,53 @@ impl Plan {
         let pp = PixelParams::from_terms(&desc.terms)?;
         let layout = desc.layout();
         aggregate::check(&desc.terms, &layout)?;
-        let specs: Vec<TermSpec> =
-            desc.terms.iter().enumerate().map(|(i, t)| term_spec(i, t, desc.channels)).collect::<Result<_>>()?;
-        if let Some(v) = desc.ignore {
-            let u8_ok = desc.targets != TargetFormat::U8 || ((0.0..=255.0).contains(&v) && v.fract() == 0.0);
-            if !v.is_finite() || !u8_ok {
-                return Err(Error::InvalidParameter {
-                    loss: "PlanDesc",
-                    param: "ignore",
-                    value: v as f64,
-                    reason: "must be finite (an integer 0..=255 for u8 targets)",
-                });
-            }
-        }
-        let seg_len = desc.shape.pixels();
-        let max_len = (chunking::max_chunk_len(seg_len, ctx.binding_elems) / 256 * 256).max(256);
-        let chunks = chunking::chunks(desc.elements(), seg_len, max_len);
-        let mut base = Params::for_pixels(desc.input_kind, desc.ignore, seg_len, &pp);
-        if desc.logits == LogitFormat::F16 {
-            base.flags |= FLAG_INPUT_F16;
-        }
-        if desc.targets == TargetFormat::U8 {
-            base.flags |= FLAG_TARGET_U8;
-        }
-        let device = &ctx.device;
-        let buffer = |label: &str, size: u64, usage: U| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: size.max(16),
-                usage,
-                mapped_at_creation: false,
-            })
+        let specs: Vec<TermSpec> = desc
+            .terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| term_spec(i, t, desc.channels, desc.mode))
+            .collect::<Result<_>>()?;
+        desc.check_formats()?;
+        let make = Maker { ctx: &ctx };
+        let setup = if desc.mode == Mode::Multiclass {
+            Plan::softmax_chunks(&ctx, &desc, &pp, &make)?
+        } else {
+            Plan::sigmoid_chunks(&ctx, &desc, &pp, &make)
         };
-        let init = |label: &str, data: &[u8], usage: U| {
-            let b = buffer(label, (data.len() as u64).next_multiple_of(4), usage | U::COPY_DST);
-            ctx.queue.write_buffer(&b, 0, data);
-            b
-        };
-        let mut forward_params = Vec::new();
-        let mut grad_params = Vec::new();
-        let mut grad_workgroups = Vec::new();
-        let mut row_bases = Vec::new();
-        let mut refs = Vec::new();
-        let (mut rows_total, mut max_partials) = (0u64, 1u64);
-        for chunk in &chunks {
-            let p = ctx.chunk_params(&base, chunk, seg_len);
-            max_partials = max_partials.max(p.n_seg as u64 * p.wg_per_seg as u64);
-            let workgroups = chunking::elementwise_workgroups(chunk.len, ctx.max_workgroups);
-            let g = Params { n_threads: workgroups * chunking::WG_SIZE, first_seg: chunk.first_seg as u32, ..p };
-            forward_params.push(init("plan params", bytemuck::bytes_of(&p), U::UNIFORM));
-            grad_params.push(init("plan grad params", bytemuck::bytes_of(&g), U::UNIFORM));
-            grad_workgroups.push(workgroups);
-            refs.push(ChunkRef {
-                first_row: chunk.first_seg as u32,
-                n_rows: chunk.n_seg as u32,
-                base: rows_total as u32,
-                _pad: 0,
-            });
-            row_bases.push(rows_total);
-            rows_total += (chunk.n_seg as u64).next_multiple_of(4);
-        }
         let n_rows = desc.shape.n * desc.channels;
         let fin = Params {
             n_seg: n_rows as u32,
             classes: desc.channels as u32,
             seg_len: desc.shape.n as u32,
-            chunk_len: chunks.len() as u32,
+            chunk_len: setup.chunks.len() as u32,
             wg_per_seg: specs.len() as u32,
             ..Params::default()
         };
-        let partials = buffer("plan partials", max_partials * SUMS_BYTES, U::STORAGE);
-        let chunk_rows = buffer("plan chunk rows", rows_total * SUMS_BYTES, U::STORAGE);
-        let status = buffer("plan status", 8, U::STORAGE | U::COPY_DST);
-        let status_clear = init("plan status clear", bytemuck::cast_slice(&[u32::MAX; 2]), U::COPY_SRC);
-        let rows = buffer("plan rows", (n_rows + desc.channels) as u64 * SUMS_BYTES, U::STORAGE);
-        let coefs = buffer("plan coefficients", n_rows as u64 * COEF_BYTES, U::STORAGE);
-        let out = buffer("plan values", desc.values_bytes(), U::STORAGE | U::COPY_SRC);
-        let fin_params = init("plan finalize params", bytemuck::bytes_of(&fin), U::UNIFORM);
-        let refs = init("plan chunks", bytemuck::cast_slice(&refs), U::STORAGE);
-        let specs = init("plan terms", bytemuck::cast_slice(&specs), U::STORAGE);
-        let weights =
-            init("plan class weights", bytemuck::cast_slice(&class_weights(&desc.terms, desc.channels)), U::STORAGE);
+        let partials = make.buffer("plan partials", setup.partial_rows * SUMS_BYTES, U::STORAGE);
+        let chunk_rows = make.buffer("plan chunk rows", setup.rows_total * SUMS_BYTES, U::STORAGE);
+        let status = make.buffer("plan status", 8, U::STORAGE | U::COPY_DST);
+        let status_clear = make.init("plan status clear", bytemuck::cast_slice(&[u32::MAX; 2]), U::COPY_SRC);
+        let rows = make.buffer("plan rows", (n_rows + desc.channels) as u64 * SUMS_BYTES, U::STORAGE);
+        let coefs = make.buffer("plan coefficients", n_rows as u64 * COEF_BYTES, U::STORAGE);
+        let out = make.buffer("plan values", desc.values_bytes(), U::STORAGE | U::COPY_SRC);
+        let fin_params = make.uniform("plan finalize params", &fin);
+        let refs = make.init("plan chunks", bytemuck::cast_slice(&setup.refs), U::STORAGE);
+        let specs = make.init("plan terms", bytemuck::cast_slice(&specs), U::STORAGE);
+        let weights = class_weights(&desc.terms, desc.channels);
+        let weights = make.init("plan class weights", bytemuck::cast_slice(&weights), U::STORAGE);
         let finalize_bind = ctx.bind_group(
             &ctx.pipelines.finalize_layout,
             &[&fin_params, &chunk_rows, &refs, &specs, &weights, &status, &rows, &coefs, &out],
         );
-        debug_assert_eq!(PARAMS_BYTES, 80);
         Ok(Plan {
-            ctx,
+            ctx: ctx.clone(),
             desc,
-            chunks,
-            forward_params,
-            grad_params,
-            grad_workgroups,
-            row_bases,
+            chunks: setup.chunks,
+            forward_params: setup.forward_params,
+            grad_params: setup.grad_params,
+            grad_workgroups: setup.grad_workgroups,
+            row_bases: setup.row_bases,
+            softmax: setup.softmax,
             partials,
             chunk_rows,
             status,
@@ -502,6 +580,96 @@ impl Plan {
             finalize_bind,
             coefs,
             out,
+        })
+    }
+
+    /// Binary/multilabel: chunks of at most one binding, starts at multiples of 256 elements.
+    fn sigmoid_chunks(ctx: &GpuContext, desc: &PlanDesc, pp: &PixelParams, make: &Maker) -> ChunkSetup {
+        let seg_len = desc.shape.pixels();
+        let max_len = (chunking::max_chunk_len(seg_len, ctx.binding_elems) / 256 * 256).max(256);
+        let chunks = chunking::chunks(desc.elements(), seg_len, max_len);
+        let mut base = Params::for_pixels(desc.input_kind, desc.ignore, seg_len, pp);
+        if desc.logits == LogitFormat::F16 {
+            base.flags |= FLAG_INPUT_F16;
+        }
+        if desc.targets == TargetFormat::U8 {
+            base.flags |= FLAG_TARGET_U8;
+        }
+        let mut s = ChunkSetup {
+            chunks: Vec::new(),
+            forward_params: Vec::new(),
+            grad_params: Vec::new(),
+            grad_workgroups: Vec::new(),
+            row_bases: Vec::new(),
+            refs: Vec::new(),
+            rows_total: 0,
+            partial_rows: 1,
+            softmax: None,
+        };
+        for chunk in &chunks {
+            let p = ctx.chunk_params(&base, chunk, seg_len);
+            s.partial_rows = s.partial_rows.max(p.n_seg as u64 * p.wg_per_seg as u64);
+            let workgroups = chunking::elementwise_workgroups(chunk.len, ctx.max_workgroups);
+            let g = Params { n_threads: workgroups * chunking::WG_SIZE, first_seg: chunk.first_seg as u32, ..p };
+            s.forward_params.push(make.uniform("plan params", &p));
+            s.grad_params.push(make.uniform("plan grad params", &g));
+            s.grad_workgroups.push(workgroups);
+            s.refs.push(ChunkRef {
+                first_row: chunk.first_seg as u32,
+                n_rows: chunk.n_seg as u32,
+                base: s.rows_total as u32,
+                _pad: 0,
+            });
+            s.row_bases.push(s.rows_total);
+            s.rows_total += (chunk.n_seg as u64).next_multiple_of(4);
+        }
+        s.chunks = chunks;
+        s
+    }
+
+    /// Multiclass: the whole batch in one pass (its logits within one binding).
+    fn softmax_chunks(ctx: &GpuContext, desc: &PlanDesc, pp: &PixelParams, make: &Maker) -> Result<ChunkSetup> {
+        let (n, c, hw) = (desc.shape.n, desc.channels, desc.shape.pixels());
+        let class_chunks = chunking::class_chunks(n, hw, c, ctx.binding_elems).map_err(Error::InvalidRequest)?;
+        let [chunk] = class_chunks[..] else {
+            return Err(Error::InvalidRequest(format!(
+                "a multiclass plan needs the batch's logits ({} bytes) within one storage binding ({} bytes): \
+                 split the batch, or use the blocking API, which streams",
+                desc.grad_bytes(),
+                ctx.binding_elems * 4
+            )));
+        };
+        let format = match desc.targets {
+            TargetFormat::Classes16 => 1,
+            TargetFormat::Classes8 => 2,
+            _ => 0,
+        };
+        let ignore = desc.ignore.map(|v| v as u32);
+        let p = ctx.class_params_for(c, ignore, format, &chunk, pp.focal_gamma);
+        let lanes = chunking::class_lanes(c) as u32;
+        let n_rows = (n * c) as u32;
+        let fp = Params { n_seg: n_rows, wg_per_seg: p.wg_per_seg * lanes, ..p };
+        let workgroups = chunking::elementwise_workgroups(n * hw, ctx.max_workgroups);
+        let g = Params { n_threads: workgroups * chunking::WG_SIZE, ..p };
+        let whole = Chunk { start: 0, len: n * c * hw, first_seg: 0, n_seg: n_rows as usize, seg_offset: 0 };
+        Ok(ChunkSetup {
+            chunks: vec![whole],
+            forward_params: vec![make.uniform("plan class params", &p)],
+            grad_params: vec![make.uniform("plan class grad params", &g)],
+            grad_workgroups: vec![workgroups],
+            row_bases: vec![0],
+            refs: vec![ChunkRef { first_row: 0, n_rows, base: 0, _pad: 0 }],
+            rows_total: n_rows as u64,
+            partial_rows: n_rows as u64 * fp.wg_per_seg as u64,
+            softmax: Some(SoftmaxPass {
+                workgroups: p.wg_per_seg,
+                final_params: make.uniform("plan class final params", &fp),
+                confusion: make.buffer(
+                    "plan confusion",
+                    (c * c * 4) as u64,
+                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                ),
+            }),
         })
     }
 
@@ -556,7 +724,7 @@ impl Plan {
         let pl = &ctx.pipelines;
         let d = &self.desc;
         let lb = if d.logits == LogitFormat::F16 { 2 } else { 4 };
-        let tb = if d.targets == TargetFormat::U8 { 1 } else { 4 };
+        let tb = d.targets.bytes();
         let bind = |layout: &wgpu::BindGroupLayout, entries: &[wgpu::BufferBinding]| {
             let entries: Vec<_> = entries
                 .iter()
@@ -569,33 +737,57 @@ impl Plan {
             ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries })
         };
         encoder.copy_buffer_to_buffer(&self.status_clear, 0, &self.status, 0, Some(8));
+        if let Some(sm) = &self.softmax {
+            encoder.clear_buffer(&sm.confusion, 0, None);
+        }
         {
             let mut pass = ctx.compute_pass(encoder, "segloss plan");
             for (k, chunk) in self.chunks.iter().enumerate() {
                 let params = whole(&self.forward_params[k]);
-                let stats = bind(
-                    &pl.stats_layout,
-                    &[
-                        params.clone(),
-                        slice(io.logits, chunk.start, chunk.len, lb),
-                        slice(io.targets, chunk.start, chunk.len, tb),
-                        whole(&self.partials),
-                        whole(&self.status),
-                    ],
-                );
                 let rows = wgpu::BufferBinding {
                     buffer: &self.chunk_rows,
                     offset: self.row_bases[k] * SUMS_BYTES,
                     size: std::num::NonZeroU64::new(chunk.n_seg as u64 * SUMS_BYTES),
                 };
-                let fin = bind(&pl.final_layout, &[params, whole(&self.partials), rows]);
-                let wg =
-                    chunking::workgroups_per_segment(chunk, d.shape.pixels(), ctx.max_workgroups, ctx.binding_elems);
-                pass.set_pipeline(&pl.stats_partials);
-                pass.set_bind_group(0, &stats, &[]);
-                pass.dispatch_workgroups(wg, chunk.n_seg as u32, 1);
-                pass.set_pipeline(&pl.stats_final);
-                pass.set_bind_group(0, &fin, &[]);
+                if let Some(sm) = &self.softmax {
+                    let stats = bind(
+                        &pl.class_stats_layout,
+                        &[
+                            params,
+                            slice(io.logits, 0, chunk.len, lb),
+                            slice(io.targets, 0, d.target_elements(), tb),
+                            whole(&self.partials),
+                            whole(&self.status),
+                            whole(&sm.confusion),
+                        ],
+                    );
+                    let fin = bind(&pl.final_layout, &[whole(&sm.final_params), whole(&self.partials), rows]);
+                    pass.set_pipeline(&pl.class_stats);
+                    pass.set_bind_group(0, &stats, &[]);
+                    let blocks = d.channels.div_ceil(chunking::WG_SIZE as usize) as u32;
+                    pass.dispatch_workgroups(sm.workgroups, d.shape.n as u32, blocks);
+                    pass.set_pipeline(&pl.stats_final);
+                    pass.set_bind_group(0, &fin, &[]);
+                } else {
+                    let stats = bind(
+                        &pl.stats_layout,
+                        &[
+                            params.clone(),
+                            slice(io.logits, chunk.start, chunk.len, lb),
+                            slice(io.targets, chunk.start, chunk.len, tb),
+                            whole(&self.partials),
+                            whole(&self.status),
+                        ],
+                    );
+                    let fin = bind(&pl.final_layout, &[params, whole(&self.partials), rows]);
+                    let seg_len = d.shape.pixels();
+                    let wg = chunking::workgroups_per_segment(chunk, seg_len, ctx.max_workgroups, ctx.binding_elems);
+                    pass.set_pipeline(&pl.stats_partials);
+                    pass.set_bind_group(0, &stats, &[]);
+                    pass.dispatch_workgroups(wg, chunk.n_seg as u32, 1);
+                    pass.set_pipeline(&pl.stats_final);
+                    pass.set_bind_group(0, &fin, &[]);
+                }
                 let (x, y) = chunking::fold(chunk.n_seg);
                 pass.dispatch_workgroups(x, y, 1);
             }
@@ -604,17 +796,21 @@ impl Plan {
             pass.dispatch_workgroups(1, 1, 1);
             if let (true, Some(grad)) = (d.gradient, io.grad) {
                 for (k, chunk) in self.chunks.iter().enumerate() {
+                    let (targets, pipeline) = match self.softmax {
+                        Some(_) => (slice(io.targets, 0, d.target_elements(), tb), &pl.class_grad),
+                        None => (slice(io.targets, chunk.start, chunk.len, tb), &pl.grad),
+                    };
                     let g = bind(
                         &pl.grad_layout,
                         &[
                             whole(&self.grad_params[k]),
                             slice(io.logits, chunk.start, chunk.len, lb),
-                            slice(io.targets, chunk.start, chunk.len, tb),
+                            targets,
                             whole(&self.coefs),
                             slice(grad, chunk.start, chunk.len, 4),
                         ],
                     );
-                    pass.set_pipeline(&pl.grad);
+                    pass.set_pipeline(pipeline);
                     pass.set_bind_group(0, &g, &[]);
                     pass.dispatch_workgroups(self.grad_workgroups[k], 1, 1);
                 }
@@ -630,24 +826,35 @@ impl Plan {
     pub fn run(&self, logits: LogitData, targets: TargetData) -> Result<PlanOutput> {
         use wgpu::BufferUsages as U;
         let d = &self.desc;
-        let n = d.elements();
-        let (logit_bytes, logit_format): (&[u8], _) = match logits {
-            LogitData::F32(x) => (bytemuck::cast_slice(x), (LogitFormat::F32, x.len())),
-            LogitData::F16(x) => (bytemuck::cast_slice(x), (LogitFormat::F16, x.len())),
+        let (logit_bytes, logit_format, logit_len): (&[u8], _, _) = match logits {
+            LogitData::F32(x) => (bytemuck::cast_slice(x), LogitFormat::F32, x.len()),
+            LogitData::F16(x) => (bytemuck::cast_slice(x), LogitFormat::F16, x.len()),
         };
-        let (target_bytes, target_format): (&[u8], _) = match targets {
-            TargetData::F32(t) => (bytemuck::cast_slice(t), (TargetFormat::F32, t.len())),
-            TargetData::U8(t) => (t, (TargetFormat::U8, t.len())),
+        let (target_bytes, target_format, target_len): (&[u8], _, _) = match targets {
+            TargetData::F32(t) => (bytemuck::cast_slice(t), TargetFormat::F32, t.len()),
+            TargetData::U8(t) => (t, TargetFormat::U8, t.len()),
+            TargetData::Classes(m) => match m {
+                ClassMap::U8(v) => (v, TargetFormat::Classes8, v.len()),
+                ClassMap::U16(v) => (bytemuck::cast_slice(v), TargetFormat::Classes16, v.len()),
+                ClassMap::U32(v) => (bytemuck::cast_slice(v), TargetFormat::Classes32, v.len()),
+            },
         };
-        for (tensor, (format, len), want) in [
-            (crate::Tensor::Input, (format!("{:?}", logit_format.0), logit_format.1), format!("{:?}", d.logits)),
-            (crate::Tensor::Target, (format!("{:?}", target_format.0), target_format.1), format!("{:?}", d.targets)),
-        ] {
+        let checks = [
+            (crate::Tensor::Input, format!("{logit_format:?}"), format!("{:?}", d.logits), logit_len, d.elements()),
+            (
+                crate::Tensor::Target,
+                format!("{target_format:?}"),
+                format!("{:?}", d.targets),
+                target_len,
+                d.target_elements(),
+            ),
+        ];
+        for (tensor, format, want, len, expected) in checks {
             if format != want {
                 return Err(Error::InvalidRequest(format!("{tensor:?}: {format} data for a plan that reads {want}")));
             }
-            if len != n {
-                return Err(Error::ShapeMismatch { tensor, shape: self.dims(), expected: n, actual: len });
+            if len != expected {
+                return Err(Error::ShapeMismatch { tensor, shape: self.dims(), expected, actual: len });
             }
         }
         let ctx = &self.ctx;
@@ -709,15 +916,55 @@ impl Plan {
             LogitData::F32(x) => x.to_vec(),
             LogitData::F16(x) => x.iter().map(|v| v.to_f32()).collect(),
         };
+        let d = &self.desc;
         let t: Vec<f32> = match targets {
             TargetData::F32(t) => t.to_vec(),
             TargetData::U8(t) => t.iter().map(|&v| v as f32).collect(),
+            TargetData::Classes(map) => {
+                let mut batch = crate::batch::MulticlassBatch::new(&x, map, &self.dims()).ok()?;
+                batch.ignore_index = d.ignore.map(|v| v as u32);
+                return crate::cpu::classes::check_data(&batch);
+            }
         };
-        let d = &self.desc;
         let mut batch = BinaryBatch::multilabel(&x, &t, &self.dims()).ok()?;
         batch.input_kind = d.input_kind;
         batch.ignore = d.ignore;
         crate::cpu::stats::check_data(&batch)
+    }
+}
+
+impl PlanDesc {
+    /// Formats and ignore value against the mode.
+    fn check_formats(&self) -> Result<()> {
+        let multiclass = self.mode == Mode::Multiclass;
+        if multiclass != self.targets.is_class_map() {
+            return Err(Error::InvalidRequest(format!(
+                "{:?} targets do not fit a {:?} plan (class maps are for multiclass plans)",
+                self.targets, self.mode
+            )));
+        }
+        if multiclass && (self.logits != LogitFormat::F32 || self.input_kind != InputKind::Logits) {
+            return Err(Error::InvalidRequest(
+                "multiclass plans read f32 logits (f16 and probabilities are for binary/multilabel plans)".into(),
+            ));
+        }
+        if let Some(v) = self.ignore {
+            let integer = (0.0..=16_777_216.0).contains(&v) && v.fract() == 0.0;
+            let ok = match self.targets {
+                TargetFormat::F32 => v.is_finite(),
+                TargetFormat::U8 => integer && v <= 255.0,
+                _ => integer,
+            };
+            if !ok {
+                return Err(Error::InvalidParameter {
+                    loss: "PlanDesc",
+                    param: "ignore",
+                    value: v as f64,
+                    reason: "must be finite (an integer 0..=255 for u8 targets, a class index for class maps)",
+                });
+            }
+        }
+        Ok(())
     }
 }
 

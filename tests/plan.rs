@@ -101,6 +101,9 @@ fn plan_handles_class_options_ignore_probabilities_and_extreme_logits() {
         terms.push(Loss::Tversky(Tversky { gamma: 1.5, ..Tversky::default() }).per_image().with_classes(o.clone()));
         terms.push(Loss::Bce(Bce::default()).per_image().with_classes(o.clone()).weighted(-0.25));
     }
+    terms.push(Loss::GeneralizedDice(GeneralizedDice::default()).per_image());
+    let simple = GeneralizedDice { weighting: GdlWeighting::Simple, ..Default::default() };
+    terms.push(Loss::GeneralizedDice(simple).batch().with_classes(opts[3].clone()));
     let d = desc(&dims, terms.clone()).ignore_value(255.0).with_gradient();
     let got = gpu.plan(d.clone()).unwrap().run(LogitData::F32(&x), TargetData::F32(&t)).unwrap();
     assert_matches_reference("class options", &got, &reference(&x, &t, &d), 2e-5);
@@ -372,4 +375,138 @@ fn plan_matches_the_reference_for_tversky_options_and_focal_forms() {
     let pooled = ClassOptions { pool: true, ..Default::default() };
     let e = gpu.plan(desc(&[1, 2, 3, 3], vec![Loss::Dice(Dice::default()).batch().with_classes(pooled)])).unwrap_err();
     assert!(e.to_string().contains("pool"), "{e}");
+}
+
+/// Multiclass requests: every softmax-row loss a plan finalizes, with class options.
+fn multiclass_requests(c: usize) -> Vec<Vec<Term>> {
+    let weights: Vec<f64> = (0..c).map(|k| 0.5 + k as f64 / c as f64).collect();
+    let w = ClassOptions { weights: Some(weights.clone()), ..Default::default() };
+    let unnorm = ClassOptions { weights: Some(weights), normalize_weights: false, ..Default::default() };
+    let nobg =
+        ClassOptions { selection: ClassSelection::NoBackground, absent: AbsentClass::Zero, ..Default::default() };
+    let only = ClassOptions {
+        selection: ClassSelection::Only(vec![c - 1, 0]),
+        absent: AbsentClass::Skip,
+        ..Default::default()
+    };
+    let gdl = |weighting, tp_form, all_absent_weight| {
+        Loss::GeneralizedDice(GeneralizedDice { weighting, tp_form, all_absent_weight, ..Default::default() })
+    };
+    vec![
+        vec![
+            Loss::CrossEntropy(CrossEntropy::default()).batch(),
+            Loss::CrossEntropy(CrossEntropy { label_smoothing: 0.1, reduction: Reduction::Mean })
+                .per_image()
+                .with_classes(w.clone()),
+            Loss::CrossEntropy(CrossEntropy { label_smoothing: 0.0, reduction: Reduction::Sum }).batch().weighted(0.01),
+            Loss::DiceCe(DiceCe::default()).per_image().with_classes(nobg.clone()),
+            Loss::DiceCe(DiceCe { weight_dice: 0.3, weight_ce: 0.7, ..DiceCe::default() })
+                .batch()
+                .with_classes(only.clone()),
+            Loss::Dice(Dice { smooth_nr: 0.0, smooth_dr: 1e-5, ..Dice::default() })
+                .per_image()
+                .with_classes(unnorm.clone()),
+            Loss::Iou(Iou::default()).batch().with_classes(only.clone()),
+            Loss::Tversky(Tversky { alpha: 0.3, beta: 0.7, gamma: 1.5, ..Tversky::default() })
+                .per_image()
+                .with_classes(nobg.clone()),
+            gdl(GdlWeighting::Square, TpForm::Product, 1.0).per_image(),
+            gdl(GdlWeighting::Simple, TpForm::SoftL1, 0.0).batch().with_classes(nobg.clone()),
+            gdl(GdlWeighting::Uniform, TpForm::Product, 1.0).per_image().with_classes(only.clone()),
+            Loss::Combo(Combo { ce_ratio: 0.3, ..Combo::default() }).per_image().with_classes(nobg),
+            Loss::Focal(Focal { alpha: Some(0.25), gamma: 2.0, ..Focal::default() }).per_image(),
+            Loss::Focal(Focal { alpha: Some(0.25), gamma: 2.0, reduction: Reduction::Sum, ..Focal::default() })
+                .batch()
+                .weighted(0.01),
+        ],
+        vec![
+            Loss::Focal(Focal { alpha: None, gamma: 0.5, ..Focal::default() }).batch().with_classes(w),
+            Loss::Combo(Combo::default()).batch().with_classes(unnorm),
+        ],
+    ]
+}
+
+#[test]
+fn multiclass_plans_match_the_reference() {
+    let gpu = gpu();
+    for (n, c, h, w) in [(2, 3, 13, 11), (3, 19, 9, 7), (1, 2, 1, 1)] {
+        let mut rng = Rng::new(70 + c as u64);
+        let logits: Vec<f32> = (0..n * c * h * w).map(|_| (3.0 * rng.normal()) as f32).collect();
+        let mut map: Vec<u32> = (0..n * h * w).map(|_| (rng.uniform() * c as f64) as u32).collect();
+        // Class 1 absent from image 0; some ignored pixels (index 255).
+        map[..h * w].iter_mut().filter(|k| **k == 1).for_each(|k| *k = 0);
+        if map.len() > 4 {
+            map[3] = 255;
+            let last = map.len() - 2;
+            map[last] = 255;
+        }
+        let m8: Vec<u8> = map.iter().map(|&k| k as u8).collect();
+        let m16: Vec<u16> = map.iter().map(|&k| k as u16).collect();
+        let dims = [n, c, h, w];
+        for terms in multiclass_requests(c) {
+            let batch = MulticlassBatch::new(&logits, ClassMap::U32(&map), &dims).unwrap().ignore_index(255);
+            let want = Engine::cpu().value_and_grad(&batch, &terms).unwrap();
+            let maps = [
+                (TargetFormat::Classes8, ClassMap::U8(&m8)),
+                (TargetFormat::Classes16, ClassMap::U16(&m16)),
+                (TargetFormat::Classes32, ClassMap::U32(&map)),
+            ];
+            for (format, data) in maps {
+                let d = PlanDesc::multiclass(&dims, format, terms.clone()).unwrap().ignore_index(255).with_gradient();
+                let got = gpu.plan(d).unwrap().run(LogitData::F32(&logits), TargetData::Classes(data)).unwrap();
+                assert_matches_reference(&format!("multiclass {dims:?} {format:?}"), &got, &want, 3e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn multiclass_plan_encode_gives_the_bits_of_run_and_checks_its_inputs() {
+    let (device, queue, engine) = caller_device();
+    let (n, c, h, w) = (2, 5, 17, 15);
+    let mut rng = Rng::new(90);
+    let logits: Vec<f32> = (0..n * c * h * w).map(|_| (2.0 * rng.normal()) as f32).collect();
+    let map: Vec<u8> = (0..n * h * w).map(|_| (rng.uniform() * c as f64) as u8).collect();
+    let terms = vec![Loss::DiceCe(DiceCe::default()).per_image(), Loss::Focal(Focal::default()).batch().weighted(3.0)];
+    let d = PlanDesc::multiclass(&[n, c, h, w], TargetFormat::Classes8, terms).unwrap().with_gradient();
+    let plan = engine.plan(d.clone()).unwrap();
+    let blocking = plan.run(LogitData::F32(&logits), TargetData::Classes(ClassMap::U8(&map))).unwrap();
+    let u = wgpu::BufferUsages::STORAGE;
+    let xb = buffer_with(&device, &queue, 256, bytemuck::cast_slice(&logits), u);
+    let mut padded = map.clone();
+    padded.resize(map.len().next_multiple_of(4), 0);
+    let tb = buffer_with(&device, &queue, 512, &padded, u);
+    let gb = buffer_with(&device, &queue, 256, &vec![0u8; logits.len() * 4], u);
+    let vb = buffer_with(&device, &queue, 4, &[0u8; 12], wgpu::BufferUsages::empty());
+    let io = PlanIo {
+        logits: BufferAt::new(&xb, 256),
+        targets: BufferAt::new(&tb, 512),
+        values: BufferAt::new(&vb, 4),
+        grad: Some(BufferAt::new(&gb, 256)),
+    };
+    engine.submit_and_wait(|enc| plan.encode(enc, &io)).unwrap();
+    let values: Vec<f32> = bytemuck::pod_collect_to_vec(&read(&device, &queue, &vb, 4, 12));
+    assert_eq!(values[0].to_bits(), blocking.total.to_bits());
+    assert_eq!(
+        values[1..].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        blocking.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    let grad: Vec<f32> = bytemuck::pod_collect_to_vec(&read(&device, &queue, &gb, 256, (logits.len() * 4) as u64));
+    assert!(grad.iter().zip(blocking.grad.as_ref().unwrap()).all(|(a, b)| a.to_bits() == b.to_bits()));
+    // A class index ≥ C is an Err naming the pixel; wrong target kinds are rejected.
+    let mut bad = map.clone();
+    bad[17] = c as u8;
+    let e = plan.run(LogitData::F32(&logits), TargetData::Classes(ClassMap::U8(&bad))).unwrap_err();
+    assert!(e.to_string().contains("17") || matches!(e, Error::OutOfRange { .. }), "{e}");
+    assert!(PlanDesc::multiclass(&[n, c, h, w], TargetFormat::F32, vec![]).is_err());
+    let f16 = PlanDesc::multiclass(&[n, c, h, w], TargetFormat::Classes8, vec![Loss::Dice(Dice::default()).batch()])
+        .unwrap()
+        .logit_format(LogitFormat::F16);
+    assert!(engine.plan(f16).is_err());
+    // Too large for one binding: a clear Err.
+    let small = gpu_with(EngineOptions { max_storage_binding: Some(64 * 1024), ..Default::default() });
+    let big = PlanDesc::multiclass(&[4, 5, 64, 64], TargetFormat::Classes8, vec![Loss::Dice(Dice::default()).batch()])
+        .unwrap();
+    let e = small.plan(big).unwrap_err();
+    assert!(e.to_string().contains("within one storage binding"), "{e}");
 }

@@ -27,7 +27,24 @@ impl GpuContext {
     }
 
     pub(super) fn class_params(&self, batch: &MulticlassBatch, chunk: &ClassChunk, gamma: f64) -> Params {
-        let (flags, ignore_index) = match batch.ignore_index {
+        let format = match batch.target {
+            ClassMap::U32(_) => 0,
+            ClassMap::U16(_) => 1,
+            ClassMap::U8(_) => 2,
+        };
+        self.class_params_for(batch.classes, batch.ignore_index, format, chunk, gamma)
+    }
+
+    /// [`class_params`](Self::class_params) from its pieces (`format`: 0 u32, 1 u16, 2 u8).
+    pub(crate) fn class_params_for(
+        &self,
+        classes: usize,
+        ignore_index: Option<u32>,
+        format: u32,
+        chunk: &ClassChunk,
+        gamma: f64,
+    ) -> Params {
+        let (flags, ignore_index) = match ignore_index {
             Some(i) => (FLAG_IGNORE, i),
             None => (0, 0),
         };
@@ -35,15 +52,11 @@ impl GpuContext {
             chunk_len: (chunk.n_images * chunk.plane) as u32,
             seg_len: chunk.plane as u32,
             n_seg: chunk.n_images as u32,
-            wg_per_seg: plan::class_workgroups(chunk, batch.classes, self.max_workgroups, self.binding_elems),
+            wg_per_seg: plan::class_workgroups(chunk, classes, self.max_workgroups, self.binding_elems),
             flags,
-            classes: batch.classes as u32,
+            classes: classes as u32,
             focal_gamma: gamma as f32,
-            target_format: match batch.target {
-                ClassMap::U32(_) => 0,
-                ClassMap::U16(_) => 1,
-                ClassMap::U8(_) => 2,
-            },
+            target_format: format,
             ignore_index,
             ..Params::default()
         }
