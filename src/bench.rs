@@ -13,6 +13,7 @@ use crate::batch::{BinaryBatch, ClassMap, MulticlassBatch};
 use crate::engine::{Engine, Input};
 use crate::error::Result;
 use crate::loss::{self, Loss, Term};
+use crate::plan::{BufferAt, LogitFormat, PlanDesc, PlanIo, TargetFormat};
 use std::time::Instant;
 
 /// One benchmark workload.
@@ -262,6 +263,89 @@ pub fn measure_primitives(engine: &Engine, n: usize, reps: usize) -> Result<Vec<
             roofline_seconds,
             reference_seconds,
         ));
+    }
+    Ok(rows)
+}
+
+/// Times plans encoded with the data already on the GPU (the training-loop case): forward,
+/// GPU finalize and backward in one submission, for binary BCE-Dice at 8×1×side×side with
+/// f32/f32, f16/f32, f32/u8 and f16/u8 logits/targets, and multiclass C=19 Dice+CE with a u8
+/// class map. Bytes: the inputs twice (in their formats) + the f32 gradient.
+pub fn measure_plans(engine: &Engine, side: usize, reps: usize) -> Result<Vec<Row>> {
+    use wgpu::BufferUsages as U;
+    let Some((device, queue)) = engine.device() else {
+        return Err(crate::Error::InvalidRequest("plans run on a GPU engine".into()));
+    };
+    let upload = |bytes: &[u8]| {
+        let b = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("bench input"),
+            size: (bytes.len() as u64).next_multiple_of(4).max(16),
+            usage: U::STORAGE | U::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut padded = bytes.to_vec();
+        padded.resize(bytes.len().next_multiple_of(4), 0);
+        queue.write_buffer(&b, 0, &padded);
+        b
+    };
+    let bce_dice = vec![Loss::BceDice(loss::BceDice::default()).batch()];
+    let mut cases: Vec<(String, PlanDesc, [usize; 4])> = Vec::new();
+    for (lf, tf) in [
+        (LogitFormat::F32, TargetFormat::F32),
+        (LogitFormat::F16, TargetFormat::F32),
+        (LogitFormat::F32, TargetFormat::U8),
+        (LogitFormat::F16, TargetFormat::U8),
+    ] {
+        let d = PlanDesc::binary(&[8, 1, side, side], bce_dice.clone())?.logit_format(lf).target_format(tf);
+        let name = format!("plan bce-dice {}/{}", format!("{lf:?}").to_lowercase(), format!("{tf:?}").to_lowercase());
+        cases.push((name, d, [8, 1, side, side]));
+    }
+    let mc = (side / 2).max(1);
+    let dice_ce = vec![Loss::DiceCe(loss::DiceCe::default()).per_image()];
+    let d = PlanDesc::multiclass(&[8, 19, mc, mc], TargetFormat::Classes8, dice_ce)?;
+    cases.push(("plan C=19 dice+ce u8 map".into(), d, [8, 19, mc, mc]));
+    let mut rows = Vec::new();
+    for (name, desc, [n, c, h, w]) in cases {
+        let desc = desc.with_gradient();
+        let workload =
+            Workload { name: name.clone(), shape: [n, c, h, w], multiclass: c > 1, terms: desc.terms.clone() };
+        let (logits, targets, map) = inputs(&workload);
+        let logit_bytes: Vec<u8> = match desc.logits {
+            LogitFormat::F32 => bytemuck::cast_slice(&logits).to_vec(),
+            LogitFormat::F16 => logits.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect(),
+        };
+        let target_bytes: Vec<u8> = match desc.targets {
+            TargetFormat::F32 => bytemuck::cast_slice(&targets).to_vec(),
+            TargetFormat::U8 => targets.iter().map(|&t| t as u8).collect(),
+            _ => map,
+        };
+        let (x, t) = (upload(&logit_bytes), upload(&target_bytes));
+        let grad = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("bench grad"),
+            size: desc.grad_bytes(),
+            usage: U::STORAGE,
+            mapped_at_creation: false,
+        });
+        let values = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("bench values"),
+            size: desc.values_bytes().max(16),
+            usage: U::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let plan = engine.plan(desc.clone())?;
+        let io = PlanIo {
+            logits: BufferAt::new(&x, 0),
+            targets: BufferAt::new(&t, 0),
+            values: BufferAt::new(&values, 0),
+            grad: Some(BufferAt::new(&grad, 0)),
+        };
+        let input_bytes = logit_bytes.len() as u64 + target_bytes.len() as u64;
+        let grad_elems = logits.len() as u64;
+        let (reduce, copy, _) = engine.roofline(input_bytes, grad_elems, reps)?;
+        let timing = time_call(engine, reps, || engine.submit_and_wait(|enc| plan.encode(enc, &io)))?;
+        let size = format!("{n}x{c}x{h}x{w}");
+        let bytes = 2 * input_bytes + grad_elems * 4;
+        rows.push(Row::new(&name, size, "encoded fwd+bwd", timing, bytes, reduce + copy, None));
     }
     Ok(rows)
 }

@@ -1,6 +1,6 @@
 //! `segloss bench`: every op's time, GB/s and ratio to the roofline on this adapter.
 
-use segloss::bench::{measure, measure_primitives, workloads, Row};
+use segloss::bench::{measure, measure_plans, measure_primitives, workloads, Row};
 use segloss::{Engine, EngineOptions};
 
 type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -29,6 +29,12 @@ pub fn run(o: &Options) -> Res<()> {
             eprintln!("measuring {} {:?} …", w.name, w.shape);
         }
         rows.extend(measure(&engine, &w, o.reps, o.reference)?);
+    }
+    for &side in sides {
+        if !o.json {
+            eprintln!("measuring encoded plans at side {side} …");
+        }
+        rows.extend(measure_plans(&engine, side, o.reps)?);
     }
     let n = if o.full {
         8 << 20
