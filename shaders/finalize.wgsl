@@ -120,17 +120,23 @@ fn reduce_scale(t: TermSpec, s: Sums) -> f32 {
     return 1.0 / f32(max(s.n.x, 1u));
 }
 
+// loss.rs `TpForm`: TP = Σpt, or (Σp + Σt − Σ|p−t|)/2 with T_SOFT_TP; and ∂TP/∂S.
+fn true_positives(t: TermSpec, s: Sums) -> Lc {
+    var d = coef_zero();
+    if ((t.flags & T_SOFT_TP) != 0u) {
+        d.sp = 0.5;
+        d.sad = -0.5;
+        return Lc((s.f0.x + s.f0.y - s.f1.y) / 2.0, d);
+    }
+    d.tp = 1.0;
+    return Lc(s.f0.z, d);
+}
+
 // loss.rs `Dice::score` (nr = p0, dr = p1, eps = p2; SoftL1 TP, squared denominator).
 fn dice_score(t: TermSpec, s: Sums) -> Lc {
-    var tp = s.f0.z;
-    var dtp = coef_zero();
-    dtp.tp = 1.0;
-    if ((t.flags & T_SOFT_TP) != 0u) {
-        tp = (s.f0.x + s.f0.y - s.f1.y) / 2.0;
-        dtp = coef_zero();
-        dtp.sp = 0.5;
-        dtp.sad = -0.5;
-    }
+    let tpl = true_positives(t, s);
+    let tp = tpl.v;
+    let dtp = tpl.d;
     var den = s.f0.x + s.f0.y;
     var dden = coef_zero();
     dden.sp = 1.0;
@@ -170,15 +176,9 @@ fn iou_loss(t: TermSpec, s: Sums) -> Lc {
 fn tversky_loss(t: TermSpec, s: Sums) -> Lc {
     let a = t.p0;
     let b = t.p1;
-    var tp = s.f0.z;
-    var dtp = coef_zero();
-    dtp.tp = 1.0;
-    if ((t.flags & T_SOFT_TP) != 0u) {
-        tp = (s.f0.x + s.f0.y - s.f1.y) / 2.0;
-        dtp = coef_zero();
-        dtp.sp = 0.5;
-        dtp.sad = -0.5;
-    }
+    let tpl = true_positives(t, s);
+    let tp = tpl.v;
+    let dtp = tpl.d;
     var sp = s.f0.x;
     var st = s.f0.y;
     var dsp = coef_zero();
@@ -379,13 +379,6 @@ fn gdl_weight(t: TermSpec, st: f32, finite_max: f32) -> f32 {
     return select(t.p2, finite_max, finite_max >= 0.0);
 }
 
-fn gdl_tp(t: TermSpec, s: Sums) -> f32 {
-    if ((t.flags & T_SOFT_TP) != 0u) {
-        return (s.f0.x + s.f0.y - s.f1.y) / 2.0;
-    }
-    return s.f0.z;
-}
-
 // One segment of a term: its value, whether it is defined, and what its coefficients need
 // (a: the class-wise / Dice denominator or the GDL numerator, b: the CE denominator or the
 // GDL denominator, c: the focal scale or the GDL largest finite weight).
@@ -463,7 +456,7 @@ fn segment(t: TermSpec, base: u32) -> Segment {
                 if (class_selected(t, k)) {
                     let s = rows[base + k];
                     let w = gdl_weight(t, s.f0.y, finite_max);
-                    num += 2.0 * w * gdl_tp(t, s);
+                    num += 2.0 * w * true_positives(t, s).v;
                     den += w * (s.f0.x + s.f0.y);
                 }
             }
