@@ -141,6 +141,31 @@ impl Engine {
         Ok(Engine::gpu(GpuContext::from_device(device, queue, &options)?))
     }
 
+    /// [`Engine::new`] without blocking: for the web (wasm32, WebGPU), where nothing may block,
+    /// and for async callers on native.
+    pub async fn new_async() -> Result<Engine> {
+        Engine::with_options_async(EngineOptions::default()).await
+    }
+
+    /// [`Engine::with_options`] without blocking.
+    pub async fn with_options_async(options: EngineOptions) -> Result<Engine> {
+        Ok(Engine::gpu(GpuContext::new_async(&options).await?))
+    }
+
+    /// [`Engine::from_device`] without blocking: on the web, with the device the page created.
+    pub async fn from_device_async(device: wgpu::Device, queue: wgpu::Queue) -> Result<Engine> {
+        Engine::from_device_with_options_async(device, queue, EngineOptions::default()).await
+    }
+
+    /// [`Engine::from_device_with_options`] without blocking.
+    pub async fn from_device_with_options_async(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: EngineOptions,
+    ) -> Result<Engine> {
+        Ok(Engine::gpu(GpuContext::from_device_async(device, queue, &options).await?))
+    }
+
     /// The float64 CPU reference behind the same API.
     pub fn cpu() -> Engine {
         Engine { backend: Backend::Reference, reference_info: reference_info() }

@@ -147,12 +147,14 @@ impl GpuContext {
 
 impl GpuContext {
     /// Picks an adapter (any backend; `WGPU_BACKEND` and `WGPU_ADAPTER_NAME` are honoured)
-    /// and creates a device on it.
+    /// and creates a device on it. Blocks: on the web (wasm32) use [`GpuContext::new_async`].
     pub fn new(options: &EngineOptions) -> Result<GpuContext> {
         pollster::block_on(Self::new_async(options))
     }
 
-    async fn new_async(options: &EngineOptions) -> Result<GpuContext> {
+    /// [`GpuContext::new`] without blocking: for the web (wasm32, WebGPU), where nothing may
+    /// block, and for async callers on native.
+    pub async fn new_async(options: &EngineOptions) -> Result<GpuContext> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = wgpu::util::initialize_adapter_from_env_or_default(&instance, None)
             .await
@@ -180,13 +182,23 @@ impl GpuContext {
             })
             .await
             .map_err(|e| Error::DeviceRequest { adapter: info.name.clone(), detail: e.to_string() })?;
-        let ctx = Self::from_device(device, queue, options)?;
+        let ctx = Self::from_device_async(device, queue, options).await?;
         ctx.watch_device();
         Ok(ctx)
     }
 
-    /// Uses the caller's device and queue.
+    /// Uses the caller's device and queue. Blocks (on the pipelines' error scope): on the web
+    /// (wasm32) use [`GpuContext::from_device_async`].
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, options: &EngineOptions) -> Result<GpuContext> {
+        pollster::block_on(Self::from_device_async(device, queue, options))
+    }
+
+    /// [`GpuContext::from_device`] without blocking.
+    pub async fn from_device_async(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: &EngineOptions,
+    ) -> Result<GpuContext> {
         let adapter = device.adapter_info();
         let subgroups = match options.subgroups {
             SubgroupMode::Off => false,
@@ -208,7 +220,7 @@ impl GpuContext {
         let limits = device.limits();
         let binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let binding_elems = (binding / 4).min(u32::MAX as u64 / 2) as usize;
-        let pipelines = Self::make_pipelines(&device, subgroups)?;
+        let pipelines = Self::make_pipelines(&device, subgroups).await?;
         let info = BackendInfo {
             name: adapter.name.clone(),
             backend: adapter.backend.to_string(),
@@ -230,7 +242,7 @@ impl GpuContext {
         })
     }
 
-    fn make_pipelines(device: &wgpu::Device, subgroups: bool) -> Result<Pipelines> {
+    async fn make_pipelines(device: &wgpu::Device, subgroups: bool) -> Result<Pipelines> {
         use wgpu::BufferBindingType::{Storage, Uniform};
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let ro = Storage { read_only: true };
@@ -293,7 +305,7 @@ impl GpuContext {
             final_layout,
             grad_layout,
         };
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        if let Some(e) = scope.pop().await {
             return Err(Error::Gpu { during: "pipeline creation", detail: e.to_string() });
         }
         Ok(pipelines)
