@@ -19,11 +19,13 @@ enum Backend {
 ///
 /// `Send + Sync`: share one engine between threads (`Arc<Engine>` or scoped threads); calls
 /// from several threads run concurrently and give the same results as sequential calls.
+/// (On the web, wasm32, wgpu's types and so the engine are neither.)
 pub struct Engine {
     backend: Backend,
     reference_info: BackendInfo,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<Engine>();

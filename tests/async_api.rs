@@ -3,6 +3,7 @@
 //! `gpu::read_buffer_async` reads a buffer back without blocking. Fails without an adapter.
 mod common;
 use common::*;
+use segloss::wgpu;
 use segloss::*;
 
 fn terms() -> Vec<Term> {
@@ -120,4 +121,50 @@ fn read_buffer_async_reads_what_was_written() {
     ] {
         assert!(matches!(r, Err(Error::Gpu { .. })), "{what}: {r:?}");
     }
+}
+
+/// The whole web path, with nothing that blocks: `new_async`, a plan encoded into the
+/// caller's encoder on the engine's device, the values and gradient read back with
+/// `read_buffer_async`; the same bits as the blocking `Plan::run`.
+#[test]
+fn plan_encode_and_async_readback_give_the_bits_of_run() {
+    let engine = engine_async();
+    let (x, t) = case();
+    let plan = engine.plan(PlanDesc::binary(&[3, 1, 61, 77], terms()).unwrap().with_gradient()).unwrap();
+    let (device, queue) = engine.device().unwrap();
+    let buffer = |size: u64, usage: wgpu::BufferUsages| {
+        device.create_buffer(&wgpu::BufferDescriptor { label: None, size, usage, mapped_at_creation: false })
+    };
+    let u = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+    let bytes = x.len() as u64 * 4;
+    let (xb, tb, gb) = (buffer(bytes, u), buffer(bytes, u), buffer(bytes, u));
+    let values_bytes = plan.desc().values_bytes();
+    let vb = buffer(values_bytes, u);
+    let staging = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+    let (vs, gs) = (buffer(values_bytes, staging), buffer(bytes, staging));
+    queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+    queue.write_buffer(&tb, 0, bytemuck::cast_slice(&t));
+    let mut encoder = device.create_command_encoder(&Default::default());
+    let io = PlanIo {
+        logits: BufferAt::new(&xb, 0),
+        targets: BufferAt::new(&tb, 0),
+        values: BufferAt::new(&vb, 0),
+        grad: Some(BufferAt::new(&gb, 0)),
+    };
+    plan.encode(&mut encoder, &io).unwrap();
+    encoder.copy_buffer_to_buffer(&vb, 0, &vs, 0, Some(values_bytes));
+    encoder.copy_buffer_to_buffer(&gb, 0, &gs, 0, Some(bytes));
+    queue.submit([encoder.finish()]);
+    let values: Vec<f32> =
+        bytemuck::pod_collect_to_vec(&pollster::block_on(gpu::read_buffer_async(device, &vs, ..)).unwrap());
+    let grad: Vec<f32> =
+        bytemuck::pod_collect_to_vec(&pollster::block_on(gpu::read_buffer_async(device, &gs, ..)).unwrap());
+
+    let blocking = plan.run(LogitData::F32(&x), TargetData::F32(&t)).unwrap();
+    assert_eq!(values[0].to_bits(), blocking.total.to_bits(), "total");
+    for (i, v) in blocking.values.iter().enumerate() {
+        assert_eq!(values[1 + i].to_bits(), v.to_bits(), "term {i}");
+    }
+    let gbits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert!(gbits(&grad) == gbits(blocking.grad.as_deref().unwrap()), "gradients differ");
 }
