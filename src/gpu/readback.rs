@@ -17,8 +17,8 @@ use std::task::{Context, Poll, Waker};
 ///
 /// On the web the mapping completes from the browser's event loop. On native, each poll of
 /// the future polls the device without waiting (`PollType::Poll`) and, while the mapping is
-/// pending, asks to be polled again: an executor such as `pollster::block_on` therefore
-/// spins until the GPU is done.
+/// pending, yields the thread and asks to be polled again: an executor such as
+/// `pollster::block_on` therefore spins (yielding) until the GPU is done.
 pub async fn read_buffer_async(
     device: &wgpu::Device,
     buffer: &wgpu::Buffer,
@@ -93,9 +93,14 @@ impl Future for MapFuture<'_> {
             return Poll::Ready(r.map_err(|e| Error::Gpu { during, detail: e.to_string() }));
         }
         state.waker = Some(cx.waker().clone());
-        // Nothing but another `Device::poll` runs the callback on native: ask to be polled again.
+        // Nothing but another `Device::poll` runs the callback on native: ask to be polled again,
+        // after letting other threads (a software GPU's among them) run.
         #[cfg(not(target_arch = "wasm32"))]
-        cx.waker().wake_by_ref();
+        {
+            drop(state);
+            std::thread::yield_now();
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 }
