@@ -12,8 +12,8 @@
 //  2. per term, in order: with batch aggregation the pooled class rows Σ_i row[i·C + c]
 //     (image order) are stored after the N·C rows. Every segment (an image, or the pooled
 //     batch) gets its value (`segment`); a tree reduction (tree.wgsl) gives Σ value and the
-//     number of defined segments; then every non-empty row's coefficients grow by
-//     weight·∂value/∂S (`segment_coef`) / defined segments.
+//     number of defined segments; then every non-empty row (one per invocation) grows its
+//     coefficients by weight·∂value/∂S (`segment_coef`) / defined segments.
 //  3. out[0] = Σ weight·value, out[1 + t] = value of term t. If the forward pass flagged a
 //     bad input or target (status ≠ NONE), every output is NaN and every coefficient 0.
 //
@@ -559,26 +559,16 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         if (lid == 0u) {
             out[1u + ti] = value;
         }
-        if (sum.n.x != 0u) {
-            let scale = t.weight / included;
-            if (per_image) {
-                for (var g = lid; g < images; g += WG_SIZE) {
-                    let seg = segment(t, g * c);
-                    if (seg.defined) {
-                        for (var k = 0u; k < c; k++) {
-                            let r = g * c + k;
-                            if (rows[r].n.x != 0u) {
-                                coefs[r] = coef_plus(coefs[r], coef_scaled(segment_coef(t, seg, g * c, k), scale));
-                            }
-                        }
-                    }
-                }
-            } else {
-                let seg = segment(t, n_rows);
-                for (var r = lid; r < n_rows; r += WG_SIZE) {
-                    if (seg.defined && rows[r].n.x != 0u) {
-                        coefs[r] = coef_plus(coefs[r], coef_scaled(segment_coef(t, seg, n_rows, r % c), scale));
-                    }
+        // One row per invocation: its segment (its image, or the pooled batch) is evaluated
+        // again — O(C) per row, cheaper than keeping per-segment state, and one copy of the
+        // loss code keeps the kernel small for drivers that compile slowly.
+        let scale = t.weight / included;
+        for (var r = lid; r < n_rows && sum.n.x != 0u; r += WG_SIZE) {
+            let base = select(n_rows, r / c * c, per_image);
+            if (rows[r].n.x != 0u) {
+                let seg = segment(t, base);
+                if (seg.defined) {
+                    coefs[r] = coef_plus(coefs[r], coef_scaled(segment_coef(t, seg, base, r % c), scale));
                 }
             }
         }
