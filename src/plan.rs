@@ -466,6 +466,30 @@ pub struct Plan {
     finalize_bind: wgpu::BindGroup,
     coefs: wgpu::Buffer,
     out: wgpu::Buffer,
+    /// The bind groups of the caller buffers last encoded with.
+    bind_cache: std::sync::Mutex<Option<IoBindGroups>>,
+}
+
+/// Which caller buffers (and offsets) a set of bind groups reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IoKey {
+    logits: (wgpu::Buffer, u64),
+    targets: (wgpu::Buffer, u64),
+    grad: Option<(wgpu::Buffer, u64)>,
+}
+
+impl IoKey {
+    fn of(io: &PlanIo) -> IoKey {
+        let at = |b: BufferAt| (b.buffer.clone(), b.offset);
+        IoKey { logits: at(io.logits), targets: at(io.targets), grad: io.grad.map(at) }
+    }
+}
+
+struct IoBindGroups {
+    key: IoKey,
+    forward: Vec<wgpu::BindGroup>,
+    rows: Vec<wgpu::BindGroup>,
+    backward: Vec<wgpu::BindGroup>,
 }
 
 struct SoftmaxPass {
@@ -580,6 +604,7 @@ impl Plan {
             finalize_bind,
             coefs,
             out,
+            bind_cache: Default::default(),
         })
     }
 
@@ -714,12 +739,9 @@ impl Plan {
         Ok(())
     }
 
-    /// Records the plan's passes into `encoder`: forward, finalize, backward (with a
-    /// gradient), and a copy of the values into `io.values`. Checks the caller's buffers
-    /// (usage, size, offsets) first; submits nothing.
-    pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, io: &PlanIo) -> Result<()> {
-        self.ctx.check_health()?;
-        self.check_io(io)?;
+    /// The bind groups that read or write the caller's buffers, per chunk: forward, its
+    /// row reduction, backward.
+    fn io_bind_groups(&self, io: &PlanIo) -> IoBindGroups {
         let ctx = &self.ctx;
         let pl = &ctx.pipelines;
         let d = &self.desc;
@@ -736,6 +758,70 @@ impl Plan {
                 .collect();
             ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries })
         };
+        let mut out = IoBindGroups { key: IoKey::of(io), forward: Vec::new(), rows: Vec::new(), backward: Vec::new() };
+        for (k, chunk) in self.chunks.iter().enumerate() {
+            let params = whole(&self.forward_params[k]);
+            let rows = wgpu::BufferBinding {
+                buffer: &self.chunk_rows,
+                offset: self.row_bases[k] * SUMS_BYTES,
+                size: std::num::NonZeroU64::new(chunk.n_seg as u64 * SUMS_BYTES),
+            };
+            // Multiclass plans have one chunk of whole images: the class map starts at 0.
+            let targets = match self.softmax {
+                Some(_) => slice(io.targets, 0, d.target_elements(), tb),
+                None => slice(io.targets, chunk.start, chunk.len, tb),
+            };
+            let logits = slice(io.logits, chunk.start, chunk.len, lb);
+            if let Some(sm) = &self.softmax {
+                let forward = [
+                    params,
+                    logits.clone(),
+                    targets.clone(),
+                    whole(&self.partials),
+                    whole(&self.status),
+                    whole(&sm.confusion),
+                ];
+                out.forward.push(bind(&pl.class_stats_layout, &forward));
+                out.rows.push(bind(&pl.final_layout, &[whole(&sm.final_params), whole(&self.partials), rows]));
+            } else {
+                let forward =
+                    [params.clone(), logits.clone(), targets.clone(), whole(&self.partials), whole(&self.status)];
+                out.forward.push(bind(&pl.stats_layout, &forward));
+                out.rows.push(bind(&pl.final_layout, &[params, whole(&self.partials), rows]));
+            }
+            if let (true, Some(grad)) = (d.gradient, io.grad) {
+                let backward = [
+                    whole(&self.grad_params[k]),
+                    logits,
+                    targets,
+                    whole(&self.coefs),
+                    slice(grad, chunk.start, chunk.len, 4),
+                ];
+                out.backward.push(bind(&pl.grad_layout, &backward));
+            }
+        }
+        out
+    }
+
+    /// Records the plan's passes into `encoder`: forward, finalize, backward (with a
+    /// gradient), and a copy of the values into `io.values`. Checks the caller's buffers
+    /// (usage, size, offsets) first; submits nothing. The bind groups of the last caller
+    /// buffers are kept, so a loop over the same buffers creates none after its first call
+    /// (the plan holds a reference to those buffers until it is given others or dropped).
+    pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, io: &PlanIo) -> Result<()> {
+        self.ctx.check_health()?;
+        self.check_io(io)?;
+        let ctx = &self.ctx;
+        let pl = &ctx.pipelines;
+        let d = &self.desc;
+        let mut cache = self.bind_cache.lock().map_err(|_| Error::Gpu {
+            during: "encoding a plan",
+            detail: "a thread panicked while encoding this plan".into(),
+        })?;
+        if cache.as_ref().is_none_or(|c| c.key != IoKey::of(io)) {
+            *cache = Some(self.io_bind_groups(io));
+        }
+        let Some(groups) = cache.as_ref() else { unreachable!("just filled") };
         encoder.copy_buffer_to_buffer(&self.status_clear, 0, &self.status, 0, Some(8));
         if let Some(sm) = &self.softmax {
             encoder.clear_buffer(&sm.confusion, 0, None);
@@ -743,77 +829,30 @@ impl Plan {
         {
             let mut pass = ctx.compute_pass(encoder, "segloss plan");
             for (k, chunk) in self.chunks.iter().enumerate() {
-                let params = whole(&self.forward_params[k]);
-                let rows = wgpu::BufferBinding {
-                    buffer: &self.chunk_rows,
-                    offset: self.row_bases[k] * SUMS_BYTES,
-                    size: std::num::NonZeroU64::new(chunk.n_seg as u64 * SUMS_BYTES),
-                };
+                pass.set_bind_group(0, &groups.forward[k], &[]);
                 if let Some(sm) = &self.softmax {
-                    let stats = bind(
-                        &pl.class_stats_layout,
-                        &[
-                            params,
-                            slice(io.logits, 0, chunk.len, lb),
-                            slice(io.targets, 0, d.target_elements(), tb),
-                            whole(&self.partials),
-                            whole(&self.status),
-                            whole(&sm.confusion),
-                        ],
-                    );
-                    let fin = bind(&pl.final_layout, &[whole(&sm.final_params), whole(&self.partials), rows]);
                     pass.set_pipeline(&pl.class_stats);
-                    pass.set_bind_group(0, &stats, &[]);
                     let blocks = d.channels.div_ceil(chunking::WG_SIZE as usize) as u32;
                     pass.dispatch_workgroups(sm.workgroups, d.shape.n as u32, blocks);
-                    pass.set_pipeline(&pl.stats_final);
-                    pass.set_bind_group(0, &fin, &[]);
                 } else {
-                    let stats = bind(
-                        &pl.stats_layout,
-                        &[
-                            params.clone(),
-                            slice(io.logits, chunk.start, chunk.len, lb),
-                            slice(io.targets, chunk.start, chunk.len, tb),
-                            whole(&self.partials),
-                            whole(&self.status),
-                        ],
-                    );
-                    let fin = bind(&pl.final_layout, &[params, whole(&self.partials), rows]);
                     let seg_len = d.shape.pixels();
                     let wg = chunking::workgroups_per_segment(chunk, seg_len, ctx.max_workgroups, ctx.binding_elems);
                     pass.set_pipeline(&pl.stats_partials);
-                    pass.set_bind_group(0, &stats, &[]);
                     pass.dispatch_workgroups(wg, chunk.n_seg as u32, 1);
-                    pass.set_pipeline(&pl.stats_final);
-                    pass.set_bind_group(0, &fin, &[]);
                 }
+                pass.set_pipeline(&pl.stats_final);
+                pass.set_bind_group(0, &groups.rows[k], &[]);
                 let (x, y) = chunking::fold(chunk.n_seg);
                 pass.dispatch_workgroups(x, y, 1);
             }
             pass.set_pipeline(&pl.finalize);
             pass.set_bind_group(0, &self.finalize_bind, &[]);
             pass.dispatch_workgroups(1, 1, 1);
-            if let (true, Some(grad)) = (d.gradient, io.grad) {
-                for (k, chunk) in self.chunks.iter().enumerate() {
-                    let (targets, pipeline) = match self.softmax {
-                        Some(_) => (slice(io.targets, 0, d.target_elements(), tb), &pl.class_grad),
-                        None => (slice(io.targets, chunk.start, chunk.len, tb), &pl.grad),
-                    };
-                    let g = bind(
-                        &pl.grad_layout,
-                        &[
-                            whole(&self.grad_params[k]),
-                            slice(io.logits, chunk.start, chunk.len, lb),
-                            targets,
-                            whole(&self.coefs),
-                            slice(grad, chunk.start, chunk.len, 4),
-                        ],
-                    );
-                    pass.set_pipeline(pipeline);
-                    pass.set_bind_group(0, &g, &[]);
-                    pass.dispatch_workgroups(self.grad_workgroups[k], 1, 1);
-                }
+            let pipeline = if self.softmax.is_some() { &pl.class_grad } else { &pl.grad };
+            for (k, group) in groups.backward.iter().enumerate() {
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, group, &[]);
+                pass.dispatch_workgroups(self.grad_workgroups[k], 1, 1);
             }
         }
         encoder.copy_buffer_to_buffer(&self.out, 0, io.values.buffer, io.values.offset, Some(d.values_bytes()));

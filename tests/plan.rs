@@ -510,3 +510,36 @@ fn multiclass_plan_encode_gives_the_bits_of_run_and_checks_its_inputs() {
     let e = small.plan(big).unwrap_err();
     assert!(e.to_string().contains("within one storage binding"), "{e}");
 }
+
+#[test]
+fn encode_reuses_bind_groups_only_for_the_same_buffers() {
+    let (device, queue, engine) = caller_device();
+    let dims = [2, 1, 21, 19];
+    let plan = engine.plan(desc(&dims, vec![Loss::Dice(Dice::default()).per_image()]).with_gradient()).unwrap();
+    let u = wgpu::BufferUsages::STORAGE;
+    let mut sets = Vec::new();
+    for seed in [1, 2] {
+        let (x, t, _) = case(200 + seed, 2, 1, 21, 19, Mask::Hard, 2.0);
+        let want = plan.run(LogitData::F32(&x), TargetData::F32(&t)).unwrap();
+        let xb = buffer_with(&device, &queue, 0, bytemuck::cast_slice(&x), u);
+        let tb = buffer_with(&device, &queue, 0, bytemuck::cast_slice(&t), u);
+        let gb = buffer_with(&device, &queue, 0, &vec![0u8; x.len() * 4], u);
+        sets.push((xb, tb, gb, want));
+    }
+    let vb = buffer_with(&device, &queue, 0, &[0u8; 8], wgpu::BufferUsages::empty());
+    for &k in &[0usize, 0, 1, 0, 1, 1] {
+        let (xb, tb, gb, want) = &sets[k];
+        let io = PlanIo {
+            logits: BufferAt::new(xb, 0),
+            targets: BufferAt::new(tb, 0),
+            values: BufferAt::new(&vb, 0),
+            grad: Some(BufferAt::new(gb, 0)),
+        };
+        engine.submit_and_wait(|enc| plan.encode(enc, &io)).unwrap();
+        let v: Vec<f32> = bytemuck::pod_collect_to_vec(&read(&device, &queue, &vb, 0, 8));
+        assert_eq!(v[0].to_bits(), want.total.to_bits(), "set {k}");
+        let g: Vec<f32> = bytemuck::pod_collect_to_vec(&read(&device, &queue, gb, 0, gb.size() - 300));
+        let w = want.grad.as_ref().unwrap();
+        assert!(g[..w.len()].iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()), "set {k} gradient");
+    }
+}
