@@ -125,14 +125,9 @@ fn preset_of(e: &Value) -> (String, Value) {
 fn tolerance(e: &Value) -> (f64, f64) {
     let t = e["test_tolerance"].as_str().unwrap();
     let num = |key: &str| {
-        t.split(key).nth(1).map(|r| {
-            r.trim_start_matches(['=', ' '])
-                .split(|c: char| c == ',' || c == ')' || c == ' ')
-                .next()
-                .unwrap()
-                .parse::<f64>()
-                .unwrap()
-        })
+        t.split(key)
+            .nth(1)
+            .map(|r| r.trim_start_matches(['=', ' ']).split([',', ')', ' ']).next().unwrap().parse::<f64>().unwrap())
     };
     if t.starts_with("abs") {
         (0.0, num("abs").unwrap())

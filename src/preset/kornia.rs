@@ -16,12 +16,12 @@ use crate::loss::{Dice, Focal, FocalForm, Loss, LovaszHinge, LovaszSoftmax, Redu
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Function {
-    DiceLoss,
-    FocalLoss,
-    BinaryFocalLoss,
-    TverskyLoss,
-    LovaszHingeLoss,
-    LovaszSoftmaxLoss,
+    Dice,
+    Focal,
+    BinaryFocal,
+    Tversky,
+    LovaszHinge,
+    LovaszSoftmax,
 }
 
 pub(crate) const NAMES: &[&str] = &[
@@ -35,24 +35,24 @@ pub(crate) const NAMES: &[&str] = &[
 
 pub(crate) fn function(name: &str) -> Option<Function> {
     Some(match name {
-        "dice_loss" | "DiceLoss" => Function::DiceLoss,
-        "focal_loss" | "FocalLoss" => Function::FocalLoss,
-        "binary_focal_loss_with_logits" | "BinaryFocalLossWithLogits" => Function::BinaryFocalLoss,
-        "tversky_loss" | "TverskyLoss" => Function::TverskyLoss,
-        "lovasz_hinge_loss" | "LovaszHingeLoss" => Function::LovaszHingeLoss,
-        "lovasz_softmax_loss" | "LovaszSoftmaxLoss" => Function::LovaszSoftmaxLoss,
+        "dice_loss" | "DiceLoss" => Function::Dice,
+        "focal_loss" | "FocalLoss" => Function::Focal,
+        "binary_focal_loss_with_logits" | "BinaryFocalLossWithLogits" => Function::BinaryFocal,
+        "tversky_loss" | "TverskyLoss" => Function::Tversky,
+        "lovasz_hinge_loss" | "LovaszHingeLoss" => Function::LovaszHinge,
+        "lovasz_softmax_loss" | "LovaszSoftmaxLoss" => Function::LovaszSoftmax,
         _ => return None,
     })
 }
 
 pub(crate) fn keywords(f: Function) -> Vec<&'static str> {
     match f {
-        Function::DiceLoss => vec!["average", "eps", "weight", "ignore_index"],
-        Function::FocalLoss => vec!["alpha", "gamma", "reduction", "weight", "ignore_index"],
-        Function::BinaryFocalLoss => vec!["alpha", "gamma", "reduction", "pos_weight", "weight", "ignore_index"],
-        Function::TverskyLoss => vec!["alpha", "beta", "eps", "ignore_index"],
-        Function::LovaszHingeLoss => vec![],
-        Function::LovaszSoftmaxLoss => vec!["weight"],
+        Function::Dice => vec!["average", "eps", "weight", "ignore_index"],
+        Function::Focal => vec!["alpha", "gamma", "reduction", "weight", "ignore_index"],
+        Function::BinaryFocal => vec!["alpha", "gamma", "reduction", "pos_weight", "weight", "ignore_index"],
+        Function::Tversky => vec!["alpha", "beta", "eps", "ignore_index"],
+        Function::LovaszHinge => vec![],
+        Function::LovaszSoftmax => vec!["weight"],
     }
 }
 
@@ -87,7 +87,7 @@ fn reduction(kw: &Kw) -> Result<Reduction> {
 
 pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> {
     match f {
-        Function::DiceLoss => {
+        Function::Dice => {
             let average = kw.choice("average", "micro", &["micro", "macro"])?;
             let eps = kw.f64("eps", 1e-8)?;
             let dice = Dice {
@@ -108,7 +108,7 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
             let term = Loss::Dice(dice).per_image().with_classes(classes);
             Ok(vec![part(softmax(kw)?, "kornia.dice_loss", term, Scale::default())])
         }
-        Function::TverskyLoss => {
+        Function::Tversky => {
             let (Some(alpha), Some(beta)) = (kw.opt_f64("alpha")?, kw.opt_f64("beta")?) else {
                 return Err(kw.err("alpha", "alpha and beta are required"));
             };
@@ -128,7 +128,7 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
             let term = Loss::Tversky(t).per_image().with_classes(classes);
             Ok(vec![part(softmax(kw)?, "kornia.tversky_loss", term, Scale::default())])
         }
-        Function::FocalLoss => {
+        Function::Focal => {
             let red = reduction(kw)?;
             let alpha = kw.opt_f64("alpha")?;
             let w = weights(kw, channels)?;
@@ -150,7 +150,7 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
             let scale = if red == Reduction::Mean { Scale::per_element() } else { Scale::default() };
             Ok(vec![part(softmax(kw)?, "kornia.focal_loss", term, scale)])
         }
-        Function::BinaryFocalLoss => {
+        Function::BinaryFocal => {
             let red = reduction(kw)?;
             if let Some(pw) = kw.opt_list("pos_weight")? {
                 if pw.iter().any(|&x| x != 1.0) {
@@ -169,7 +169,7 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
             let term = Loss::Focal(loss).batch().with_classes(classes);
             Ok(vec![part(input, "kornia.binary_focal_loss_with_logits", term, scale)])
         }
-        Function::LovaszHingeLoss => {
+        Function::LovaszHinge => {
             if channels != 1 {
                 return Err(super::bad(format!(
                     "kornia.lovasz_hinge_loss: pred must be (B, 1, H, W), got C = {channels}"
@@ -183,7 +183,7 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
                 Scale::default(),
             )])
         }
-        Function::LovaszSoftmaxLoss => {
+        Function::LovaszSoftmax => {
             let classes =
                 ClassOptions { weights: weights(kw, channels)?, normalize_weights: false, ..ClassOptions::default() };
             let term = Loss::LovaszSoftmax(LovaszSoftmax { present_only: false }).per_image().with_classes(classes);

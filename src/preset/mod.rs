@@ -187,7 +187,7 @@ impl Preset {
     fn is_single_channel(&self) -> bool {
         match self.kind {
             Kind::Smp(c) => smp::is_single_channel(c, &self.kw()),
-            Kind::Kornia(f) => f == kornia::Function::LovaszHingeLoss,
+            Kind::Kornia(f) => f == kornia::Function::LovaszHinge,
             Kind::Native(_) => native::is_single_channel(&self.kw()),
             _ => false,
         }
