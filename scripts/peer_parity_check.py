@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Independent parity check: random shapes, data and keyword arguments (not the committed
+fixtures) through each peer and through `segloss loss --json`, values and gradients compared.
+
+    /work/pyenv/bin/python scripts/peer_parity_check.py [--backend cpu|gpu] [--seed N] [--rounds N]
+
+Needs torch, segmentation_models_pytorch, monai, kornia, torchvision and a release build."""
+import argparse, json, os, subprocess, sys, tempfile, warnings
+import numpy as np, torch
+warnings.filterwarnings("ignore")
+import segmentation_models_pytorch as smp, monai.losses as ml, kornia.losses as kl, torchvision.ops as tv
+
+BIN = os.path.join(os.path.dirname(__file__), "..", "target", "release", "segloss")
+
+
+def peer(preset, params):
+    lib, name = preset.split(".", 1)
+    kw = {k: (torch.tensor(v, dtype=torch.float64) if k in ("weight", "pos_weight") and isinstance(v, list) else v)
+          for k, v in params.items()}
+    if lib == "smp":
+        return getattr(smp.losses, name)(**kw)
+    if lib == "monai":
+        return getattr(ml, name)(**kw)
+    if lib == "kornia":
+        f = getattr(kl, name)
+        return lambda x, t: f(x, t, **kw)
+    return lambda x, t: tv.sigmoid_focal_loss(x, t, **kw)
+
+
+def case(rng, preset, params, mode, soft=False, ignore=None):
+    n, c, h, w = rng.integers(1, 4), rng.integers(2, 6), rng.integers(1, 9), rng.integers(1, 9)
+    if mode == "binary":
+        c = 1
+    x = rng.normal(0, 2.5, (n, c, h, w)).astype(np.float32)
+    if mode == "multiclass":
+        t = rng.integers(0, c, (n, h, w)).astype(np.int64)
+        if ignore is not None:
+            t[rng.random((n, h, w)) < 0.2] = ignore
+        if preset.startswith("monai"):
+            t = t[:, None]
+    else:
+        t = (rng.random((n, c, h, w)) if soft else (rng.random((n, c, h, w)) < 0.4)).astype(np.float32)
+        if ignore is not None:
+            t[rng.random((n, c, h, w)) < 0.2] = ignore
+    return x, t
+
+
+CASES = [
+    ("smp.DiceLoss", {"mode": "binary", "smooth": 0.3}, "binary", True, None),
+    ("smp.DiceLoss", {"mode": "multiclass", "ignore_index": 255, "log_loss": True}, "multiclass", False, 255),
+    ("smp.DiceLoss", {"mode": "multilabel", "eps": 1e-5}, "multilabel", True, None),
+    ("smp.JaccardLoss", {"mode": "multiclass", "smooth": 0.5}, "multiclass", False, None),
+    ("smp.TverskyLoss", {"mode": "multilabel", "alpha": 0.2, "beta": 0.8, "gamma": 1.7, "ignore_index": 255}, "multilabel", True, 255),
+    ("smp.FocalLoss", {"mode": "multiclass", "alpha": 0.3, "ignore_index": -100}, "multiclass", False, -100),
+    ("smp.FocalLoss", {"mode": "binary", "gamma": 1.3}, "binary", True, None),
+    ("smp.LovaszLoss", {"mode": "multiclass", "per_image": True}, "multiclass", False, None),
+    ("smp.SoftBCEWithLogitsLoss", {"smooth_factor": 0.2, "pos_weight": [1.5]}, "multilabel", True, -100),
+    ("smp.SoftCrossEntropyLoss", {"smooth_factor": 0.3}, "multiclass", False, -100),
+    ("monai.DiceLoss", {"softmax": True, "to_onehot_y": True, "batch": True, "weight": 0.7}, "multiclass", False, None),
+    ("monai.DiceLoss", {"sigmoid": True, "jaccard": True, "include_background": False}, "multilabel", True, None),
+    ("monai.TverskyLoss", {"softmax": True, "to_onehot_y": True, "alpha": 0.1, "beta": 0.9, "reduction": "sum"}, "multiclass", False, None),
+    ("monai.GeneralizedDiceLoss", {"sigmoid": True, "w_type": "simple", "batch": True}, "multilabel", False, None),
+    ("monai.FocalLoss", {"alpha": 0.4, "gamma": 1.2}, "multilabel", True, None),
+    ("monai.FocalLoss", {"use_softmax": True, "to_onehot_y": True, "gamma": 2.5, "reduction": "sum"}, "multiclass", False, None),
+    ("monai.DiceCELoss", {"softmax": True, "to_onehot_y": True, "label_smoothing": 0.05, "lambda_ce": 0.3}, "multiclass", False, None),
+    ("monai.DiceFocalLoss", {"sigmoid": True, "gamma": 1.0, "lambda_focal": 0.5}, "multilabel", False, None),
+    ("kornia.dice_loss", {"average": "macro", "ignore_index": 255}, "multiclass", False, 255),
+    ("kornia.tversky_loss", {"alpha": 0.4, "beta": 0.6}, "multiclass", False, None),
+    ("kornia.focal_loss", {"alpha": 0.3, "gamma": 1.5, "reduction": "mean"}, "multiclass", False, -100),
+    ("kornia.binary_focal_loss_with_logits", {"alpha": 0.6, "gamma": 2.5, "reduction": "sum"}, "multilabel", True, None),
+    ("kornia.lovasz_softmax_loss", {}, "multiclass", False, None),
+    ("torchvision.sigmoid_focal_loss", {"alpha": 0.4, "gamma": 1.0, "reduction": "mean"}, "multilabel", True, None),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", default="cpu")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args()
+    rng = np.random.default_rng(a.seed)
+    bad = 0
+    with tempfile.TemporaryDirectory() as d:
+        for r in range(a.rounds):
+            for preset, params, mode, soft, ignore in CASES:
+                x, t = case(rng, preset, params, mode, soft, ignore)
+                xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+                tt = torch.tensor(t) if t.dtype == np.int64 else torch.tensor(t, dtype=torch.float64)
+                if preset == "smp.LovaszLoss":
+                    xt = torch.tensor(x, requires_grad=True)
+                loss = peer(preset, params)(xt, tt)
+                loss.backward()
+                np.save(f"{d}/x.npy", x); np.save(f"{d}/t.npy", t)
+                args = [BIN, "loss", "--logits", f"{d}/x.npy", "--targets", f"{d}/t.npy", "--json", "--backend",
+                        a.backend, "--grad-out", f"{d}/g.npy", "--grad-dtype", "f64", preset]
+                args += [f"{k}={json.dumps(v)}" for k, v in params.items()]
+                out = subprocess.run(args, capture_output=True, text=True)
+                if out.returncode != 0:
+                    print(f"ERROR {preset} {params} {x.shape}: {out.stderr.strip()}"); bad += 1; continue
+                got = json.loads(out.stdout)["loss"]
+                g = np.load(f"{d}/g.npy"); want_g = xt.grad.double().numpy()
+                rel = abs(got - loss.item()) / max(abs(loss.item()), 1e-12)
+                gr = np.linalg.norm(g - want_g) / max(np.linalg.norm(want_g), 1e-300)
+                ok = rel < 1e-5 and (gr < 1e-4 or np.linalg.norm(want_g) < 1e-12)
+                bad += not ok
+                print(f"{'ok  ' if ok else 'FAIL'} {preset:38} {str(x.shape):16} value rel {rel:.1e} grad rel {gr:.1e}")
+    print(f"{bad} failures")
+    sys.exit(1 if bad else 0)
+
+
+main()
