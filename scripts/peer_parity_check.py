@@ -27,8 +27,8 @@ def peer(preset, params):
     return lambda x, t: tv.sigmoid_focal_loss(x, t, **kw)
 
 
-def case(rng, preset, params, mode, soft=False, ignore=None):
-    n, c, h, w = rng.integers(1, 4), rng.integers(2, 6), rng.integers(1, 9), rng.integers(1, 9)
+def case(rng, preset, params, mode, soft=False, ignore=None, empty=False):
+    n, c, h, w = rng.integers(1, 4) + empty, rng.integers(2, 6), rng.integers(1, 9), rng.integers(1, 9)
     if mode == "binary":
         c = 1
     x = rng.normal(0, 2.5, (n, c, h, w)).astype(np.float32)
@@ -36,12 +36,16 @@ def case(rng, preset, params, mode, soft=False, ignore=None):
         t = rng.integers(0, c, (n, h, w)).astype(np.int64)
         if ignore is not None:
             t[rng.random((n, h, w)) < 0.2] = ignore
+        if empty:
+            t[0] = ignore
         if preset.startswith("monai"):
             t = t[:, None]
     else:
         t = (rng.random((n, c, h, w)) if soft else (rng.random((n, c, h, w)) < 0.4)).astype(np.float32)
         if ignore is not None:
             t[rng.random((n, c, h, w)) < 0.2] = ignore
+        if empty:
+            t[0] = ignore
     return x, t
 
 
@@ -72,6 +76,19 @@ CASES = [
     ("torchvision.sigmoid_focal_loss", {"alpha": 0.4, "gamma": 1.0, "reduction": "mean"}, "multilabel", True, None),
 ]
 
+# Image 0 entirely ignored: peers that count such an image in a mean over images.
+EMPTY = [
+    ("kornia.dice_loss", {"average": "micro", "ignore_index": 255}, "multiclass", False, 255),
+    ("kornia.dice_loss", {"average": "macro"}, "multiclass", False, -100),
+    ("kornia.tversky_loss", {"alpha": 0.3, "beta": 0.7, "ignore_index": 255}, "multiclass", False, 255),
+    ("monai.DiceLoss", {"softmax": True, "to_onehot_y": True, "ignore_index": 255, "smooth_nr": 0.5}, "multiclass", False, 255),
+    ("monai.TverskyLoss", {"softmax": True, "to_onehot_y": True, "ignore_index": 255, "smooth_dr": 0.5}, "multiclass", False, 255),
+    ("monai.FocalLoss", {"to_onehot_y": True, "ignore_index": 255, "reduction": "sum"}, "multiclass", False, 255),
+    ("monai.FocalLoss", {"use_softmax": True, "to_onehot_y": True, "ignore_index": 255, "reduction": "sum"}, "multiclass", False, 255),
+    ("smp.LovaszLoss", {"mode": "binary", "per_image": True, "ignore_index": 255}, "binary", False, 255),
+    # (smp's multiclass per-image Lovasz returns a non-scalar for such a batch.)
+]
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -83,8 +100,9 @@ def main():
     bad = 0
     with tempfile.TemporaryDirectory() as d:
         for r in range(a.rounds):
-            for preset, params, mode, soft, ignore in CASES:
-                x, t = case(rng, preset, params, mode, soft, ignore)
+            for k, (preset, params, mode, soft, ignore) in enumerate(CASES + EMPTY):
+                params = {p: v for p, v in params.items() if v is not None}
+                x, t = case(rng, preset, params, mode, soft, ignore, empty=k >= len(CASES))
                 xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
                 tt = torch.tensor(t) if t.dtype == np.int64 else torch.tensor(t, dtype=torch.float64)
                 if preset == "smp.LovaszLoss":

@@ -160,3 +160,50 @@ fn unknown_names_and_keywords_are_errors_listing_the_accepted_ones() {
     assert!(Preset::parse("monai.FocalLoss", &serde_json::json!({"use_softmax": true, "include_background": false}))
         .is_err());
 }
+
+/// An image whose pixels are all ignored: kornia counts it as loss 1, MONAI's Dice as
+/// 1 − smooth_nr/smooth_dr, smp's per-image Lovasz as 0 — each in the mean over images (from
+/// the peers' sources: `masked_fill(empty, 1)`, `f = 1 − nr/dr` at tp = fp = fn = 0, `mean([]) = 0`).
+/// With image 0 ignored, the loss is (v + (N−1)·L_rest)/N, L_rest the loss of the other images.
+#[test]
+fn fully_ignored_images_count_as_the_peers_count_them() {
+    let (n, c, hw) = (3usize, 3usize, 6usize);
+    let mut rng = common::Rng::new(77);
+    let x: Vec<f64> = (0..n * c * hw).map(|_| rng.normal() * 2.0).collect();
+    let mut labels: Vec<f64> = (0..n * hw).map(|_| (rng.uniform() * c as f64).floor()).collect();
+    labels[..hw].iter_mut().for_each(|l| *l = 255.0);
+    let rest_x = Array::Float(vec![n - 1, c, hw], x[c * hw..].to_vec());
+    let rest_t = Array::Float(vec![n - 1, 1, hw], labels[hw..].to_vec());
+    let all_x = Array::Float(vec![n, c, hw], x.clone());
+    let all_t = Array::Float(vec![n, 1, hw], labels.clone());
+    let binary_x = Array::Float(vec![n, 1, hw], x[..n * hw].to_vec());
+    let bin_t: Vec<f64> = labels.iter().map(|&l| if l == 255.0 { 255.0 } else { (l == 1.0) as u8 as f64 }).collect();
+    let binary_t = Array::Float(vec![n, 1, hw], bin_t.clone());
+    let binary_rest_x = Array::Float(vec![n - 1, 1, hw], x[hw..n * hw].to_vec());
+    let binary_rest_t = Array::Float(vec![n - 1, 1, hw], bin_t[hw..].to_vec());
+    let cases = [
+        ("kornia.dice_loss", serde_json::json!({"ignore_index": 255}), 1.0, false),
+        ("kornia.dice_loss", serde_json::json!({"average": "macro", "ignore_index": 255}), 1.0, false),
+        ("kornia.tversky_loss", serde_json::json!({"alpha": 0.3, "beta": 0.7, "ignore_index": 255}), 1.0, false),
+        (
+            "monai.DiceLoss",
+            serde_json::json!({"softmax": true, "to_onehot_y": true, "ignore_index": 255, "smooth_nr": 0.25}),
+            1.0 - 0.25 / 1e-5,
+            false,
+        ),
+        ("smp.LovaszLoss", serde_json::json!({"mode": "binary", "per_image": true, "ignore_index": 255}), 0.0, true),
+    ];
+    for (name, params, v, binary) in cases {
+        let preset = Preset::parse(name, &params).unwrap();
+        let (ax, at, rx, rt, ch) = if binary {
+            (&binary_x, &binary_t, &binary_rest_x, &binary_rest_t, 1)
+        } else {
+            (&all_x, &all_t, &rest_x, &rest_t, c)
+        };
+        let parts = preset.parts(ch).unwrap();
+        let whole = evaluate(&Engine::cpu(), &parts, ax, at, false).unwrap().total;
+        let rest = evaluate(&Engine::cpu(), &parts, rx, rt, false).unwrap().total;
+        let want = (v + (n - 1) as f64 * rest) / n as f64;
+        assert!((whole - want).abs() <= 1e-12 * want.abs().max(1.0), "{name} {params}: {whole} vs {want}");
+    }
+}

@@ -105,7 +105,8 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
                 absent: if average == "macro" { AbsentClass::Skip } else { AbsentClass::Smoothed },
                 ..ClassOptions::default()
             };
-            let term = Loss::Dice(dice).per_image().with_classes(classes);
+            // An image without a valid pixel, or whose present classes weigh 0, counts as 1.
+            let term = Loss::Dice(dice).per_image().with_classes(classes).counting_undefined_images(1.0);
             Ok(vec![part(softmax(kw)?, "kornia.dice_loss", term, Scale::default())])
         }
         Function::Tversky => {
@@ -125,7 +126,7 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
                 squared: false,
             };
             let classes = ClassOptions { absent: AbsentClass::Skip, ..ClassOptions::default() };
-            let term = Loss::Tversky(t).per_image().with_classes(classes);
+            let term = Loss::Tversky(t).per_image().with_classes(classes).counting_undefined_images(1.0);
             Ok(vec![part(softmax(kw)?, "kornia.tversky_loss", term, Scale::default())])
         }
         Function::Focal => {

@@ -192,8 +192,12 @@ fn dice_part(kw: &Kw, c: usize, weight_key: Option<&str>) -> Result<Part> {
         None => (None, 1.0),
     };
     let scale = region_scale(kw, &selection, batch, true)?;
+    // An image without a valid pixel (all ignored) still counts, with every class at 1 − nr/dr.
+    let n_sel = selected(&selection, c);
+    let mean_w = weights.as_ref().map_or(1.0, |w| w.iter().sum::<f64>() / n_sel as f64);
     let classes = ClassOptions { weights, normalize_weights: false, selection, ..ClassOptions::default() };
     let term = aggregate(loss, batch).with_classes(classes).weighted(factor);
+    let term = undefined(term, (1.0 - nr / dr) * mean_w);
     Ok(part(input, "dice", term, scale))
 }
 
@@ -237,7 +241,7 @@ fn focal_part(kw: &Kw, c: usize, softmax: bool) -> Result<Part> {
         // mean: over N·C·H·W (per pixel / C), or over the valid pixels with ignore_index;
         // sum: Σ over images of the per-image mean.
         let (term, scale) = if sum {
-            (loss.per_image(), Scale { images: 1, ..Scale::default() })
+            (loss.per_image().counting_undefined_images(0.0), Scale { images: 1, ..Scale::default() })
         } else if ignore.is_some() {
             (loss.batch(), Scale::default())
         } else {
@@ -258,13 +262,24 @@ fn focal_part(kw: &Kw, c: usize, softmax: bool) -> Result<Part> {
     let input = InputSpec { activation: Activation::Sigmoid, target, ignore };
     let classes = ClassOptions { weights, normalize_weights: false, selection, ..ClassOptions::default() };
     let (term, scale) = if sum {
-        (loss.per_image(), Scale { images: 1, classes: 1, pixels: 0, dropped_classes: dropped })
+        let term = loss.per_image().counting_undefined_images(0.0);
+        (term, Scale { images: 1, classes: 1, pixels: 0, dropped_classes: dropped })
     } else if ignore.is_some() {
         (loss.batch(), Scale { classes: 1, dropped_classes: dropped, ..Scale::default() })
     } else {
         (loss.batch(), Scale::default())
     };
     Ok(part(input, "focal", term.with_classes(classes).weighted(factor), scale))
+}
+
+/// Counts an image without a valid pixel as `value` (MONAI keeps it in the mean over N·C); when
+/// smooth_dr = 0 MONAI's value is 0/0 = NaN, and segloss leaves the image out instead.
+fn undefined(term: Term, value: f64) -> Term {
+    if value.is_finite() {
+        term.counting_undefined_images(value)
+    } else {
+        term
+    }
 }
 
 fn named(mut p: Part, name: &str, lambda: f64) -> Part {
@@ -295,7 +310,9 @@ pub(crate) fn parts(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
             let batch = kw.bool("batch", false)?;
             let scale = region_scale(kw, &selection, batch, true)?;
             let classes = ClassOptions { normalize_weights: false, selection, ..ClassOptions::default() };
-            Ok(vec![part(input, "monai.TverskyLoss", aggregate(loss, batch).with_classes(classes), scale)])
+            let value = 1.0 - kw.f64("smooth_nr", 1e-5)? / kw.f64("smooth_dr", 1e-5)?;
+            let term = undefined(aggregate(loss, batch).with_classes(classes), value);
+            Ok(vec![part(input, "monai.TverskyLoss", term, scale)])
         }
         Class::GeneralizedDice => {
             let (input, selection) = region_input(kw, c)?;
@@ -314,7 +331,9 @@ pub(crate) fn parts(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
             let batch = kw.bool("batch", false)?;
             let scale = region_scale(kw, &selection, batch, false)?;
             let classes = ClassOptions { selection, ..ClassOptions::default() };
-            Ok(vec![part(input, "monai.GeneralizedDiceLoss", aggregate(loss, batch).with_classes(classes), scale)])
+            let value = 1.0 - kw.f64("smooth_nr", 1e-5)? / kw.f64("smooth_dr", 1e-5)?;
+            let term = undefined(aggregate(loss, batch).with_classes(classes), value);
+            Ok(vec![part(input, "monai.GeneralizedDiceLoss", term, scale)])
         }
         Class::Focal => {
             let softmax = kw.bool("use_softmax", false)?;

@@ -232,7 +232,8 @@ fn lovasz(kw: &Kw) -> Result<Vec<Part>> {
             Loss::LovaszHinge(LovaszHinge),
         )
     };
-    let term = if per_image { loss.per_image() } else { loss.batch() };
+    // Per image, an image without a valid pixel (or, multiclass, without a present class) counts as 0.
+    let term = if per_image { loss.per_image().counting_undefined_images(0.0) } else { loss.batch() };
     Ok(vec![part(input, "smp.LovaszLoss", term, Scale::default())])
 }
 
