@@ -29,9 +29,17 @@ def peer(preset, params):
 
 def case(rng, preset, params, mode, soft=False, ignore=None, empty=False):
     n, c, h, w = rng.integers(1, 4) + empty, rng.integers(2, 6), rng.integers(1, 9), rng.integers(1, 9)
+    mode, _, probs = mode.partition("-")
+    if mode.endswith("3"):
+        mode, c = mode[:-1], 3
     if mode == "binary":
         c = 1
     x = rng.normal(0, 2.5, (n, c, h, w)).astype(np.float32)
+    if probs:
+        x = (np.exp(x) / np.exp(x).sum(1, keepdims=True)) if mode == "multiclass" else 1 / (1 + np.exp(-x))
+        x = x.astype(np.float32)
+        x.reshape(-1)[::7] = 0.0
+        x.reshape(-1)[3::11] = 1.0
     if mode == "multiclass":
         t = rng.integers(0, c, (n, h, w)).astype(np.int64)
         if ignore is not None:
@@ -74,6 +82,15 @@ CASES = [
     ("kornia.binary_focal_loss_with_logits", {"alpha": 0.6, "gamma": 2.5, "reduction": "sum"}, "multilabel", True, None),
     ("kornia.lovasz_softmax_loss", {}, "multiclass", False, None),
     ("torchvision.sigmoid_focal_loss", {"alpha": 0.4, "gamma": 1.0, "reduction": "mean"}, "multilabel", True, None),
+]
+
+# Per-channel parameters, and probabilities (from_logits=False, with a few exact 0s and 1s).
+CASES += [
+    ("smp.SoftBCEWithLogitsLoss", {"pos_weight": [[[0.5]], [[2.0]], [[4.0]]], "ignore_index": 255}, "multilabel3", True, 255),
+    ("monai.FocalLoss", {"alpha": 0.3, "gamma": 1.5, "weight": [1.0, 0.5, 2.0]}, "multilabel3", True, None),
+    ("monai.FocalLoss", {"alpha": 0.6, "to_onehot_y": True, "include_background": False, "reduction": "sum"}, "multiclass3", False, None),
+    ("smp.FocalLoss", {"mode": "binary", "from_logits": False, "alpha": 0.3}, "binary-probs", True, None),
+    ("smp.FocalLoss", {"mode": "multiclass", "from_logits": False, "eps": 1e-4}, "multiclass-probs", False, None),
 ]
 
 # Image 0 entirely ignored: peers that count such an image in a mean over images.

@@ -110,6 +110,42 @@ pub struct Part {
     pub input: InputSpec,
     /// The terms.
     pub terms: Vec<PartTerm>,
+    /// Only this channel of the prediction and of the (float or one-hot) targets, as a binary
+    /// batch (a per-channel parameter as one part per channel); its gradient goes to that channel.
+    pub channel: Option<usize>,
+    /// A map applied to the prediction before the activation (its derivative is chained).
+    pub transform: Transform,
+}
+
+/// A map of the prediction array applied before the activation.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Transform {
+    /// The array as it is.
+    #[default]
+    Identity,
+    /// `ln(p/(1−p))` of p clamped to [eps, 1−eps] (smp's FocalLoss with `from_logits=False`,
+    /// binary and multilabel); zero derivative where the clamp is active.
+    ClampedLogit(f64),
+    /// `ln p` of p clamped to [eps, 1−eps] (the same, multiclass).
+    ClampedLog(f64),
+}
+
+impl Transform {
+    /// The mapped value and its derivative.
+    fn apply(&self, x: f64) -> (f64, f64) {
+        let clamp = |eps: f64| (x.clamp(eps, 1.0 - eps), if x >= eps && x <= 1.0 - eps { 1.0 } else { 0.0 });
+        match *self {
+            Transform::Identity => (x, 1.0),
+            Transform::ClampedLogit(eps) => {
+                let (p, d) = clamp(eps);
+                ((p / (1.0 - p)).ln(), d / (p * (1.0 - p)))
+            }
+            Transform::ClampedLog(eps) => {
+                let (p, d) = clamp(eps);
+                (p.ln(), d / p)
+            }
+        }
+    }
 }
 
 /// A parsed preset: a peer loss or a segloss loss with its keyword arguments.
@@ -410,11 +446,12 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
         return Err(bad("the prediction must be a float array".into()));
     };
     let [n, c, h, w] = prediction_dims(pdims)?;
-    let logits: Vec<f32> = pvals.iter().map(|&x| x as f32).collect();
+    let hw = h * w;
     let mut total = 0.0;
     let mut names = Vec::new();
-    let mut sum_grad = grad.then(|| vec![0.0f64; logits.len()]);
+    let mut sum_grad = grad.then(|| vec![0.0f64; pvals.len()]);
     for part in parts {
+        let mapped: Vec<(f64, f64)> = pvals.iter().map(|&x| part.transform.apply(x)).collect();
         let terms: Vec<Term> = part
             .terms
             .iter()
@@ -424,8 +461,22 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
                 term
             })
             .collect();
-        let built = BuiltTarget::new(&part.input, target, [n, c, h, w])?;
-        let input = built.input(&part.input, &logits, [n, c, h, w])?;
+        let mut built = BuiltTarget::new(&part.input, target, [n, c, h, w])?;
+        let (logits, dims): (Vec<f32>, _) = match part.channel {
+            None => (mapped.iter().map(|m| m.0 as f32).collect(), [n, c, h, w]),
+            Some(k) => {
+                let BuiltTarget::Float(t, ig) = &built else {
+                    return Err(bad("internal: a per-channel part needs float or one-hot targets".into()));
+                };
+                let pick = |i: usize, p: usize| (i * c + k) * hw + p;
+                let tk: Vec<f32> =
+                    (0..n).flat_map(|i| (0..hw).map(move |p| (i, p))).map(|(i, p)| t[pick(i, p)]).collect();
+                built = BuiltTarget::Float(tk, *ig);
+                let xs = (0..n).flat_map(|i| (0..hw).map(move |p| (i, p))).map(|(i, p)| mapped[pick(i, p)].0 as f32);
+                (xs.collect(), [n, 1, h, w])
+            }
+        };
+        let input = built.input(&part.input, &logits, dims)?;
         let (values, g) = if grad {
             let vg = engine.value_and_grad(input, &terms)?;
             (vg.forward.values, Some(vg.grad))
@@ -437,7 +488,15 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
             names.push((t.name.clone(), term.weight * v));
         }
         if let (Some(acc), Some(g)) = (sum_grad.as_mut(), g) {
-            acc.iter_mut().zip(g).for_each(|(a, b)| *a += b as f64);
+            match part.channel {
+                None => acc.iter_mut().zip(g).zip(&mapped).for_each(|((a, b), m)| *a += b as f64 * m.1),
+                Some(k) => {
+                    for (j, b) in g.into_iter().enumerate() {
+                        let at = ((j / hw) * c + k) * hw + j % hw;
+                        acc[at] += b as f64 * mapped[at].1;
+                    }
+                }
+            }
         }
     }
     Ok(Evaluation { total, terms: names, grad: sum_grad })
@@ -575,5 +634,10 @@ pub fn mode(spec: &InputSpec, channels: usize) -> Mode {
 
 /// A part with one term.
 pub(crate) fn part(input: InputSpec, name: &str, term: Term, scale: Scale) -> Part {
-    Part { input, terms: vec![PartTerm { name: name.to_string(), term, scale }] }
+    Part {
+        input,
+        terms: vec![PartTerm { name: name.to_string(), term, scale }],
+        channel: None,
+        transform: Transform::Identity,
+    }
 }

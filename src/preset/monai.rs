@@ -8,7 +8,7 @@
 //! averaged over N·C·H·W (per pixel / C). `DiceCELoss` adds PyTorch's cross-entropy on the raw
 //! logits (1 channel: `BCEWithLogits(pos_weight=weight)`), `DiceFocalLoss` the sigmoid focal.
 
-use super::{part, Activation, InputSpec, Kw, Part, PartTerm, Scale, TargetKind};
+use super::{part, Activation, InputSpec, Kw, Part, Scale, TargetKind};
 use crate::aggregate::{ClassOptions, ClassSelection};
 use crate::error::Result;
 use crate::loss::{
@@ -201,7 +201,7 @@ fn dice_part(kw: &Kw, c: usize, weight_key: Option<&str>) -> Result<Part> {
     Ok(part(input, "dice", term, scale))
 }
 
-fn focal_part(kw: &Kw, c: usize, softmax: bool) -> Result<Part> {
+fn focal_parts(kw: &Kw, c: usize, softmax: bool) -> Result<Vec<Part>> {
     let onehot_y = kw.bool("to_onehot_y", false)? && c > 1;
     let include_bg = kw.bool("include_background", true)?;
     let selection = if !include_bg && c > 1 { ClassSelection::NoBackground } else { ClassSelection::All };
@@ -247,19 +247,17 @@ fn focal_part(kw: &Kw, c: usize, softmax: bool) -> Result<Part> {
         } else {
             (loss.batch(), Scale { classes: -1, ..Scale::default() })
         };
-        return Ok(part(input, "focal", term.with_classes(classes).weighted(factor), scale));
+        return Ok(vec![part(input, "focal", term.with_classes(classes).weighted(factor), scale)]);
     }
-    if kw.is_list("alpha") {
-        return Err(kw.err("alpha", "a per-class alpha with the sigmoid focal loss is not supported"));
-    }
-    let loss = Loss::Focal(Focal {
-        alpha: kw.opt_f64("alpha")?,
-        gamma,
-        reduction: Reduction::Mean,
-        form: FocalForm::LogSigmoid,
-    });
     let target = if onehot_y { TargetKind::OneHot } else { TargetKind::Float };
     let input = InputSpec { activation: Activation::Sigmoid, target, ignore };
+    let focal = |alpha| Loss::Focal(Focal { alpha, gamma, reduction: Reduction::Mean, form: FocalForm::LogSigmoid });
+    if kw.is_list("alpha") {
+        // MONAI weighs the elements whose target is exactly 1 by alpha[c] and every other one
+        // (negatives, soft targets) by 1: not the focal α_t = α·t + (1 − α)(1 − t).
+        return Err(kw.err("alpha", "a per-class alpha list with the sigmoid focal loss is not supported"));
+    }
+    let loss = focal(kw.opt_f64("alpha")?);
     let classes = ClassOptions { weights, normalize_weights: false, selection, ..ClassOptions::default() };
     let (term, scale) = if sum {
         let term = loss.per_image().counting_undefined_images(0.0);
@@ -269,7 +267,7 @@ fn focal_part(kw: &Kw, c: usize, softmax: bool) -> Result<Part> {
     } else {
         (loss.batch(), Scale::default())
     };
-    Ok(part(input, "focal", term.with_classes(classes).weighted(factor), scale))
+    Ok(vec![part(input, "focal", term.with_classes(classes).weighted(factor), scale)])
 }
 
 /// Counts an image without a valid pixel as `value` (MONAI keeps it in the mean over N·C); when
@@ -337,13 +335,14 @@ pub(crate) fn parts(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
         }
         Class::Focal => {
             let softmax = kw.bool("use_softmax", false)?;
-            Ok(vec![named(focal_part(kw, c, softmax)?, "monai.FocalLoss", 1.0)])
+            Ok(focal_parts(kw, c, softmax)?.into_iter().map(|p| named(p, "monai.FocalLoss", 1.0)).collect())
         }
         Class::DiceFocal => {
             let dice =
                 named(dice_part(kw, c, Some("weight"))?, "monai.DiceFocalLoss.dice", kw.f64("lambda_dice", 1.0)?);
-            let focal = named(focal_part(kw, c, false)?, "monai.DiceFocalLoss.focal", kw.f64("lambda_focal", 1.0)?);
-            Ok(vec![dice, focal])
+            let lambda = kw.f64("lambda_focal", 1.0)?;
+            let focal = focal_parts(kw, c, false)?.into_iter().map(|p| named(p, "monai.DiceFocalLoss.focal", lambda));
+            Ok(std::iter::once(dice).chain(focal).collect())
         }
         Class::DiceCe => dice_ce(kw, c),
     }
@@ -386,10 +385,7 @@ fn dice_ce(kw: &Kw, c: usize) -> Result<Vec<Part>> {
         };
         let classes = ClassOptions { weights: weight, ..ClassOptions::default() };
         let term = Loss::CrossEntropy(CrossEntropy { label_smoothing: ls, reduction }).batch().with_classes(classes);
-        Part {
-            input,
-            terms: vec![PartTerm { name: "monai.DiceCELoss.ce".into(), term: term.weighted(lambda_ce), scale }],
-        }
+        part(input, "monai.DiceCELoss.ce", term.weighted(lambda_ce), scale)
     } else {
         let pos_weight = match &weight {
             Some(w) if w.len() == 1 => w[0],
@@ -400,10 +396,7 @@ fn dice_ce(kw: &Kw, c: usize) -> Result<Vec<Part>> {
         let loss = Loss::Bce(Bce { pos_weight, label_smoothing: 0.0, reduction: Reduction::Sum });
         let term = loss.batch().with_classes(ClassOptions { pool: true, ..ClassOptions::default() });
         let scale = if sum { Scale::default() } else { Scale::per_element() };
-        Part {
-            input,
-            terms: vec![PartTerm { name: "monai.DiceCELoss.ce".into(), term: term.weighted(lambda_ce), scale }],
-        }
+        part(input, "monai.DiceCELoss.ce", term.weighted(lambda_ce), scale)
     };
     Ok(vec![dice, ce])
 }
