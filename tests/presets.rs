@@ -206,3 +206,63 @@ fn fully_ignored_images_count_as_the_peers_count_them() {
         assert!((whole - want).abs() <= 1e-12 * want.abs().max(1.0), "{name} {params}: {whole} vs {want}");
     }
 }
+
+/// smp's FocalLoss with `from_logits=False` is its `from_logits=True` loss of logit(clamp(p)) (ln p
+/// multiclass), from smp's source; its gradient is chained through the clamp, and an element at
+/// p = 0 or 1 (clamped) gets none.
+#[test]
+fn probabilities_through_the_clamped_logit_equal_the_logit_path() {
+    let mut rng = common::Rng::new(5);
+    let (n, c, hw) = (2usize, 3usize, 10usize);
+    let eps = 1e-4;
+    for mode in ["binary", "multilabel", "multiclass"] {
+        let ch = if mode == "binary" { 1 } else { c };
+        let mut p: Vec<f64> = (0..n * ch * hw).map(|_| 0.02 + 0.96 * rng.uniform()).collect();
+        if mode == "multiclass" {
+            for i in 0..n {
+                for q in 0..hw {
+                    let s: f64 = (0..c).map(|k| p[(i * c + k) * hw + q]).sum();
+                    (0..c).for_each(|k| p[(i * c + k) * hw + q] /= s);
+                }
+            }
+        }
+        p[3] = 0.0;
+        p[7] = 1.0;
+        let t = if mode == "multiclass" {
+            Array::Int(vec![n, hw], (0..n * hw).map(|i| (i % c) as i64).collect())
+        } else {
+            Array::Float(vec![n, ch, hw], (0..n * ch * hw).map(|i| (i % 3 == 0) as u8 as f64).collect())
+        };
+        let map = |x: f64| {
+            let q = x.clamp(eps, 1.0 - eps);
+            if mode == "multiclass" {
+                q.ln()
+            } else {
+                (q / (1.0 - q)).ln()
+            }
+        };
+        let x: Vec<f64> = p.iter().map(|&v| map(v)).collect();
+        let probs =
+            Preset::parse("smp.FocalLoss", &serde_json::json!({"mode": mode, "from_logits": false, "eps": eps}))
+                .unwrap()
+                .parts(ch)
+                .unwrap();
+        let logits = Preset::parse("smp.FocalLoss", &serde_json::json!({"mode": mode})).unwrap().parts(ch).unwrap();
+        let a = evaluate(&Engine::cpu(), &probs, &Array::Float(vec![n, ch, hw], p.clone()), &t, true).unwrap();
+        let b = evaluate(&Engine::cpu(), &logits, &Array::Float(vec![n, ch, hw], x), &t, true).unwrap();
+        assert!((a.total - b.total).abs() <= 1e-6 * b.total, "{mode}: {} vs {}", a.total, b.total);
+        let (ga, gb) = (a.grad.unwrap(), b.grad.unwrap());
+        for (i, &pi) in p.iter().enumerate() {
+            let chain = if pi < eps || pi > 1.0 - eps {
+                0.0
+            } else if mode == "multiclass" {
+                1.0 / pi
+            } else {
+                1.0 / (pi * (1.0 - pi))
+            };
+            let want = gb[i] * chain;
+            assert!((ga[i] - want).abs() <= 1e-5 * want.abs() + 1e-9, "{mode} element {i}: {} vs {want}", ga[i]);
+        }
+        assert_eq!((ga[3], ga[7]), (0.0, 0.0), "{mode}: clamped elements have no gradient");
+    }
+}
