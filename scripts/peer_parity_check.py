@@ -89,6 +89,11 @@ CASES += [
     ("smp.SoftBCEWithLogitsLoss", {"pos_weight": [[[0.5]], [[2.0]], [[4.0]]], "ignore_index": 255}, "multilabel3", True, 255),
     ("monai.FocalLoss", {"alpha": 0.3, "gamma": 1.5, "weight": [1.0, 0.5, 2.0]}, "multilabel3", True, None),
     ("monai.FocalLoss", {"alpha": 0.6, "to_onehot_y": True, "include_background": False, "reduction": "sum"}, "multiclass3", False, None),
+    ("monai.FocalLoss", {"use_softmax": True, "to_onehot_y": True, "include_background": False}, "multiclass", False, None),
+    ("monai.FocalLoss", {"use_softmax": True, "to_onehot_y": True, "include_background": False, "alpha": 0.3,
+                         "reduction": "sum", "gamma": 1.5}, "multiclass", False, None),
+    ("monai.FocalLoss", {"use_softmax": True, "to_onehot_y": True, "include_background": False,
+                         "alpha": [0.2, 0.5], "weight": [2.0, 0.5]}, "multiclass3", False, None),
     ("smp.FocalLoss", {"mode": "binary", "from_logits": False, "alpha": 0.3}, "binary-probs", True, None),
     ("smp.FocalLoss", {"mode": "multiclass", "from_logits": False, "eps": 1e-4}, "multiclass-probs", False, None),
 ]

@@ -156,8 +156,8 @@ fn unknown_names_and_keywords_are_errors_listing_the_accepted_ones() {
     assert!(e.contains("reduction"), "{e}");
     let e = Preset::parse("dice", &serde_json::json!({"alpha": 1})).unwrap_err().to_string();
     assert!(e.contains("unknown keyword 'alpha'"), "{e}");
-    assert!(Preset::parse("monai.FocalLoss", &serde_json::json!({"use_softmax": true, "include_background": false}))
-        .is_err());
+    let e = Preset::parse("monai.FocalLoss", &serde_json::json!({"alpha": [0.1, 0.2, 0.3]})).unwrap_err().to_string();
+    assert!(e.contains("alpha") && e.contains("not supported"), "{e}");
 }
 
 /// An image whose pixels are all ignored: kornia counts it as loss 1, MONAI's Dice as
@@ -264,5 +264,52 @@ fn probabilities_through_the_clamped_logit_equal_the_logit_path() {
             assert!((ga[i] - want).abs() <= 1e-5 * want.abs() + 1e-9, "{mode} element {i}: {} vs {want}", ga[i]);
         }
         assert_eq!((ga[3], ga[7]), (0.0, 0.0), "{mode}: clamped elements have no gradient");
+    }
+}
+
+/// MONAI's softmax focal with `include_background=False` drops channel 0 before the softmax and
+/// keeps class-0 pixels (zero loss) in the mean over N·(C−1)·H·W (MONAI's source): the same
+/// number as kornia's `focal_loss` (α None, mean over every element, ignored pixels included) on
+/// channels 1.. with class 0 relabelled as ignored and the others shifted down.
+#[test]
+fn monai_softmax_focal_without_background_is_kornia_on_the_other_channels() {
+    let mut rng = common::Rng::new(9);
+    let (n, c, hw) = (2usize, 4usize, 12usize);
+    let x: Vec<f64> = (0..n * c * hw).map(|_| rng.normal() * 2.0).collect();
+    let labels: Vec<i64> = (0..n * hw).map(|_| (rng.uniform() * c as f64).floor() as i64).collect();
+    let monai = Preset::parse(
+        "monai.FocalLoss",
+        &serde_json::json!({"use_softmax": true, "to_onehot_y": true, "include_background": false, "gamma": 1.5}),
+    )
+    .unwrap();
+    let a = evaluate(
+        &Engine::cpu(),
+        &monai.parts(c).unwrap(),
+        &Array::Float(vec![n, c, hw], x.clone()),
+        &Array::Int(vec![n, 1, hw], labels.clone()),
+        true,
+    )
+    .unwrap();
+    let rest: Vec<f64> = (0..n).flat_map(|i| x[(i * c + 1) * hw..(i + 1) * c * hw].to_vec()).collect();
+    let shifted: Vec<i64> = labels.iter().map(|&l| if l == 0 { -100 } else { l - 1 }).collect();
+    let kornia =
+        Preset::parse("kornia.focal_loss", &serde_json::json!({"alpha": null, "gamma": 1.5, "reduction": "mean"}))
+            .unwrap();
+    let b = evaluate(
+        &Engine::cpu(),
+        &kornia.parts(c - 1).unwrap(),
+        &Array::Float(vec![n, c - 1, hw], rest),
+        &Array::Int(vec![n, hw], shifted),
+        true,
+    )
+    .unwrap();
+    assert!((a.total - b.total).abs() <= 1e-12 * b.total, "{} vs {}", a.total, b.total);
+    let (ga, gb) = (a.grad.unwrap(), b.grad.unwrap());
+    for i in 0..n {
+        assert!(ga[i * c * hw..(i * c + 1) * hw].iter().all(|&g| g == 0.0), "channel 0 has a gradient");
+        for j in 0..(c - 1) * hw {
+            let (g, w) = (ga[(i * c + 1) * hw + j], gb[i * (c - 1) * hw + j]);
+            assert!((g - w).abs() <= 1e-12 + 1e-9 * w.abs(), "{g} vs {w}");
+        }
     }
 }

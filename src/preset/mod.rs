@@ -115,6 +115,9 @@ pub struct Part {
     pub channel: Option<usize>,
     /// A map applied to the prediction before the activation (its derivative is chained).
     pub transform: Transform,
+    /// Read channels 1..C only (MONAI's `include_background=False` before a softmax): the
+    /// softmax runs over them, and pixels of class 0 belong to no class (no loss, no gradient).
+    pub drop_background: bool,
 }
 
 /// A map of the prediction array applied before the activation.
@@ -462,20 +465,28 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
             })
             .collect();
         let mut built = BuiltTarget::new(&part.input, target, [n, c, h, w])?;
-        let (logits, dims): (Vec<f32>, _) = match part.channel {
-            None => (mapped.iter().map(|m| m.0 as f32).collect(), [n, c, h, w]),
-            Some(k) => {
-                let BuiltTarget::Float(t, ig) = &built else {
-                    return Err(bad("internal: a per-channel part needs float or one-hot targets".into()));
-                };
-                let pick = |i: usize, p: usize| (i * c + k) * hw + p;
-                let tk: Vec<f32> =
-                    (0..n).flat_map(|i| (0..hw).map(move |p| (i, p))).map(|(i, p)| t[pick(i, p)]).collect();
-                built = BuiltTarget::Float(tk, *ig);
-                let xs = (0..n).flat_map(|i| (0..hw).map(move |p| (i, p))).map(|(i, p)| mapped[pick(i, p)].0 as f32);
-                (xs.collect(), [n, 1, h, w])
-            }
+        // The channels this part reads (all; one; or all but the background).
+        let kept: Vec<usize> = match (part.channel, part.drop_background) {
+            (Some(k), _) => vec![k],
+            (None, true) => (1..c).collect(),
+            (None, false) => (0..c).collect(),
         };
+        let ck = kept.len();
+        let full_index = |j: usize| ((j / hw / ck) * c + kept[j / hw % ck]) * hw + j % hw;
+        let logits: Vec<f32> = (0..n * ck * hw).map(|j| mapped[full_index(j)].0 as f32).collect();
+        if ck < c {
+            built = match built {
+                BuiltTarget::Float(t, ig) => {
+                    BuiltTarget::Float((0..n * ck * hw).map(|j| t[full_index(j)]).collect(), ig)
+                }
+                // Without the background channel, its pixels belong to no class: no loss, no gradient.
+                BuiltTarget::Classes(labels, _) => BuiltTarget::Classes(
+                    labels.into_iter().map(|l| if l == 0 || l == IGNORED { IGNORED } else { l - 1 }).collect(),
+                    true,
+                ),
+            };
+        }
+        let dims = [n, ck, h, w];
         let input = built.input(&part.input, &logits, dims)?;
         let (values, g) = if grad {
             let vg = engine.value_and_grad(input, &terms)?;
@@ -488,14 +499,9 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
             names.push((t.name.clone(), term.weight * v));
         }
         if let (Some(acc), Some(g)) = (sum_grad.as_mut(), g) {
-            match part.channel {
-                None => acc.iter_mut().zip(g).zip(&mapped).for_each(|((a, b), m)| *a += b as f64 * m.1),
-                Some(k) => {
-                    for (j, b) in g.into_iter().enumerate() {
-                        let at = ((j / hw) * c + k) * hw + j % hw;
-                        acc[at] += b as f64 * mapped[at].1;
-                    }
-                }
+            for (j, b) in g.into_iter().enumerate() {
+                let at = full_index(j);
+                acc[at] += b as f64 * mapped[at].1;
             }
         }
     }
@@ -639,5 +645,6 @@ pub(crate) fn part(input: InputSpec, name: &str, term: Term, scale: Scale) -> Pa
         terms: vec![PartTerm { name: name.to_string(), term, scale }],
         channel: None,
         transform: Transform::Identity,
+        drop_background: false,
     }
 }

@@ -218,10 +218,7 @@ fn focal_parts(kw: &Kw, c: usize, softmax: bool) -> Result<Vec<Part>> {
             return Err(kw.err("use_softmax", "needs more than one channel"));
         }
         if !include_bg {
-            return Err(kw.err(
-                "include_background",
-                "False with use_softmax=True (a softmax over channels 1..C) is not supported",
-            ));
+            return softmax_focal_without_background(kw, c, gamma, sum, ignore);
         }
         let alpha: Option<Vec<f64>> = match kw.opt_list("alpha")? {
             None => None,
@@ -278,6 +275,48 @@ fn undefined(term: Term, value: f64) -> Term {
     } else {
         term
     }
+}
+
+/// MONAI's softmax focal with `include_background=False`: channel 0 is dropped *before* the
+/// softmax; pixels of class 0 contribute 0 but stay in the mean over N·(C−1)·H·W; a scalar
+/// alpha is ignored (MONAI warns), a list or `weight` has C − 1 entries.
+fn softmax_focal_without_background(
+    kw: &Kw,
+    c: usize,
+    gamma: f64,
+    sum: bool,
+    ignore: Option<f64>,
+) -> Result<Vec<Part>> {
+    if ignore.is_some() {
+        return Err(kw.err("ignore_index", "with use_softmax=True and include_background=False it is not supported"));
+    }
+    let list = |key: &str| -> Result<Option<Vec<f64>>> {
+        match kw.opt_list(key)? {
+            Some(v) if kw.is_list(key) && v.len() != c - 1 => Err(kw.err(key, format!("needs {} values", c - 1))),
+            Some(v) if kw.is_list(key) => Ok(Some(v)),
+            _ => Ok(None),
+        }
+    };
+    let (alpha, weight) = (list("alpha")?, list("weight")?);
+    let factor = if kw.is_list("weight") { 1.0 } else { kw.opt_f64("weight")?.unwrap_or(1.0) };
+    let per_class = match (alpha, weight) {
+        (None, None) => None,
+        (a, w) => {
+            Some((0..c - 1).map(|k| a.as_ref().map_or(1.0, |a| a[k]) * w.as_ref().map_or(1.0, |w| w[k])).collect())
+        }
+    };
+    let loss = Loss::Focal(Focal { alpha: None, gamma, reduction: Reduction::Sum, form: FocalForm::Probability });
+    let classes = ClassOptions { weights: per_class, ..ClassOptions::default() };
+    let input = InputSpec { activation: Activation::Softmax, target: TargetKind::ClassMap, ignore: None };
+    // mean: ÷ N·(C−1)·H·W; sum: Σ over (image, class) of the spatial mean = total ÷ H·W.
+    let scale = if sum {
+        Scale { pixels: -1, ..Scale::default() }
+    } else {
+        Scale { images: -1, classes: -1, pixels: -1, dropped_classes: 1 }
+    };
+    let mut p = part(input, "focal", loss.batch().with_classes(classes).weighted(factor), scale);
+    p.drop_background = true;
+    Ok(vec![p])
 }
 
 fn named(mut p: Part, name: &str, lambda: f64) -> Part {
