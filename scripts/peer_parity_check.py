@@ -89,6 +89,9 @@ CASES += [
     ("smp.SoftBCEWithLogitsLoss", {"pos_weight": [[[0.5]], [[2.0]], [[4.0]]], "ignore_index": 255}, "multilabel3", True, 255),
     ("monai.FocalLoss", {"alpha": 0.3, "gamma": 1.5, "weight": [1.0, 0.5, 2.0]}, "multilabel3", True, None),
     ("monai.FocalLoss", {"alpha": 0.6, "to_onehot_y": True, "include_background": False, "reduction": "sum"}, "multiclass3", False, None),
+    ("kornia.binary_focal_loss_with_logits", {"alpha": 0.3, "gamma": 1.5, "reduction": "mean", "pos_weight": [0.5, 2.0, 4.0],
+                                              "weight": [1.0, 0.5, 3.0], "ignore_index": 255}, "multilabel3", True, 255),
+    ("kornia.binary_focal_loss_with_logits", {"alpha": None, "reduction": "sum", "pos_weight": [1.5, 0.0, 2.0]}, "multilabel3", True, None),
     ("monai.FocalLoss", {"use_softmax": True, "to_onehot_y": True, "include_background": False}, "multiclass", False, None),
     ("monai.FocalLoss", {"use_softmax": True, "to_onehot_y": True, "include_background": False, "alpha": 0.3,
                          "reduction": "sum", "gamma": 1.5}, "multiclass", False, None),
@@ -123,7 +126,6 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         for r in range(a.rounds):
             for k, (preset, params, mode, soft, ignore) in enumerate(CASES + EMPTY):
-                params = {p: v for p, v in params.items() if v is not None}
                 x, t = case(rng, preset, params, mode, soft, ignore, empty=k >= len(CASES))
                 xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
                 tt = torch.tensor(t) if t.dtype == np.int64 else torch.tensor(t, dtype=torch.float64)

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("smp_FocalLoss_binary_normalized", "normalized focal loss: divides by a data-dependent Σ focal term"),
     ("smp_FocalLoss_binary_reduced_threshold", "reduced focal loss: a piecewise modulator"),
-    ("kornia_binary_focal_loss_with_logits_pos_weight_sum", "pos_weight inside the focal loss (no such focal option)"),
 ];
 
 fn dir() -> PathBuf {

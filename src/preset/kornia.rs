@@ -153,22 +153,43 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
         }
         Function::BinaryFocal => {
             let red = reduction(kw)?;
-            if let Some(pw) = kw.opt_list("pos_weight")? {
-                if pw.iter().any(|&x| x != 1.0) {
-                    return Err(kw.err("pos_weight", "a per-channel pos_weight in the focal loss is not supported"));
-                }
-            }
             let alpha = match kw.map.get("alpha") {
                 None => Some(0.25),
                 Some(_) => kw.opt_f64("alpha")?,
             };
-            let loss =
-                Focal { alpha, gamma: kw.f64("gamma", 2.0)?, reduction: Reduction::Sum, form: FocalForm::PerTerm };
-            let classes = ClassOptions { weights: weights(kw, channels)?, pool: true, ..ClassOptions::default() };
+            let gamma = kw.f64("gamma", 2.0)?;
+            let w = weights(kw, channels)?;
             let input = InputSpec { activation: Activation::Sigmoid, target: TargetKind::Float, ignore: ignore(kw)? };
             let scale = if red == Reduction::Mean { Scale::per_element() } else { Scale::default() };
-            let term = Loss::Focal(loss).batch().with_classes(classes);
-            Ok(vec![part(input, "kornia.binary_focal_loss_with_logits", term, scale)])
+            let name = "kornia.binary_focal_loss_with_logits";
+            let focal =
+                |alpha| Loss::Focal(Focal { alpha, gamma, reduction: Reduction::Sum, form: FocalForm::PerTerm });
+            let Some(pw) = kw.opt_list("pos_weight")? else {
+                let classes = ClassOptions { weights: w, pool: true, ..ClassOptions::default() };
+                return Ok(vec![part(input, name, focal(alpha).batch().with_classes(classes), scale)]);
+            };
+            if pw.len() != channels {
+                return Err(kw.err("pos_weight", format!("needs one value per channel ({channels})")));
+            }
+            // pos_weight[c] scales the positive term: per channel, positive weight a = α·pw,
+            // negative weight b = 1 − α, i.e. the focal α' = a/(a + b) times a + b (exact: the
+            // kornia form is linear in the two terms).
+            let (pos, neg) = alpha.map_or((1.0, 1.0), |a| (a, 1.0 - a));
+            let mut parts = Vec::new();
+            for (k, &pwk) in pw.iter().enumerate() {
+                if pwk < 0.0 {
+                    return Err(kw.err("pos_weight", "must be >= 0"));
+                }
+                let (a, b) = (pos * pwk, neg);
+                if a + b == 0.0 {
+                    continue;
+                }
+                let weight = (a + b) * w.as_ref().map_or(1.0, |w| w[k]);
+                let mut p = part(input, name, focal(Some(a / (a + b))).batch().weighted(weight), scale);
+                p.channel = Some(k);
+                parts.push(p);
+            }
+            Ok(parts)
         }
         Function::LovaszHinge => {
             if channels != 1 {
