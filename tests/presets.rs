@@ -155,8 +155,18 @@ fn unknown_names_and_keywords_are_errors_listing_the_accepted_ones() {
     assert!(e.contains("reduction"), "{e}");
     let e = Preset::parse("dice", &serde_json::json!({"alpha": 1})).unwrap_err().to_string();
     assert!(e.contains("unknown keyword 'alpha'"), "{e}");
-    let e = Preset::parse("monai.FocalLoss", &serde_json::json!({"alpha": [0.1, 0.2, 0.3]})).unwrap_err().to_string();
-    assert!(e.contains("alpha") && e.contains("not supported"), "{e}");
+    let e = Preset::parse("smp.FocalLoss", &serde_json::json!({"mode": "binary", "normalized": true}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("normalized") && e.contains("not supported"), "{e}");
+    // MONAI's per-class alpha (sigmoid) is exact on hard targets only: soft ones are refused.
+    let p = Preset::parse("monai.FocalLoss", &serde_json::json!({"alpha": [0.1, 0.2]})).unwrap();
+    let x = Array::Float(vec![1, 2, 2], vec![0.5, -1.0, 2.0, 0.0]);
+    let hard = Array::Float(vec![1, 2, 2], vec![1.0, 0.0, 0.0, 1.0]);
+    let soft = Array::Float(vec![1, 2, 2], vec![1.0, 0.5, 0.0, 1.0]);
+    assert!(evaluate(&Engine::cpu(), &p.parts(2).unwrap(), &x, &hard, false).is_ok());
+    let e = evaluate(&Engine::cpu(), &p.parts(2).unwrap(), &x, &soft, false).unwrap_err().to_string();
+    assert!(e.contains("value 0.5") && e.contains("soft targets"), "{e}");
 }
 
 /// An image whose pixels are all ignored: kornia counts it as loss 1, MONAI's Dice as

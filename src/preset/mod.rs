@@ -118,6 +118,9 @@ pub struct Part {
     /// Read channels 1..C only (MONAI's `include_background=False` before a softmax): the
     /// softmax runs over them, and pixels of class 0 belong to no class (no loss, no gradient).
     pub drop_background: bool,
+    /// The part is exact only for targets in {0, 1} (or ignored): others are an error
+    /// saying why (the reason given here).
+    pub hard_targets: Option<&'static str>,
 }
 
 /// A map of the prediction array applied before the activation.
@@ -487,6 +490,11 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
             };
         }
         let dims = [n, ck, h, w];
+        if let (Some(why), BuiltTarget::Float(t, ig)) = (part.hard_targets, &built) {
+            if let Some((i, v)) = t.iter().enumerate().find(|(_, &v)| v != 0.0 && v != 1.0 && Some(v) != *ig) {
+                return Err(bad(format!("targets: value {v} at flat index {i} of channel set {kept:?}: {why}")));
+            }
+        }
         let input = built.input(&part.input, &logits, dims)?;
         let (values, g) = if grad {
             let vg = engine.value_and_grad(input, &terms)?;
@@ -646,5 +654,6 @@ pub(crate) fn part(input: InputSpec, name: &str, term: Term, scale: Scale) -> Pa
         channel: None,
         transform: Transform::Identity,
         drop_background: false,
+        hard_targets: None,
     }
 }

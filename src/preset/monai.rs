@@ -250,9 +250,36 @@ fn focal_parts(kw: &Kw, c: usize, softmax: bool) -> Result<Vec<Part>> {
     let input = InputSpec { activation: Activation::Sigmoid, target, ignore };
     let focal = |alpha| Loss::Focal(Focal { alpha, gamma, reduction: Reduction::Mean, form: FocalForm::LogSigmoid });
     if kw.is_list("alpha") {
-        // MONAI weighs the elements whose target is exactly 1 by alpha[c] and every other one
-        // (negatives, soft targets) by 1: not the focal α_t = α·t + (1 − α)(1 − t).
-        return Err(kw.err("alpha", "a per-class alpha list with the sigmoid focal loss is not supported"));
+        // MONAI weighs the elements whose target is exactly 1 by alpha[c] and every other one by
+        // 1. On hard targets that is the focal α′ = a/(1 + a) times 1 + a, one part per channel
+        // (the per-pixel α is one value per call); soft targets are refused.
+        let alphas = kw.opt_list("alpha")?.unwrap_or_default();
+        let n_sel = selected(&selection, c);
+        if alphas.len() != n_sel || c < 2 {
+            return Err(kw.err("alpha", format!("needs one value per channel used ({n_sel})")));
+        }
+        let scale = if sum {
+            Scale { images: 1, ..Scale::default() }
+        } else if ignore.is_some() {
+            Scale::default()
+        } else {
+            Scale { classes: -1, dropped_classes: dropped, ..Scale::default() }
+        };
+        let mut parts = Vec::new();
+        for (k, a) in (c - n_sel..c).zip(alphas) {
+            if a < 0.0 {
+                return Err(kw.err("alpha", "values must be >= 0"));
+            }
+            let loss = focal(Some(a / (1.0 + a)));
+            let term = if sum { loss.per_image().counting_undefined_images(0.0) } else { loss.batch() };
+            let w = (1.0 + a) * factor * weights.as_ref().map_or(1.0, |w| w[k]);
+            let mut p = part(input, "focal", term.weighted(w), scale);
+            p.channel = Some(k);
+            p.hard_targets =
+                Some("MONAI's per-class alpha weighs only targets equal to 1; soft targets are not supported");
+            parts.push(p);
+        }
+        return Ok(parts);
     }
     let loss = focal(kw.opt_f64("alpha")?);
     let classes = ClassOptions { weights, normalize_weights: false, selection, ..ClassOptions::default() };
