@@ -185,12 +185,17 @@ pub fn evaluate(terms: &[Term], rows: &[Stats], layout: &Layout) -> (Vec<f64>, V
                 }
             };
             let results: Vec<_> = segments.iter().map(|seg| segment_value(term, seg, layout.mode)).collect();
-            let included = results.iter().flatten().count();
+            let counted = match (term.aggregation, term.undefined_images) {
+                (loss::Aggregation::PerImage, Some(v)) => Some(v),
+                _ => None,
+            };
+            let undefined = results.iter().filter(|r| r.is_none()).count();
+            let included = results.iter().flatten().count() + if counted.is_some() { undefined } else { 0 };
             if included == 0 {
                 return 0.0;
             }
             let scale = term.weight / included as f64;
-            let mut sum = 0.0;
+            let mut sum = if undefined > 0 { counted.map_or(0.0, |v| v * undefined as f64) } else { 0.0 };
             for (s, result) in results.iter().enumerate() {
                 let Some((v, d)) = result else { continue };
                 sum += v;
@@ -473,8 +478,16 @@ pub fn lovasz_value(term: &Term, rows: &[LovaszRow], classes: usize) -> (f64, Ve
     let mut sum = 0.0;
     // (segment, [(class, weight)], denominator) of every included segment.
     let mut per_segment: Vec<SegmentClasses> = Vec::new();
+    let counted = match (term.aggregation, term.undefined_images) {
+        (crate::loss::Aggregation::PerImage, Some(v)) => Some(v),
+        _ => None,
+    };
     for (s, seg) in rows.chunks(classes).enumerate() {
         if seg.iter().all(|r| r.valid == 0) {
+            if let Some(v) = counted {
+                included += 1;
+                sum += v;
+            }
             continue;
         }
         let selected: Vec<usize> = if classes == 1 { vec![0] } else { opts.selected(classes) };
@@ -491,6 +504,10 @@ pub fn lovasz_value(term: &Term, rows: &[LovaszRow], classes: usize) -> (f64, Ve
             used.push((k, w));
         }
         if den <= 0.0 {
+            if let Some(v) = counted {
+                included += 1;
+                sum += v;
+            }
             continue;
         }
         included += 1;

@@ -599,12 +599,24 @@ impl Loss {
 
     /// This loss aggregated per image (mean over images).
     pub fn per_image(self) -> Term {
-        Term { loss: self, aggregation: Aggregation::PerImage, weight: 1.0, classes: ClassOptions::default() }
+        Term {
+            loss: self,
+            aggregation: Aggregation::PerImage,
+            weight: 1.0,
+            classes: ClassOptions::default(),
+            undefined_images: None,
+        }
     }
 
     /// This loss over the whole batch as one segment.
     pub fn batch(self) -> Term {
-        Term { loss: self, aggregation: Aggregation::Batch, weight: 1.0, classes: ClassOptions::default() }
+        Term {
+            loss: self,
+            aggregation: Aggregation::Batch,
+            weight: 1.0,
+            classes: ClassOptions::default(),
+            undefined_images: None,
+        }
     }
 }
 
@@ -619,12 +631,23 @@ pub struct Term {
     pub weight: f64,
     /// How classes are weighted, selected and averaged (multiclass and multilabel).
     pub classes: ClassOptions,
+    /// `PerImage`: the value of an image whose loss is undefined (no valid pixel, or every
+    /// class it would average skipped or weighted 0). `None` (default) leaves it out of the
+    /// mean over images; `Some(v)` counts it as v with zero gradient (kornia counts such an
+    /// image as 1, MONAI as its smoothed value, smp's per-image Lovasz as 0).
+    pub undefined_images: Option<f64>,
 }
 
 impl Term {
     /// The same term with another weight.
     pub fn weighted(mut self, weight: f64) -> Term {
         self.weight = weight;
+        self
+    }
+
+    /// The same term counting images with an undefined loss as `value` (see `undefined_images`).
+    pub fn counting_undefined_images(mut self, value: f64) -> Term {
+        self.undefined_images = Some(value);
         self
     }
 

@@ -15,8 +15,6 @@ use std::path::{Path, PathBuf};
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("smp_FocalLoss_binary_normalized", "normalized focal loss: divides by a data-dependent Σ focal term"),
     ("smp_FocalLoss_binary_reduced_threshold", "reduced focal loss: a piecewise modulator"),
-    ("smp_SoftBCEWithLogitsLoss_multilabel_pos_weight_ignore", "per-channel pos_weight: one BCE pos_weight per call"),
-    ("kornia_binary_focal_loss_with_logits_pos_weight_sum", "per-channel pos_weight inside the focal loss"),
 ];
 
 fn dir() -> PathBuf {
@@ -157,6 +155,170 @@ fn unknown_names_and_keywords_are_errors_listing_the_accepted_ones() {
     assert!(e.contains("reduction"), "{e}");
     let e = Preset::parse("dice", &serde_json::json!({"alpha": 1})).unwrap_err().to_string();
     assert!(e.contains("unknown keyword 'alpha'"), "{e}");
-    assert!(Preset::parse("monai.FocalLoss", &serde_json::json!({"use_softmax": true, "include_background": false}))
-        .is_err());
+    let e = Preset::parse("smp.FocalLoss", &serde_json::json!({"mode": "binary", "normalized": true}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("normalized") && e.contains("not supported"), "{e}");
+    // MONAI's per-class alpha (sigmoid) is exact on hard targets only: soft ones are refused.
+    let p = Preset::parse("monai.FocalLoss", &serde_json::json!({"alpha": [0.1, 0.2]})).unwrap();
+    let x = Array::Float(vec![1, 2, 2], vec![0.5, -1.0, 2.0, 0.0]);
+    let hard = Array::Float(vec![1, 2, 2], vec![1.0, 0.0, 0.0, 1.0]);
+    let soft = Array::Float(vec![1, 2, 2], vec![1.0, 0.5, 0.0, 1.0]);
+    assert!(evaluate(&Engine::cpu(), &p.parts(2).unwrap(), &x, &hard, false).is_ok());
+    let e = evaluate(&Engine::cpu(), &p.parts(2).unwrap(), &x, &soft, false).unwrap_err().to_string();
+    assert!(e.contains("value 0.5") && e.contains("soft targets"), "{e}");
+}
+
+/// An image whose pixels are all ignored: kornia counts it as loss 1, MONAI's Dice as
+/// 1 − smooth_nr/smooth_dr, smp's per-image Lovasz as 0 — each in the mean over images (from
+/// the peers' sources: `masked_fill(empty, 1)`, `f = 1 − nr/dr` at tp = fp = fn = 0, `mean([]) = 0`).
+/// With image 0 ignored, the loss is (v + (N−1)·L_rest)/N, L_rest the loss of the other images.
+#[test]
+fn fully_ignored_images_count_as_the_peers_count_them() {
+    let (n, c, hw) = (3usize, 3usize, 6usize);
+    let mut rng = common::Rng::new(77);
+    let x: Vec<f64> = (0..n * c * hw).map(|_| rng.normal() * 2.0).collect();
+    let mut labels: Vec<f64> = (0..n * hw).map(|_| (rng.uniform() * c as f64).floor()).collect();
+    labels[..hw].iter_mut().for_each(|l| *l = 255.0);
+    let rest_x = Array::Float(vec![n - 1, c, hw], x[c * hw..].to_vec());
+    let rest_t = Array::Float(vec![n - 1, 1, hw], labels[hw..].to_vec());
+    let all_x = Array::Float(vec![n, c, hw], x.clone());
+    let all_t = Array::Float(vec![n, 1, hw], labels.clone());
+    let binary_x = Array::Float(vec![n, 1, hw], x[..n * hw].to_vec());
+    let bin_t: Vec<f64> = labels.iter().map(|&l| if l == 255.0 { 255.0 } else { (l == 1.0) as u8 as f64 }).collect();
+    let binary_t = Array::Float(vec![n, 1, hw], bin_t.clone());
+    let binary_rest_x = Array::Float(vec![n - 1, 1, hw], x[hw..n * hw].to_vec());
+    let binary_rest_t = Array::Float(vec![n - 1, 1, hw], bin_t[hw..].to_vec());
+    let cases = [
+        ("kornia.dice_loss", serde_json::json!({"ignore_index": 255}), 1.0, false),
+        ("kornia.dice_loss", serde_json::json!({"average": "macro", "ignore_index": 255}), 1.0, false),
+        ("kornia.tversky_loss", serde_json::json!({"alpha": 0.3, "beta": 0.7, "ignore_index": 255}), 1.0, false),
+        (
+            "monai.DiceLoss",
+            serde_json::json!({"softmax": true, "to_onehot_y": true, "ignore_index": 255, "smooth_nr": 0.25}),
+            1.0 - 0.25 / 1e-5,
+            false,
+        ),
+        ("smp.LovaszLoss", serde_json::json!({"mode": "binary", "per_image": true, "ignore_index": 255}), 0.0, true),
+    ];
+    for (name, params, v, binary) in cases {
+        let preset = Preset::parse(name, &params).unwrap();
+        let (ax, at, rx, rt, ch) = if binary {
+            (&binary_x, &binary_t, &binary_rest_x, &binary_rest_t, 1)
+        } else {
+            (&all_x, &all_t, &rest_x, &rest_t, c)
+        };
+        let parts = preset.parts(ch).unwrap();
+        let whole = evaluate(&Engine::cpu(), &parts, ax, at, false).unwrap().total;
+        let rest = evaluate(&Engine::cpu(), &parts, rx, rt, false).unwrap().total;
+        let want = (v + (n - 1) as f64 * rest) / n as f64;
+        assert!((whole - want).abs() <= 1e-12 * want.abs().max(1.0), "{name} {params}: {whole} vs {want}");
+    }
+}
+
+/// smp's FocalLoss with `from_logits=False` is its `from_logits=True` loss of logit(clamp(p)) (ln p
+/// multiclass), from smp's source; its gradient is chained through the clamp, and an element at
+/// p = 0 or 1 (clamped) gets none.
+#[test]
+fn probabilities_through_the_clamped_logit_equal_the_logit_path() {
+    let mut rng = common::Rng::new(5);
+    let (n, c, hw) = (2usize, 3usize, 10usize);
+    let eps = 1e-4;
+    for mode in ["binary", "multilabel", "multiclass"] {
+        let ch = if mode == "binary" { 1 } else { c };
+        let mut p: Vec<f64> = (0..n * ch * hw).map(|_| 0.02 + 0.96 * rng.uniform()).collect();
+        if mode == "multiclass" {
+            for i in 0..n {
+                for q in 0..hw {
+                    let s: f64 = (0..c).map(|k| p[(i * c + k) * hw + q]).sum();
+                    (0..c).for_each(|k| p[(i * c + k) * hw + q] /= s);
+                }
+            }
+        }
+        p[3] = 0.0;
+        p[7] = 1.0;
+        let t = if mode == "multiclass" {
+            Array::Int(vec![n, hw], (0..n * hw).map(|i| (i % c) as i64).collect())
+        } else {
+            Array::Float(vec![n, ch, hw], (0..n * ch * hw).map(|i| (i % 3 == 0) as u8 as f64).collect())
+        };
+        let map = |x: f64| {
+            let q = x.clamp(eps, 1.0 - eps);
+            if mode == "multiclass" {
+                q.ln()
+            } else {
+                (q / (1.0 - q)).ln()
+            }
+        };
+        let x: Vec<f64> = p.iter().map(|&v| map(v)).collect();
+        let probs =
+            Preset::parse("smp.FocalLoss", &serde_json::json!({"mode": mode, "from_logits": false, "eps": eps}))
+                .unwrap()
+                .parts(ch)
+                .unwrap();
+        let logits = Preset::parse("smp.FocalLoss", &serde_json::json!({"mode": mode})).unwrap().parts(ch).unwrap();
+        let a = evaluate(&Engine::cpu(), &probs, &Array::Float(vec![n, ch, hw], p.clone()), &t, true).unwrap();
+        let b = evaluate(&Engine::cpu(), &logits, &Array::Float(vec![n, ch, hw], x), &t, true).unwrap();
+        assert!((a.total - b.total).abs() <= 1e-6 * b.total, "{mode}: {} vs {}", a.total, b.total);
+        let (ga, gb) = (a.grad.unwrap(), b.grad.unwrap());
+        for (i, &pi) in p.iter().enumerate() {
+            let chain = if pi < eps || pi > 1.0 - eps {
+                0.0
+            } else if mode == "multiclass" {
+                1.0 / pi
+            } else {
+                1.0 / (pi * (1.0 - pi))
+            };
+            let want = gb[i] * chain;
+            assert!((ga[i] - want).abs() <= 1e-5 * want.abs() + 1e-9, "{mode} element {i}: {} vs {want}", ga[i]);
+        }
+        assert_eq!((ga[3], ga[7]), (0.0, 0.0), "{mode}: clamped elements have no gradient");
+    }
+}
+
+/// MONAI's softmax focal with `include_background=False` drops channel 0 before the softmax and
+/// keeps class-0 pixels (zero loss) in the mean over N·(C−1)·H·W (MONAI's source): the same
+/// number as kornia's `focal_loss` (α None, mean over every element, ignored pixels included) on
+/// channels 1.. with class 0 relabelled as ignored and the others shifted down.
+#[test]
+fn monai_softmax_focal_without_background_is_kornia_on_the_other_channels() {
+    let mut rng = common::Rng::new(9);
+    let (n, c, hw) = (2usize, 4usize, 12usize);
+    let x: Vec<f64> = (0..n * c * hw).map(|_| rng.normal() * 2.0).collect();
+    let labels: Vec<i64> = (0..n * hw).map(|_| (rng.uniform() * c as f64).floor() as i64).collect();
+    let monai = Preset::parse(
+        "monai.FocalLoss",
+        &serde_json::json!({"use_softmax": true, "to_onehot_y": true, "include_background": false, "gamma": 1.5}),
+    )
+    .unwrap();
+    let a = evaluate(
+        &Engine::cpu(),
+        &monai.parts(c).unwrap(),
+        &Array::Float(vec![n, c, hw], x.clone()),
+        &Array::Int(vec![n, 1, hw], labels.clone()),
+        true,
+    )
+    .unwrap();
+    let rest: Vec<f64> = (0..n).flat_map(|i| x[(i * c + 1) * hw..(i + 1) * c * hw].to_vec()).collect();
+    let shifted: Vec<i64> = labels.iter().map(|&l| if l == 0 { -100 } else { l - 1 }).collect();
+    let kornia =
+        Preset::parse("kornia.focal_loss", &serde_json::json!({"alpha": null, "gamma": 1.5, "reduction": "mean"}))
+            .unwrap();
+    let b = evaluate(
+        &Engine::cpu(),
+        &kornia.parts(c - 1).unwrap(),
+        &Array::Float(vec![n, c - 1, hw], rest),
+        &Array::Int(vec![n, hw], shifted),
+        true,
+    )
+    .unwrap();
+    assert!((a.total - b.total).abs() <= 1e-12 * b.total, "{} vs {}", a.total, b.total);
+    let (ga, gb) = (a.grad.unwrap(), b.grad.unwrap());
+    for i in 0..n {
+        assert!(ga[i * c * hw..(i * c + 1) * hw].iter().all(|&g| g == 0.0), "channel 0 has a gradient");
+        for j in 0..(c - 1) * hw {
+            let (g, w) = (ga[(i * c + 1) * hw + j], gb[i * (c - 1) * hw + j]);
+            assert!((g - w).abs() <= 1e-12 + 1e-9 * w.abs(), "{g} vs {w}");
+        }
+    }
 }

@@ -16,12 +16,12 @@ use crate::loss::{Dice, Focal, FocalForm, Loss, LovaszHinge, LovaszSoftmax, Redu
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Function {
-    DiceLoss,
-    FocalLoss,
-    BinaryFocalLoss,
-    TverskyLoss,
-    LovaszHingeLoss,
-    LovaszSoftmaxLoss,
+    Dice,
+    Focal,
+    BinaryFocal,
+    Tversky,
+    LovaszHinge,
+    LovaszSoftmax,
 }
 
 pub(crate) const NAMES: &[&str] = &[
@@ -35,24 +35,24 @@ pub(crate) const NAMES: &[&str] = &[
 
 pub(crate) fn function(name: &str) -> Option<Function> {
     Some(match name {
-        "dice_loss" | "DiceLoss" => Function::DiceLoss,
-        "focal_loss" | "FocalLoss" => Function::FocalLoss,
-        "binary_focal_loss_with_logits" | "BinaryFocalLossWithLogits" => Function::BinaryFocalLoss,
-        "tversky_loss" | "TverskyLoss" => Function::TverskyLoss,
-        "lovasz_hinge_loss" | "LovaszHingeLoss" => Function::LovaszHingeLoss,
-        "lovasz_softmax_loss" | "LovaszSoftmaxLoss" => Function::LovaszSoftmaxLoss,
+        "dice_loss" | "DiceLoss" => Function::Dice,
+        "focal_loss" | "FocalLoss" => Function::Focal,
+        "binary_focal_loss_with_logits" | "BinaryFocalLossWithLogits" => Function::BinaryFocal,
+        "tversky_loss" | "TverskyLoss" => Function::Tversky,
+        "lovasz_hinge_loss" | "LovaszHingeLoss" => Function::LovaszHinge,
+        "lovasz_softmax_loss" | "LovaszSoftmaxLoss" => Function::LovaszSoftmax,
         _ => return None,
     })
 }
 
 pub(crate) fn keywords(f: Function) -> Vec<&'static str> {
     match f {
-        Function::DiceLoss => vec!["average", "eps", "weight", "ignore_index"],
-        Function::FocalLoss => vec!["alpha", "gamma", "reduction", "weight", "ignore_index"],
-        Function::BinaryFocalLoss => vec!["alpha", "gamma", "reduction", "pos_weight", "weight", "ignore_index"],
-        Function::TverskyLoss => vec!["alpha", "beta", "eps", "ignore_index"],
-        Function::LovaszHingeLoss => vec![],
-        Function::LovaszSoftmaxLoss => vec!["weight"],
+        Function::Dice => vec!["average", "eps", "weight", "ignore_index"],
+        Function::Focal => vec!["alpha", "gamma", "reduction", "weight", "ignore_index"],
+        Function::BinaryFocal => vec!["alpha", "gamma", "reduction", "pos_weight", "weight", "ignore_index"],
+        Function::Tversky => vec!["alpha", "beta", "eps", "ignore_index"],
+        Function::LovaszHinge => vec![],
+        Function::LovaszSoftmax => vec!["weight"],
     }
 }
 
@@ -87,7 +87,7 @@ fn reduction(kw: &Kw) -> Result<Reduction> {
 
 pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> {
     match f {
-        Function::DiceLoss => {
+        Function::Dice => {
             let average = kw.choice("average", "micro", &["micro", "macro"])?;
             let eps = kw.f64("eps", 1e-8)?;
             let dice = Dice {
@@ -105,10 +105,11 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
                 absent: if average == "macro" { AbsentClass::Skip } else { AbsentClass::Smoothed },
                 ..ClassOptions::default()
             };
-            let term = Loss::Dice(dice).per_image().with_classes(classes);
+            // An image without a valid pixel, or whose present classes weigh 0, counts as 1.
+            let term = Loss::Dice(dice).per_image().with_classes(classes).counting_undefined_images(1.0);
             Ok(vec![part(softmax(kw)?, "kornia.dice_loss", term, Scale::default())])
         }
-        Function::TverskyLoss => {
+        Function::Tversky => {
             let (Some(alpha), Some(beta)) = (kw.opt_f64("alpha")?, kw.opt_f64("beta")?) else {
                 return Err(kw.err("alpha", "alpha and beta are required"));
             };
@@ -125,10 +126,10 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
                 squared: false,
             };
             let classes = ClassOptions { absent: AbsentClass::Skip, ..ClassOptions::default() };
-            let term = Loss::Tversky(t).per_image().with_classes(classes);
+            let term = Loss::Tversky(t).per_image().with_classes(classes).counting_undefined_images(1.0);
             Ok(vec![part(softmax(kw)?, "kornia.tversky_loss", term, Scale::default())])
         }
-        Function::FocalLoss => {
+        Function::Focal => {
             let red = reduction(kw)?;
             let alpha = kw.opt_f64("alpha")?;
             let w = weights(kw, channels)?;
@@ -150,26 +151,47 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
             let scale = if red == Reduction::Mean { Scale::per_element() } else { Scale::default() };
             Ok(vec![part(softmax(kw)?, "kornia.focal_loss", term, scale)])
         }
-        Function::BinaryFocalLoss => {
+        Function::BinaryFocal => {
             let red = reduction(kw)?;
-            if let Some(pw) = kw.opt_list("pos_weight")? {
-                if pw.iter().any(|&x| x != 1.0) {
-                    return Err(kw.err("pos_weight", "a per-channel pos_weight in the focal loss is not supported"));
-                }
-            }
             let alpha = match kw.map.get("alpha") {
                 None => Some(0.25),
                 Some(_) => kw.opt_f64("alpha")?,
             };
-            let loss =
-                Focal { alpha, gamma: kw.f64("gamma", 2.0)?, reduction: Reduction::Sum, form: FocalForm::PerTerm };
-            let classes = ClassOptions { weights: weights(kw, channels)?, pool: true, ..ClassOptions::default() };
+            let gamma = kw.f64("gamma", 2.0)?;
+            let w = weights(kw, channels)?;
             let input = InputSpec { activation: Activation::Sigmoid, target: TargetKind::Float, ignore: ignore(kw)? };
             let scale = if red == Reduction::Mean { Scale::per_element() } else { Scale::default() };
-            let term = Loss::Focal(loss).batch().with_classes(classes);
-            Ok(vec![part(input, "kornia.binary_focal_loss_with_logits", term, scale)])
+            let name = "kornia.binary_focal_loss_with_logits";
+            let focal =
+                |alpha| Loss::Focal(Focal { alpha, gamma, reduction: Reduction::Sum, form: FocalForm::PerTerm });
+            let Some(pw) = kw.opt_list("pos_weight")? else {
+                let classes = ClassOptions { weights: w, pool: true, ..ClassOptions::default() };
+                return Ok(vec![part(input, name, focal(alpha).batch().with_classes(classes), scale)]);
+            };
+            if pw.len() != channels {
+                return Err(kw.err("pos_weight", format!("needs one value per channel ({channels})")));
+            }
+            // pos_weight[c] scales the positive term: per channel, positive weight a = α·pw,
+            // negative weight b = 1 − α, i.e. the focal α' = a/(a + b) times a + b (exact: the
+            // kornia form is linear in the two terms).
+            let (pos, neg) = alpha.map_or((1.0, 1.0), |a| (a, 1.0 - a));
+            let mut parts = Vec::new();
+            for (k, &pwk) in pw.iter().enumerate() {
+                if pwk < 0.0 {
+                    return Err(kw.err("pos_weight", "must be >= 0"));
+                }
+                let (a, b) = (pos * pwk, neg);
+                if a + b == 0.0 {
+                    continue;
+                }
+                let weight = (a + b) * w.as_ref().map_or(1.0, |w| w[k]);
+                let mut p = part(input, name, focal(Some(a / (a + b))).batch().weighted(weight), scale);
+                p.channel = Some(k);
+                parts.push(p);
+            }
+            Ok(parts)
         }
-        Function::LovaszHingeLoss => {
+        Function::LovaszHinge => {
             if channels != 1 {
                 return Err(super::bad(format!(
                     "kornia.lovasz_hinge_loss: pred must be (B, 1, H, W), got C = {channels}"
@@ -183,7 +205,7 @@ pub(crate) fn parts(f: Function, kw: &Kw, channels: usize) -> Result<Vec<Part>> 
                 Scale::default(),
             )])
         }
-        Function::LovaszSoftmaxLoss => {
+        Function::LovaszSoftmax => {
             let classes =
                 ClassOptions { weights: weights(kw, channels)?, normalize_weights: false, ..ClassOptions::default() };
             let term = Loss::LovaszSoftmax(LovaszSoftmax { present_only: false }).per_image().with_classes(classes);

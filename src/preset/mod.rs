@@ -110,6 +110,48 @@ pub struct Part {
     pub input: InputSpec,
     /// The terms.
     pub terms: Vec<PartTerm>,
+    /// Only this channel of the prediction and of the (float or one-hot) targets, as a binary
+    /// batch (a per-channel parameter as one part per channel); its gradient goes to that channel.
+    pub channel: Option<usize>,
+    /// A map applied to the prediction before the activation (its derivative is chained).
+    pub transform: Transform,
+    /// Read channels 1..C only (MONAI's `include_background=False` before a softmax): the
+    /// softmax runs over them, and pixels of class 0 belong to no class (no loss, no gradient).
+    pub drop_background: bool,
+    /// The part is exact only for targets in {0, 1} (or ignored): others are an error
+    /// saying why (the reason given here).
+    pub hard_targets: Option<&'static str>,
+}
+
+/// A map of the prediction array applied before the activation.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Transform {
+    /// The array as it is.
+    #[default]
+    Identity,
+    /// `ln(p/(1−p))` of p clamped to [eps, 1−eps] (smp's FocalLoss with `from_logits=False`,
+    /// binary and multilabel); zero derivative where the clamp is active.
+    ClampedLogit(f64),
+    /// `ln p` of p clamped to [eps, 1−eps] (the same, multiclass).
+    ClampedLog(f64),
+}
+
+impl Transform {
+    /// The mapped value and its derivative.
+    fn apply(&self, x: f64) -> (f64, f64) {
+        let clamp = |eps: f64| (x.clamp(eps, 1.0 - eps), if x >= eps && x <= 1.0 - eps { 1.0 } else { 0.0 });
+        match *self {
+            Transform::Identity => (x, 1.0),
+            Transform::ClampedLogit(eps) => {
+                let (p, d) = clamp(eps);
+                ((p / (1.0 - p)).ln(), d / (p * (1.0 - p)))
+            }
+            Transform::ClampedLog(eps) => {
+                let (p, d) = clamp(eps);
+                (p.ln(), d / p)
+            }
+        }
+    }
 }
 
 /// A parsed preset: a peer loss or a segloss loss with its keyword arguments.
@@ -187,7 +229,7 @@ impl Preset {
     fn is_single_channel(&self) -> bool {
         match self.kind {
             Kind::Smp(c) => smp::is_single_channel(c, &self.kw()),
-            Kind::Kornia(f) => f == kornia::Function::LovaszHingeLoss,
+            Kind::Kornia(f) => f == kornia::Function::LovaszHinge,
             Kind::Native(_) => native::is_single_channel(&self.kw()),
             _ => false,
         }
@@ -410,11 +452,12 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
         return Err(bad("the prediction must be a float array".into()));
     };
     let [n, c, h, w] = prediction_dims(pdims)?;
-    let logits: Vec<f32> = pvals.iter().map(|&x| x as f32).collect();
+    let hw = h * w;
     let mut total = 0.0;
     let mut names = Vec::new();
-    let mut sum_grad = grad.then(|| vec![0.0f64; logits.len()]);
+    let mut sum_grad = grad.then(|| vec![0.0f64; pvals.len()]);
     for part in parts {
+        let mapped: Vec<(f64, f64)> = pvals.iter().map(|&x| part.transform.apply(x)).collect();
         let terms: Vec<Term> = part
             .terms
             .iter()
@@ -424,8 +467,35 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
                 term
             })
             .collect();
-        let built = BuiltTarget::new(&part.input, target, [n, c, h, w])?;
-        let input = built.input(&part.input, &logits, [n, c, h, w])?;
+        let mut built = BuiltTarget::new(&part.input, target, [n, c, h, w])?;
+        // The channels this part reads (all; one; or all but the background).
+        let kept: Vec<usize> = match (part.channel, part.drop_background) {
+            (Some(k), _) => vec![k],
+            (None, true) => (1..c).collect(),
+            (None, false) => (0..c).collect(),
+        };
+        let ck = kept.len();
+        let full_index = |j: usize| ((j / hw / ck) * c + kept[j / hw % ck]) * hw + j % hw;
+        let logits: Vec<f32> = (0..n * ck * hw).map(|j| mapped[full_index(j)].0 as f32).collect();
+        if ck < c {
+            built = match built {
+                BuiltTarget::Float(t, ig) => {
+                    BuiltTarget::Float((0..n * ck * hw).map(|j| t[full_index(j)]).collect(), ig)
+                }
+                // Without the background channel, its pixels belong to no class: no loss, no gradient.
+                BuiltTarget::Classes(labels, _) => BuiltTarget::Classes(
+                    labels.into_iter().map(|l| if l == 0 || l == IGNORED { IGNORED } else { l - 1 }).collect(),
+                    true,
+                ),
+            };
+        }
+        let dims = [n, ck, h, w];
+        if let (Some(why), BuiltTarget::Float(t, ig)) = (part.hard_targets, &built) {
+            if let Some((i, v)) = t.iter().enumerate().find(|(_, &v)| v != 0.0 && v != 1.0 && Some(v) != *ig) {
+                return Err(bad(format!("targets: value {v} at flat index {i} of channel set {kept:?}: {why}")));
+            }
+        }
+        let input = built.input(&part.input, &logits, dims)?;
         let (values, g) = if grad {
             let vg = engine.value_and_grad(input, &terms)?;
             (vg.forward.values, Some(vg.grad))
@@ -437,7 +507,10 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
             names.push((t.name.clone(), term.weight * v));
         }
         if let (Some(acc), Some(g)) = (sum_grad.as_mut(), g) {
-            acc.iter_mut().zip(g).for_each(|(a, b)| *a += b as f64);
+            for (j, b) in g.into_iter().enumerate() {
+                let at = full_index(j);
+                acc[at] += b as f64 * mapped[at].1;
+            }
         }
     }
     Ok(Evaluation { total, terms: names, grad: sum_grad })
@@ -575,5 +648,12 @@ pub fn mode(spec: &InputSpec, channels: usize) -> Mode {
 
 /// A part with one term.
 pub(crate) fn part(input: InputSpec, name: &str, term: Term, scale: Scale) -> Part {
-    Part { input, terms: vec![PartTerm { name: name.to_string(), term, scale }] }
+    Part {
+        input,
+        terms: vec![PartTerm { name: name.to_string(), term, scale }],
+        channel: None,
+        transform: Transform::Identity,
+        drop_background: false,
+        hard_targets: None,
+    }
 }

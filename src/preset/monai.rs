@@ -8,7 +8,7 @@
 //! averaged over N·C·H·W (per pixel / C). `DiceCELoss` adds PyTorch's cross-entropy on the raw
 //! logits (1 channel: `BCEWithLogits(pos_weight=weight)`), `DiceFocalLoss` the sigmoid focal.
 
-use super::{part, Activation, InputSpec, Kw, Part, PartTerm, Scale, TargetKind};
+use super::{part, Activation, InputSpec, Kw, Part, Scale, TargetKind};
 use crate::aggregate::{ClassOptions, ClassSelection};
 use crate::error::Result;
 use crate::loss::{
@@ -192,12 +192,16 @@ fn dice_part(kw: &Kw, c: usize, weight_key: Option<&str>) -> Result<Part> {
         None => (None, 1.0),
     };
     let scale = region_scale(kw, &selection, batch, true)?;
+    // An image without a valid pixel (all ignored) still counts, with every class at 1 − nr/dr.
+    let n_sel = selected(&selection, c);
+    let mean_w = weights.as_ref().map_or(1.0, |w| w.iter().sum::<f64>() / n_sel as f64);
     let classes = ClassOptions { weights, normalize_weights: false, selection, ..ClassOptions::default() };
     let term = aggregate(loss, batch).with_classes(classes).weighted(factor);
+    let term = undefined(term, (1.0 - nr / dr) * mean_w);
     Ok(part(input, "dice", term, scale))
 }
 
-fn focal_part(kw: &Kw, c: usize, softmax: bool) -> Result<Part> {
+fn focal_parts(kw: &Kw, c: usize, softmax: bool) -> Result<Vec<Part>> {
     let onehot_y = kw.bool("to_onehot_y", false)? && c > 1;
     let include_bg = kw.bool("include_background", true)?;
     let selection = if !include_bg && c > 1 { ClassSelection::NoBackground } else { ClassSelection::All };
@@ -214,10 +218,7 @@ fn focal_part(kw: &Kw, c: usize, softmax: bool) -> Result<Part> {
             return Err(kw.err("use_softmax", "needs more than one channel"));
         }
         if !include_bg {
-            return Err(kw.err(
-                "include_background",
-                "False with use_softmax=True (a softmax over channels 1..C) is not supported",
-            ));
+            return softmax_focal_without_background(kw, c, gamma, sum, ignore);
         }
         let alpha: Option<Vec<f64>> = match kw.opt_list("alpha")? {
             None => None,
@@ -237,34 +238,112 @@ fn focal_part(kw: &Kw, c: usize, softmax: bool) -> Result<Part> {
         // mean: over N·C·H·W (per pixel / C), or over the valid pixels with ignore_index;
         // sum: Σ over images of the per-image mean.
         let (term, scale) = if sum {
-            (loss.per_image(), Scale { images: 1, ..Scale::default() })
+            (loss.per_image().counting_undefined_images(0.0), Scale { images: 1, ..Scale::default() })
         } else if ignore.is_some() {
             (loss.batch(), Scale::default())
         } else {
             (loss.batch(), Scale { classes: -1, ..Scale::default() })
         };
-        return Ok(part(input, "focal", term.with_classes(classes).weighted(factor), scale));
+        return Ok(vec![part(input, "focal", term.with_classes(classes).weighted(factor), scale)]);
     }
-    if kw.is_list("alpha") {
-        return Err(kw.err("alpha", "a per-class alpha with the sigmoid focal loss is not supported"));
-    }
-    let loss = Loss::Focal(Focal {
-        alpha: kw.opt_f64("alpha")?,
-        gamma,
-        reduction: Reduction::Mean,
-        form: FocalForm::LogSigmoid,
-    });
     let target = if onehot_y { TargetKind::OneHot } else { TargetKind::Float };
     let input = InputSpec { activation: Activation::Sigmoid, target, ignore };
+    let focal = |alpha| Loss::Focal(Focal { alpha, gamma, reduction: Reduction::Mean, form: FocalForm::LogSigmoid });
+    if kw.is_list("alpha") {
+        // MONAI weighs the elements whose target is exactly 1 by alpha[c] and every other one by
+        // 1. On hard targets that is the focal α′ = a/(1 + a) times 1 + a, one part per channel
+        // (the per-pixel α is one value per call); soft targets are refused.
+        let alphas = kw.opt_list("alpha")?.unwrap_or_default();
+        let n_sel = selected(&selection, c);
+        if alphas.len() != n_sel || c < 2 {
+            return Err(kw.err("alpha", format!("needs one value per channel used ({n_sel})")));
+        }
+        let scale = if sum {
+            Scale { images: 1, ..Scale::default() }
+        } else if ignore.is_some() {
+            Scale::default()
+        } else {
+            Scale { classes: -1, dropped_classes: dropped, ..Scale::default() }
+        };
+        let mut parts = Vec::new();
+        for (k, a) in (c - n_sel..c).zip(alphas) {
+            if a < 0.0 {
+                return Err(kw.err("alpha", "values must be >= 0"));
+            }
+            let loss = focal(Some(a / (1.0 + a)));
+            let term = if sum { loss.per_image().counting_undefined_images(0.0) } else { loss.batch() };
+            let w = (1.0 + a) * factor * weights.as_ref().map_or(1.0, |w| w[k]);
+            let mut p = part(input, "focal", term.weighted(w), scale);
+            p.channel = Some(k);
+            p.hard_targets =
+                Some("MONAI's per-class alpha weighs only targets equal to 1; soft targets are not supported");
+            parts.push(p);
+        }
+        return Ok(parts);
+    }
+    let loss = focal(kw.opt_f64("alpha")?);
     let classes = ClassOptions { weights, normalize_weights: false, selection, ..ClassOptions::default() };
     let (term, scale) = if sum {
-        (loss.per_image(), Scale { images: 1, classes: 1, pixels: 0, dropped_classes: dropped })
+        let term = loss.per_image().counting_undefined_images(0.0);
+        (term, Scale { images: 1, classes: 1, pixels: 0, dropped_classes: dropped })
     } else if ignore.is_some() {
         (loss.batch(), Scale { classes: 1, dropped_classes: dropped, ..Scale::default() })
     } else {
         (loss.batch(), Scale::default())
     };
-    Ok(part(input, "focal", term.with_classes(classes).weighted(factor), scale))
+    Ok(vec![part(input, "focal", term.with_classes(classes).weighted(factor), scale)])
+}
+
+/// Counts an image without a valid pixel as `value` (MONAI keeps it in the mean over N·C); when
+/// smooth_dr = 0 MONAI's value is 0/0 = NaN, and segloss leaves the image out instead.
+fn undefined(term: Term, value: f64) -> Term {
+    if value.is_finite() {
+        term.counting_undefined_images(value)
+    } else {
+        term
+    }
+}
+
+/// MONAI's softmax focal with `include_background=False`: channel 0 is dropped *before* the
+/// softmax; pixels of class 0 contribute 0 but stay in the mean over N·(C−1)·H·W; a scalar
+/// alpha is ignored (MONAI warns), a list or `weight` has C − 1 entries.
+fn softmax_focal_without_background(
+    kw: &Kw,
+    c: usize,
+    gamma: f64,
+    sum: bool,
+    ignore: Option<f64>,
+) -> Result<Vec<Part>> {
+    if ignore.is_some() {
+        return Err(kw.err("ignore_index", "with use_softmax=True and include_background=False it is not supported"));
+    }
+    let list = |key: &str| -> Result<Option<Vec<f64>>> {
+        match kw.opt_list(key)? {
+            Some(v) if kw.is_list(key) && v.len() != c - 1 => Err(kw.err(key, format!("needs {} values", c - 1))),
+            Some(v) if kw.is_list(key) => Ok(Some(v)),
+            _ => Ok(None),
+        }
+    };
+    let (alpha, weight) = (list("alpha")?, list("weight")?);
+    let factor = if kw.is_list("weight") { 1.0 } else { kw.opt_f64("weight")?.unwrap_or(1.0) };
+    let per_class = match (alpha, weight) {
+        (None, None) => None,
+        (a, w) => {
+            Some((0..c - 1).map(|k| a.as_ref().map_or(1.0, |a| a[k]) * w.as_ref().map_or(1.0, |w| w[k])).collect())
+        }
+    };
+    let loss = Loss::Focal(Focal { alpha: None, gamma, reduction: Reduction::Sum, form: FocalForm::Probability });
+    let classes = ClassOptions { weights: per_class, ..ClassOptions::default() };
+    let input = InputSpec { activation: Activation::Softmax, target: TargetKind::ClassMap, ignore: None };
+    // mean: ÷ N·(C−1)·H·W; sum: Σ over (image, class) of the spatial mean = total ÷ H·W.
+    let scale = if sum {
+        Scale { pixels: -1, ..Scale::default() }
+    } else {
+        Scale { images: -1, classes: -1, pixels: -1, dropped_classes: 1 }
+    };
+    let mut p = part(input, "focal", loss.batch().with_classes(classes).weighted(factor), scale);
+    p.drop_background = true;
+    Ok(vec![p])
 }
 
 fn named(mut p: Part, name: &str, lambda: f64) -> Part {
@@ -295,7 +374,9 @@ pub(crate) fn parts(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
             let batch = kw.bool("batch", false)?;
             let scale = region_scale(kw, &selection, batch, true)?;
             let classes = ClassOptions { normalize_weights: false, selection, ..ClassOptions::default() };
-            Ok(vec![part(input, "monai.TverskyLoss", aggregate(loss, batch).with_classes(classes), scale)])
+            let value = 1.0 - kw.f64("smooth_nr", 1e-5)? / kw.f64("smooth_dr", 1e-5)?;
+            let term = undefined(aggregate(loss, batch).with_classes(classes), value);
+            Ok(vec![part(input, "monai.TverskyLoss", term, scale)])
         }
         Class::GeneralizedDice => {
             let (input, selection) = region_input(kw, c)?;
@@ -314,17 +395,20 @@ pub(crate) fn parts(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
             let batch = kw.bool("batch", false)?;
             let scale = region_scale(kw, &selection, batch, false)?;
             let classes = ClassOptions { selection, ..ClassOptions::default() };
-            Ok(vec![part(input, "monai.GeneralizedDiceLoss", aggregate(loss, batch).with_classes(classes), scale)])
+            let value = 1.0 - kw.f64("smooth_nr", 1e-5)? / kw.f64("smooth_dr", 1e-5)?;
+            let term = undefined(aggregate(loss, batch).with_classes(classes), value);
+            Ok(vec![part(input, "monai.GeneralizedDiceLoss", term, scale)])
         }
         Class::Focal => {
             let softmax = kw.bool("use_softmax", false)?;
-            Ok(vec![named(focal_part(kw, c, softmax)?, "monai.FocalLoss", 1.0)])
+            Ok(focal_parts(kw, c, softmax)?.into_iter().map(|p| named(p, "monai.FocalLoss", 1.0)).collect())
         }
         Class::DiceFocal => {
             let dice =
                 named(dice_part(kw, c, Some("weight"))?, "monai.DiceFocalLoss.dice", kw.f64("lambda_dice", 1.0)?);
-            let focal = named(focal_part(kw, c, false)?, "monai.DiceFocalLoss.focal", kw.f64("lambda_focal", 1.0)?);
-            Ok(vec![dice, focal])
+            let lambda = kw.f64("lambda_focal", 1.0)?;
+            let focal = focal_parts(kw, c, false)?.into_iter().map(|p| named(p, "monai.DiceFocalLoss.focal", lambda));
+            Ok(std::iter::once(dice).chain(focal).collect())
         }
         Class::DiceCe => dice_ce(kw, c),
     }
@@ -367,10 +451,7 @@ fn dice_ce(kw: &Kw, c: usize) -> Result<Vec<Part>> {
         };
         let classes = ClassOptions { weights: weight, ..ClassOptions::default() };
         let term = Loss::CrossEntropy(CrossEntropy { label_smoothing: ls, reduction }).batch().with_classes(classes);
-        Part {
-            input,
-            terms: vec![PartTerm { name: "monai.DiceCELoss.ce".into(), term: term.weighted(lambda_ce), scale }],
-        }
+        part(input, "monai.DiceCELoss.ce", term.weighted(lambda_ce), scale)
     } else {
         let pos_weight = match &weight {
             Some(w) if w.len() == 1 => w[0],
@@ -381,10 +462,7 @@ fn dice_ce(kw: &Kw, c: usize) -> Result<Vec<Part>> {
         let loss = Loss::Bce(Bce { pos_weight, label_smoothing: 0.0, reduction: Reduction::Sum });
         let term = loss.batch().with_classes(ClassOptions { pool: true, ..ClassOptions::default() });
         let scale = if sum { Scale::default() } else { Scale::per_element() };
-        Part {
-            input,
-            terms: vec![PartTerm { name: "monai.DiceCELoss.ce".into(), term: term.weighted(lambda_ce), scale }],
-        }
+        part(input, "monai.DiceCELoss.ce", term.weighted(lambda_ce), scale)
     };
     Ok(vec![dice, ce])
 }

@@ -8,7 +8,7 @@
 //! the class mean. They map onto [`Tversky`] with `tp_form = SoftL1`, `Batch` aggregation and
 //! `AbsentClass::Zero`.
 
-use super::{part, Activation, InputSpec, Kw, Part, Scale, TargetKind};
+use super::{part, Activation, InputSpec, Kw, Part, Scale, TargetKind, Transform};
 use crate::aggregate::{AbsentClass, ClassOptions, ClassSelection};
 use crate::error::Result;
 use crate::loss::{Bce, CrossEntropy, Focal, FocalForm, Loss, LovaszHinge, LovaszSoftmax, Reduction, TpForm, Tversky};
@@ -118,7 +118,7 @@ pub(crate) fn parts(c: Class, kw: &Kw, channels: usize) -> Result<Vec<Part>> {
         Class::Dice | Class::Jaccard | Class::Tversky => region(c, kw, channels),
         Class::Focal => focal(kw),
         Class::Lovasz => lovasz(kw),
-        Class::SoftBce => soft_bce(kw),
+        Class::SoftBce => soft_bce(kw, channels),
         Class::SoftCe => soft_ce(kw),
     }
 }
@@ -177,12 +177,13 @@ fn focal(kw: &Kw) -> Result<Vec<Part>> {
         return Err(kw.err("normalized", "the normalized focal loss is not supported"));
     }
     kw.unsupported("reduced_threshold", "the reduced focal loss is not supported")?;
-    if !kw.bool("from_logits", true)? {
-        return Err(
-            kw.err("from_logits", "only from_logits=True is supported (smp clamps and re-logits probabilities)")
-        );
-    }
-    let _ = kw.f64("eps", 1e-7)?;
+    // from_logits=False: smp clamps p to [eps, 1 − eps] and takes logit(p) (multiclass: ln p).
+    let eps = kw.f64("eps", 1e-7)?;
+    let transform = match (kw.bool("from_logits", true)?, mode) {
+        (true, _) => Transform::Identity,
+        (false, "multiclass") => Transform::ClampedLog(eps),
+        (false, _) => Transform::ClampedLogit(eps),
+    };
     let loss = Focal {
         alpha: kw.opt_f64("alpha")?,
         gamma: kw.f64("gamma", 2.0)?,
@@ -211,7 +212,9 @@ fn focal(kw: &Kw) -> Result<Vec<Part>> {
             )
         }
     };
-    Ok(vec![part(input, "smp.FocalLoss", Loss::Focal(loss).batch().with_classes(classes), Scale::default())])
+    let mut p = part(input, "smp.FocalLoss", Loss::Focal(loss).batch().with_classes(classes), Scale::default());
+    p.transform = transform;
+    Ok(vec![p])
 }
 
 fn lovasz(kw: &Kw) -> Result<Vec<Part>> {
@@ -232,11 +235,12 @@ fn lovasz(kw: &Kw) -> Result<Vec<Part>> {
             Loss::LovaszHinge(LovaszHinge),
         )
     };
-    let term = if per_image { loss.per_image() } else { loss.batch() };
+    // Per image, an image without a valid pixel (or, multiclass, without a present class) counts as 0.
+    let term = if per_image { loss.per_image().counting_undefined_images(0.0) } else { loss.batch() };
     Ok(vec![part(input, "smp.LovaszLoss", term, Scale::default())])
 }
 
-fn soft_bce(kw: &Kw) -> Result<Vec<Part>> {
+fn soft_bce(kw: &Kw, channels: usize) -> Result<Vec<Part>> {
     // A scalar weight scales the loss; a per-channel weight (shape (C,1,1)) weighs the channels.
     let (weights, factor) = match kw.opt_list("weight")? {
         None => (None, 1.0),
@@ -244,10 +248,12 @@ fn soft_bce(kw: &Kw) -> Result<Vec<Part>> {
         Some(w) if channels_of(kw, "weight") == Some(w.len()) => (Some(w), 1.0),
         Some(_) => return Err(kw.err("weight", "only a scalar or a per-channel (C,1,1) weight is supported")),
     };
-    let pos_weight = match kw.opt_list("pos_weight")? {
-        None => 1.0,
-        Some(v) if v.len() == 1 => v[0],
-        Some(_) => return Err(kw.err("pos_weight", "only a scalar pos_weight is supported")),
+    // A per-channel pos_weight (shape (C,1,1)): one part per channel, each with its own.
+    let pos_weights = match kw.opt_list("pos_weight")? {
+        None => vec![1.0],
+        Some(v) if v.len() == 1 => v,
+        Some(v) if channels_of(kw, "pos_weight") == Some(v.len()) => v,
+        Some(_) => return Err(kw.err("pos_weight", "only a scalar or a per-channel (C,1,1) pos_weight is supported")),
     };
     let f = kw.f64("smooth_factor", 0.0)?;
     if !(0.0..0.5).contains(&f) {
@@ -261,11 +267,28 @@ fn soft_bce(kw: &Kw) -> Result<Vec<Part>> {
     let input = InputSpec { activation: Activation::Sigmoid, target: TargetKind::Float, ignore: ig };
     // Ignored elements are zeroed but stay in the mean's denominator: a sum over every element
     // divided by N·C·H·W.
-    let loss = Bce { pos_weight, label_smoothing: 2.0 * f, reduction: Reduction::Sum };
-    let classes = ClassOptions { weights, pool: true, ..ClassOptions::default() };
-    let term = Loss::Bce(loss).batch().with_classes(classes).weighted(factor);
     let scale = if red == Reduction::Mean { Scale::per_element() } else { Scale::default() };
-    Ok(vec![part(input, "smp.SoftBCEWithLogitsLoss", term, scale)])
+    let name = "smp.SoftBCEWithLogitsLoss";
+    if pos_weights.len() == 1 {
+        let loss = Bce { pos_weight: pos_weights[0], label_smoothing: 2.0 * f, reduction: Reduction::Sum };
+        let classes = ClassOptions { weights, pool: true, ..ClassOptions::default() };
+        let term = Loss::Bce(loss).batch().with_classes(classes).weighted(factor);
+        return Ok(vec![part(input, name, term, scale)]);
+    }
+    if pos_weights.len() != channels {
+        return Err(kw.err("pos_weight", format!("needs one value per channel ({channels})")));
+    }
+    Ok(pos_weights
+        .iter()
+        .enumerate()
+        .map(|(k, &pw)| {
+            let loss = Bce { pos_weight: pw, label_smoothing: 2.0 * f, reduction: Reduction::Sum };
+            let w = factor * weights.as_ref().map_or(1.0, |w| w[k]);
+            let mut p = part(input, name, Loss::Bce(loss).batch().weighted(w), scale);
+            p.channel = Some(k);
+            p
+        })
+        .collect())
 }
 
 /// The length of a `(C, 1, 1)`-shaped list (a per-channel tensor), if it is one.

@@ -121,7 +121,29 @@ pub fn requests() -> Vec<Vec<Term>> {
     let d: Vec<Term> =
         both(Loss::Focal(Focal { alpha: Some(0.5), gamma: 0.0, reduction: Reduction::Sum, ..Focal::default() }))
             .to_vec();
-    vec![a, b, c, d]
+    // The peers' forms: focal factors for soft targets and the Tversky options of smp, MONAI
+    // and kornia (one focal form per call).
+    let tv = |t: Tversky| Loss::Tversky(t);
+    let e: Vec<Term> = [
+        Loss::Focal(Focal { alpha: Some(0.25), gamma: 2.0, form: FocalForm::ExpBce, ..Focal::default() }),
+        tv(Tversky { smooth: 0.5, log_loss: true, ..Tversky::default() }),
+        tv(Tversky { smooth: 0.5, tp_form: TpForm::SoftL1, ..Tversky::default() }),
+        tv(Tversky { alpha: 1.0, beta: 1.0, smooth: 0.0, smooth_dr: Some(1e-3), squared: true, ..Tversky::default() }),
+    ]
+    .into_iter()
+    .flat_map(both)
+    .collect();
+    let f: Vec<Term> = [
+        Loss::Focal(Focal { alpha: None, gamma: 1.5, form: FocalForm::LogSigmoid, ..Focal::default() }),
+        tv(Tversky { alpha: 0.3, beta: 0.7, gamma: 1.5, tp_form: TpForm::SoftL1, ..Tversky::default() }),
+    ]
+    .into_iter()
+    .flat_map(both)
+    .collect();
+    let g: Vec<Term> =
+        both(Loss::Focal(Focal { alpha: Some(0.75), gamma: 3.0, form: FocalForm::PerTerm, ..Focal::default() }))
+            .to_vec();
+    vec![a, b, c, d, e, f, g]
 }
 
 /// |got − want| ≤ rel·|want| + abs.
