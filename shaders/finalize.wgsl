@@ -48,6 +48,7 @@ struct TermSpec {
     p4: f32,
     p5: f32,
     p6: f32,
+    undefined: f32,   // with T_COUNT_UNDEFINED: the value an undefined image counts as
 }
 
 const K_DICE: u32 = 0u;
@@ -72,6 +73,7 @@ const T_SUM: u32 = 32u;
 const T_WEIGHTS: u32 = 64u;       // the term has explicit class weights
 const T_GDL_SIMPLE: u32 = 128u;   // Generalized Dice weighting 1/Σt
 const T_GDL_UNIFORM: u32 = 256u;  // Generalized Dice weighting 1
+const T_COUNT_UNDEFINED: u32 = 512u;  // per image: undefined images count as `undefined`
 
 const ABSENT_SMOOTHED: u32 = 0u;
 const ABSENT_ZERO: u32 = 1u;
@@ -549,6 +551,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
             let seg = segment(t, select(n_rows, g * c, per_image));
             if (seg.defined) {
                 mine.f0.x += seg.value;
+                mine.n.x += 1u;
+            } else if (per_image && (t.flags & T_COUNT_UNDEFINED) != 0u) {
+                mine.f0.x += t.undefined;
                 mine.n.x += 1u;
             }
         }

@@ -283,6 +283,7 @@ struct TermSpec {
     class_w: u32,
     weight: f32,
     p: [f32; 7],
+    undefined: f32,
 }
 
 /// Mirror of `ChunkRef` in finalize.wgsl.
@@ -304,6 +305,7 @@ const T_SUM: u32 = 32;
 const T_WEIGHTS: u32 = 64;
 const T_GDL_SIMPLE: u32 = 128;
 const T_GDL_UNIFORM: u32 = 256;
+const T_COUNT_UNDEFINED: u32 = 512;
 
 /// The finalize kernel's description of term `i`, or why a plan cannot compute it. Every
 /// loss struct is destructured without `..`: a new option is a compile error here until the
@@ -314,7 +316,8 @@ fn term_spec(i: usize, term: &Term, classes: usize, mode: Mode) -> Result<TermSp
             "term {i}: {what} is not available in a plan yet; use Engine::forward / value_and_grad"
         )))
     };
-    let mut s = TermSpec { class_w: (2 * i * classes) as u32, weight: term.weight as f32, ..Default::default() };
+    let Term { loss, aggregation, weight, classes: options, undefined_images } = term;
+    let mut s = TermSpec { class_w: (2 * i * classes) as u32, weight: *weight as f32, ..Default::default() };
     let softmax = mode == Mode::Multiclass;
     let flags = |log: bool, squared: bool, tp: TpForm| {
         (if log { T_LOG } else { 0 })
@@ -327,7 +330,7 @@ fn term_spec(i: usize, term: &Term, classes: usize, mode: Mode) -> Result<TermSp
         let crate::loss::Dice { smooth_nr, smooth_dr, eps, squared, log_loss, tp_form } = *d;
         (flags(log_loss, squared, tp_form), [f(smooth_nr), f(smooth_dr), f(eps)])
     };
-    match &term.loss {
+    match loss {
         Loss::Dice(d) => {
             let (fl, p) = dice_spec(d);
             (s.kind, s.flags) = (0, fl);
@@ -369,7 +372,7 @@ fn term_spec(i: usize, term: &Term, classes: usize, mode: Mode) -> Result<TermSp
             let crate::loss::Focal { alpha, gamma: _, reduction, form: _ } = *l;
             (s.kind, s.flags) = (if softmax { 9 } else { 4 }, sum(reduction));
             s.p[0] = alpha.map_or(-1.0, f);
-            if term.classes.weights.is_some() {
+            if options.weights.is_some() {
                 s.flags |= T_WEIGHTS;
             }
         }
@@ -408,14 +411,18 @@ fn term_spec(i: usize, term: &Term, classes: usize, mode: Mode) -> Result<TermSp
             s.p[..4].copy_from_slice(&[f(smooth), f(smooth), f(eps), f(ce_ratio)]);
         }
         Loss::LovaszHinge(_) | Loss::LovaszSoftmax(_) => {
-            return unsupported(format!("{} (a sort per call, not a function of sums)", term.loss.name()))
+            return unsupported(format!("{} (a sort per call, not a function of sums)", loss.name()))
         }
     }
-    let crate::aggregate::ClassOptions { weights: _, normalize_weights, selection: _, absent, pool } = &term.classes;
+    let crate::aggregate::ClassOptions { weights: _, normalize_weights, selection: _, absent, pool } = options;
     if *pool {
         return unsupported("pooled classes (ClassOptions::pool)".into());
     }
-    if term.aggregation == Aggregation::PerImage {
+    if let (Aggregation::PerImage, Some(v)) = (aggregation, undefined_images) {
+        s.flags |= T_COUNT_UNDEFINED;
+        s.undefined = *v as f32;
+    }
+    if *aggregation == Aggregation::PerImage {
         s.flags |= T_PER_IMAGE;
     }
     if *normalize_weights {

@@ -543,3 +543,22 @@ fn encode_reuses_bind_groups_only_for_the_same_buffers() {
         assert!(g[..w.len()].iter().zip(w).all(|(a, b)| a.to_bits() == b.to_bits()), "set {k} gradient");
     }
 }
+
+#[test]
+fn plans_count_undefined_images_as_asked() {
+    let gpu = gpu();
+    let (x, mut t, dims) = case(300, 3, 2, 11, 13, Mask::Hard, 2.0);
+    // Image 1 fully ignored: its per-image losses are undefined.
+    t[2 * 11 * 13..4 * 11 * 13].iter_mut().for_each(|v| *v = 255.0);
+    let terms = vec![
+        Loss::Dice(Dice::default()).per_image().counting_undefined_images(1.0),
+        Loss::Iou(Iou::default()).per_image().counting_undefined_images(0.25).weighted(2.0),
+        Loss::Tversky(Tversky::default()).per_image(),
+        Loss::Dice(Dice::default()).batch().counting_undefined_images(1.0),
+    ];
+    let d = desc(&dims, terms).ignore_value(255.0).with_gradient();
+    let want = reference(&x, &t, &d);
+    let got = gpu.plan(d).unwrap().run(LogitData::F32(&x), TargetData::F32(&t)).unwrap();
+    assert_matches_reference("undefined images", &got, &want, 2e-5);
+    assert!((got.values[0] - got.values[2]).abs() > 1e-3, "counting the undefined image changed nothing");
+}
