@@ -94,34 +94,26 @@ fn peer_fixtures_reference_and_gpu() {
                 continue;
             }
         };
-        let mut ok = true;
-        let rel = (out.value - want).abs() / want.abs().max(1e-12);
-        if (out.value - want).abs() > 1e-5 * want.abs() + 1e-7 {
-            failures.push(format!("{name}: reference value {} vs peer {want} (rel {rel:e})", out.value));
-            ok = false;
-        }
-        let g = rel_l2(&out.grad, &want_grad);
-        if g > 1e-4 {
-            failures.push(format!("{name}: reference gradient rel L2 {g:e}"));
-            ok = false;
-        }
+        // Value within rtol (relative) + atol, gradient within 1e-4 relative L2 of the peer's.
+        let check = |which: &str, o: &Outcome, rtol: f64, atol: f64| {
+            let mut bad = Vec::new();
+            if (o.value - want).abs() > rtol * want.abs() + atol {
+                let rel = (o.value - want).abs() / want.abs().max(1e-12);
+                bad.push(format!("{name}: {which} value {} vs peer {want} (rel {rel:e})", o.value));
+            }
+            let g = rel_l2(&o.grad, &want_grad);
+            if g > 1e-4 {
+                bad.push(format!("{name}: {which} gradient rel L2 {g:e}"));
+            }
+            bad
+        };
+        let mut bad = check("reference", &out, 1e-5, 1e-7);
         match run(&gpu, &preset, &logits, &targets) {
-            Ok(o) => {
-                if (o.value - want).abs() > 1e-4 * want.abs() + 1e-6 {
-                    failures.push(format!("{name}: GPU value {} vs peer {want}", o.value));
-                    ok = false;
-                }
-                let g = rel_l2(&o.grad, &want_grad);
-                if g > 1e-4 {
-                    failures.push(format!("{name}: GPU gradient rel L2 {g:e}"));
-                    ok = false;
-                }
-            }
-            Err(e) => {
-                failures.push(format!("{name}: GPU error {e}"));
-                ok = false;
-            }
+            Ok(o) => bad.extend(check("GPU", &o, 1e-4, 1e-6)),
+            Err(e) => bad.push(format!("{name}: GPU error {e}")),
         }
+        let ok = bad.is_empty();
+        failures.extend(bad);
         if ok {
             entry.0 += 1;
         } else {

@@ -159,7 +159,7 @@ impl Npy {
         })
     }
 
-    /// Serialises a float32 or uint8 array (for tests, fixtures and gradients).
+    /// Serialises the array (for tests, fixtures and gradients); float16 is written as float32.
     pub fn to_bytes(&self) -> Vec<u8> {
         let (descr, body): (&str, Vec<u8>) = match &self.data {
             NpyData::F32(v) => ("<f4", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
@@ -168,7 +168,8 @@ impl Npy {
             NpyData::U16(v) => ("<u2", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
             NpyData::I32(v) => ("<i4", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
             NpyData::I64(v) => ("<i8", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            NpyData::F16(_) => ("<f4", Vec::new()),
+            // float16 arrays are held widened: written as float32 (the same values).
+            NpyData::F16(v) => ("<f4", v.iter().flat_map(|x| x.to_le_bytes()).collect()),
         };
         let shape = match self.shape.len() {
             1 => format!("({},)", self.shape[0]),
@@ -223,6 +224,8 @@ mod tests {
         let bytes = a.to_bytes();
         assert!(Npy::parse(&bytes[..bytes.len() - 3]).unwrap_err().0.contains("truncated"));
         assert!(Npy::parse(b"hello world").unwrap_err().0.contains("magic"));
+        let h = Npy { shape: vec![2], data: NpyData::F16(vec![1.0, -2.5]) };
+        assert_eq!(Npy::parse(&h.to_bytes()).unwrap().data, NpyData::F32(vec![1.0, -2.5]));
         assert_eq!(f16_to_f32(0x3c00), 1.0);
         assert_eq!(f16_to_f32(0xc000), -2.0);
         assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
