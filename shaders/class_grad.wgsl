@@ -2,7 +2,8 @@
 // softmax, one pixel per invocation (grid-stride over the chunk's pixels).
 //
 // Algorithm: with p = softmax(x), per-class coefficients (one `Coef` per (image, class) row)
-// give g_c = ∂L/∂p_c of the region sums (sp + tp·t_c + 2·spp·p_c + sad·sign(p_c − t_c)),
+// give g_c = ∂L/∂p_c of the region sums (sp + tp·t_c + 2·spp·p_c + sad·sign(p_c − t_c)
+// + smin·[p_c < t_c]),
 // a_c = −(wce_c + [c = k]·bce_c), the coefficient of ln p_c (cross-entropy terms), and the
 // focal factor h = focal_k·p_k·F′(p_k), F = (1−p_k)^γ·(−ln p_k). Then
 //   ∂L/∂x_j = p_j·(g_j − Σ_c g_c p_c) + a_j − p_j·Σ_c a_c + h·([j = k] − p_j).
@@ -15,7 +16,8 @@
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
 
 fn region_g(cf: Coef, p: f32, t: f32) -> f32 {
-    return cf.sp + cf.tp * t + cf.spp * 2.0 * p + cf.sad * sign(p - t);
+    let sg = sign(p - t);
+    return cf.sp + cf.tp * t + cf.spp * 2.0 * p + cf.sad * sg + cf.smin * (1.0 - sg) * 0.5;
 }
 
 @compute @workgroup_size(256)

@@ -98,12 +98,12 @@ fn coef_zero() -> Coef {
 }
 
 fn coef_scaled(c: Coef, k: f32) -> Coef {
-    return Coef(c.sp * k, c.tp * k, c.spp * k, c.sad * k, c.bce * k, c.focal * k, c.wce * k, 0.0);
+    return Coef(c.sp * k, c.tp * k, c.spp * k, c.sad * k, c.bce * k, c.focal * k, c.wce * k, c.smin * k);
 }
 
 fn coef_plus(a: Coef, b: Coef) -> Coef {
     return Coef(a.sp + b.sp, a.tp + b.tp, a.spp + b.spp, a.sad + b.sad, a.bce + b.bce, a.focal + b.focal,
-        a.wce + b.wce, 0.0);
+        a.wce + b.wce, a.smin + b.smin);
 }
 
 // loss.rs `ratio`: num / max(den, eps); a clamped denominator is a constant.
@@ -126,8 +126,7 @@ fn reduce_scale(t: TermSpec, s: Sums) -> f32 {
 fn true_positives(t: TermSpec, s: Sums) -> Lc {
     var d = coef_zero();
     if ((t.flags & T_SOFT_TP) != 0u) {
-        d.sp = 0.5;
-        d.sad = -0.5;
+        d.smin = 1.0;
         return Lc((s.f0.x + s.f0.y - s.f1.y) / 2.0, d);
     }
     d.tp = 1.0;
@@ -493,11 +492,10 @@ fn segment_coef(t: TermSpec, g: Segment, base: u32, k: u32) -> Coef {
             if (class_selected(t, k)) {
                 let w = gdl_weight(t, rows[base + k].f0.y, g.c);
                 let sp = g.a * w / (g.b * g.b);
+                d.sp = sp;
                 if ((t.flags & T_SOFT_TP) != 0u) {
-                    d.sp = sp - w / g.b;
-                    d.sad = w / g.b;
+                    d.smin = -2.0 * w / g.b;
                 } else {
-                    d.sp = sp;
                     d.tp = -2.0 * w / g.b;
                 }
             }

@@ -298,14 +298,15 @@ struct Coef {
     bce: f32,
     focal: f32,
     wce: f32,
-    _pad: f32,
+    smin: f32,   // ∂L/∂Σmin(p, t) (SoftL1 true positives); a pixel's derivative is [p < t]
 }
 
 // dL/dinput of one valid pixel: Σ_j ∂L/∂S_j · ∂s_j/∂input.
 fn pixel_grad(x: f32, t: f32, c: Coef) -> f32 {
     let a = activate(x);
     let p = a.p;
-    let region = c.sp + c.tp * t + c.spp * 2.0 * p + c.sad * sign(p - t);
+    let sg = sign(p - t);
+    let region = c.sp + c.tp * t + c.spp * 2.0 * p + c.sad * sg + c.smin * (1.0 - sg) * 0.5;
     var g = region * a.dp;
     // Terms whose coefficient is 0 for the segment are skipped (uniform per segment).
     if (c.bce != 0.0) {

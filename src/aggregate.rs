@@ -448,7 +448,7 @@ fn generalized_dice(
         let sp = num * w / (den * den);
         coefs[k] = match g.tp_form {
             loss::TpForm::Product => Coefficients { tp: -2.0 * w / den, sp, ..Default::default() },
-            loss::TpForm::SoftL1 => Coefficients { sp: sp - w / den, sad: w / den, ..Default::default() },
+            loss::TpForm::SoftL1 => Coefficients { sp, smin: -2.0 * w / den, ..Default::default() },
         };
     }
     Some((1.0 - num / den, coefs))

@@ -81,7 +81,7 @@ impl Dice {
     fn score(&self, s: &Stats) -> (f64, Coefficients) {
         let (tp, dtp) = match self.tp_form {
             TpForm::Product => (s.tp, Coefficients { tp: 1.0, ..Default::default() }),
-            TpForm::SoftL1 => ((s.sp + s.st - s.sad) / 2.0, Coefficients { sp: 0.5, sad: -0.5, ..Default::default() }),
+            TpForm::SoftL1 => ((s.sp + s.st - s.sad) / 2.0, Coefficients { smin: 1.0, ..Default::default() }),
         };
         let (den, dden) = if self.squared {
             (s.spp + s.stt, Coefficients { spp: 1.0, ..Default::default() })
@@ -201,7 +201,7 @@ impl Tversky {
         let (a, b) = (self.alpha, self.beta);
         let (tp, dtp) = match self.tp_form {
             TpForm::Product => (s.tp, Coefficients { tp: 1.0, ..Default::default() }),
-            TpForm::SoftL1 => ((s.sp + s.st - s.sad) / 2.0, Coefficients { sp: 0.5, sad: -0.5, ..Default::default() }),
+            TpForm::SoftL1 => ((s.sp + s.st - s.sad) / 2.0, Coefficients { smin: 1.0, ..Default::default() }),
         };
         let num = tp + self.smooth;
         // TP + α(SP − TP) + β(ST − TP) + smooth_dr (squared: Σp², Σt² for SP, ST)
@@ -690,6 +690,10 @@ pub struct Coefficients {
     pub focal: f64,
     /// ∂f/∂ΣWCE
     pub wce: f64,
+    /// ∂f/∂Σmin(p, t): the soft true positives of `TpForm::SoftL1`, (Σp + Σt − Σ|p−t|)/2.
+    /// Kept apart from `sp` and `sad` (whose halves would cancel in f32 where the score is
+    /// near 0); a pixel's derivative is [p < t] (½ at p = t).
+    pub smin: f64,
 }
 
 impl Coefficients {
@@ -703,6 +707,7 @@ impl Coefficients {
             bce: self.bce * k,
             focal: self.focal * k,
             wce: self.wce * k,
+            smin: self.smin * k,
         }
     }
 
@@ -716,6 +721,7 @@ impl Coefficients {
             bce: self.bce + o.bce,
             focal: self.focal + o.focal,
             wce: self.wce + o.wce,
+            smin: self.smin + o.smin,
         }
     }
 }

@@ -92,7 +92,7 @@ pub fn class_pixel_grad(x: &[f64], k: usize, gamma: f64, coefs: &[Coefficients])
             } else {
                 0.0
             };
-            cf.sp + cf.tp * t + cf.spp * 2.0 * p[c] + cf.sad * sign
+            cf.sp + cf.tp * t + cf.spp * 2.0 * p[c] + cf.sad * sign + cf.smin * (1.0 - sign) / 2.0
         })
         .collect();
     let a: Vec<f64> = (0..x.len()).map(|c| -(coefs[c].wce + if c == k { coefs[c].bce } else { 0.0 })).collect();

@@ -138,7 +138,7 @@ pub fn pixel_grad(x: f64, t: f64, kind: InputKind, pp: &PixelParams, c: &Coeffic
     } else {
         0.0
     };
-    let region = c.sp + c.tp * t + c.spp * 2.0 * p + c.sad * sign;
+    let region = c.sp + c.tp * t + c.spp * 2.0 * p + c.sad * sign + c.smin * (1.0 - sign) / 2.0;
     let mut g = region * a.dp;
     let ts = t * (1.0 - pp.label_smoothing) + 0.5 * pp.label_smoothing;
     g += c.bce * (pp.pos_weight * ts * a.d_nlp + (1.0 - ts) * a.d_nlq);

@@ -122,7 +122,7 @@ pub struct GpuCoef {
 
 impl From<&Coefficients> for GpuCoef {
     fn from(c: &Coefficients) -> GpuCoef {
-        GpuCoef { c: [c.sp, c.tp, c.spp, c.sad, c.bce, c.focal, c.wce, 0.0].map(|v| v as f32) }
+        GpuCoef { c: [c.sp, c.tp, c.spp, c.sad, c.bce, c.focal, c.wce, c.smin].map(|v| v as f32) }
     }
 }
 

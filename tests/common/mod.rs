@@ -128,6 +128,9 @@ pub fn requests() -> Vec<Vec<Term>> {
         Loss::Focal(Focal { alpha: Some(0.25), gamma: 2.0, form: FocalForm::ExpBce, ..Focal::default() }),
         tv(Tversky { smooth: 0.5, log_loss: true, ..Tversky::default() }),
         tv(Tversky { smooth: 0.5, tp_form: TpForm::SoftL1, ..Tversky::default() }),
+        // L1 TP with log loss: near-zero scores on empty masks (the `smin` coefficient).
+        Loss::Dice(Dice { tp_form: TpForm::SoftL1, log_loss: true, ..Dice::default().smooth(1e-3) }),
+        tv(Tversky { smooth: 1e-3, tp_form: TpForm::SoftL1, log_loss: true, ..Tversky::default() }),
         tv(Tversky { alpha: 1.0, beta: 1.0, smooth: 0.0, smooth_dr: Some(1e-3), squared: true, ..Tversky::default() }),
     ]
     .into_iter()
