@@ -52,13 +52,16 @@ fn bench_reports_every_op_against_the_roofline() {
         "multiclass C=19: dice+ce",
         "lovasz hinge",
         "lovasz softmax C=19",
+        "plan bce-dice f32/f32",
+        "plan bce-dice f16/u8",
+        "plan C=19 dice+ce u8 map",
         "radix sort",
         "prefix scan",
     ] {
         assert!(stdout.contains(op), "missing {op} in {stdout}");
     }
-    // 5 workloads × 2 passes + 2 primitives, each with a positive time and ratio.
-    assert_eq!(stdout.matches("\"ratio\":").count(), 12, "{stdout}");
+    // 5 workloads × 2 passes + 5 encoded plans + 2 primitives, each with a time and ratio.
+    assert_eq!(stdout.matches("\"ratio\":").count(), 17, "{stdout}");
     assert!(!stdout.contains("NaN") && !stdout.contains("inf"), "{stdout}");
     let text = segloss().args(["bench", "--smoke", "--reps", "1"]).output().unwrap();
     let table = String::from_utf8_lossy(&text.stdout);
