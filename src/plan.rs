@@ -12,6 +12,7 @@
 //! - logits: `STORAGE`, at least [`PlanDesc::logits_bytes`] from its offset;
 //! - targets: `STORAGE`, at least [`PlanDesc::targets_bytes`];
 //! - gradient (optional): `STORAGE`, at least [`PlanDesc::grad_bytes`] (f32, the logits' layout);
+//!   in a buffer other than the logits' and the targets' (one dispatch reads those, writes it);
 //! - values: `COPY_DST`, [`PlanDesc::values_bytes`]: f32 `[total, term 0, term 1, …]`.
 //!
 //! Offsets of the storage buffers must be multiples of the device's
@@ -742,6 +743,18 @@ impl Plan {
         check_room("values", io.values, d.values_bytes(), wgpu::BufferUsages::COPY_DST)?;
         if d.gradient && io.grad.is_none() {
             return Err(Error::InvalidRequest("the plan computes a gradient: PlanIo::grad is required".into()));
+        }
+        // The backward pass reads logits and targets and writes the gradient in one dispatch:
+        // wgpu forbids one buffer bound both read-only and read-write there.
+        if let Some(g) = io.grad {
+            for (name, at) in [("logits", io.logits), ("targets", io.targets)] {
+                if at.buffer == g.buffer {
+                    return Err(Error::InvalidRequest(format!(
+                        "grad buffer: the same buffer as the {name} (one dispatch reads one and writes the other; \
+                         use separate buffers)"
+                    )));
+                }
+            }
         }
         Ok(())
     }

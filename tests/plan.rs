@@ -339,6 +339,8 @@ fn encode_checks_the_callers_buffers() {
     assert!(e.to_string().contains("offset 4 is not a multiple"), "{e}");
     let e = plan.encode(&mut encoder, &PlanIo { grad: None, ..io }).unwrap_err();
     assert!(e.to_string().contains("PlanIo::grad is required"), "{e}");
+    let e = plan.encode(&mut encoder, &PlanIo { grad: Some(BufferAt::new(&xb, 0)), ..io }).unwrap_err();
+    assert!(e.to_string().contains("the same buffer as the logits"), "{e}");
     let gb = buffer_with(&device, &queue, 0, &[0u8; 1024], u);
     let io = PlanIo { grad: Some(BufferAt::new(&gb, 0)), ..io };
     let e = plan.encode(&mut encoder, &PlanIo { values: BufferAt::new(&xb, 2), ..io }).unwrap_err();

@@ -314,3 +314,38 @@ fn monai_softmax_focal_without_background_is_kornia_on_the_other_channels() {
         }
     }
 }
+
+/// MONAI's Dice applies `weight` only when more than one class remains after
+/// `include_background` (`num_of_classes != 1` in monai/losses/dice.py; checked against
+/// MONAI 1.6.1: DiceLoss(sigmoid=True, weight=2.0) on one channel equals the unweighted loss).
+/// smp's per-channel SoftBCE weight must have one value per channel.
+#[test]
+fn monai_dice_ignores_weight_for_one_class_and_smp_checks_weight_length() {
+    let total = |name: &str, params: serde_json::Value, c: usize| {
+        let (n, hw) = (2usize, 9usize);
+        let mut r = common::Rng::new(5);
+        let x: Vec<f64> = (0..n * c * hw).map(|_| r.normal()).collect();
+        let t: Vec<f64> = (0..n * c * hw).map(|_| (r.uniform() > 0.5) as u8 as f64).collect();
+        let p = Preset::parse(name, &params).unwrap();
+        let parts = p.parts(c).unwrap();
+        evaluate(&Engine::cpu(), &parts, &Array::Float(vec![n, c, hw], x), &Array::Float(vec![n, c, hw], t), false)
+            .unwrap()
+            .total
+    };
+    let plain = total("monai.DiceLoss", serde_json::json!({"sigmoid": true}), 1);
+    let weighted = total("monai.DiceLoss", serde_json::json!({"sigmoid": true, "weight": 2.0}), 1);
+    assert_eq!(plain, weighted);
+    let nobg = serde_json::json!({"sigmoid": true, "include_background": false});
+    let nobg_w = serde_json::json!({"sigmoid": true, "include_background": false, "weight": 3.0});
+    assert_eq!(total("monai.DiceLoss", nobg, 2), total("monai.DiceLoss", nobg_w, 2));
+    // Two classes remain: the weight applies (MONAI multiplies each class term by it).
+    let two = total("monai.DiceLoss", serde_json::json!({"sigmoid": true}), 2);
+    let two_w = total("monai.DiceLoss", serde_json::json!({"sigmoid": true, "weight": 3.0}), 2);
+    assert!((two_w - 3.0 * two).abs() <= 1e-12 * two_w, "{two_w} vs 3 × {two}");
+    let bad = serde_json::json!({"weight": [[[1.0]], [[2.0]]], "pos_weight": [[[1.0]], [[2.0]], [[3.0]]]});
+    let e = match Preset::parse("smp.SoftBCEWithLogitsLoss", &bad) {
+        Err(e) => e.to_string(),
+        Ok(p) => p.parts(3).unwrap_err().to_string(),
+    };
+    assert!(e.contains("weight") && e.contains("per channel (3)"), "{e}");
+}

@@ -187,8 +187,14 @@ fn dice_part(kw: &Kw, c: usize, weight_key: Option<&str>) -> Result<Part> {
         Loss::Dice(Dice { smooth_nr: nr, smooth_dr: dr, eps: f64::MIN_POSITIVE, squared, log_loss: false, tp_form })
     };
     let batch = kw.bool("batch", false)?;
+    // MONAI's Dice applies `weight` only when more than one class remains after
+    // include_background (`num_of_classes != 1`); with one class it is ignored.
     let (weights, factor) = match weight_key {
-        Some(k) => class_weights(kw, k, &selection, c)?,
+        Some(k) if selected(&selection, c) > 1 => class_weights(kw, k, &selection, c)?,
+        Some(k) => {
+            class_weights(kw, k, &selection, c)?; // still validated
+            (None, 1.0)
+        }
         None => (None, 1.0),
     };
     let scale = region_scale(kw, &selection, batch, true)?;

@@ -245,7 +245,12 @@ fn soft_bce(kw: &Kw, channels: usize) -> Result<Vec<Part>> {
     let (weights, factor) = match kw.opt_list("weight")? {
         None => (None, 1.0),
         Some(w) if !kw.is_list("weight") || w.len() == 1 => (None, w[0]),
-        Some(w) if channels_of(kw, "weight") == Some(w.len()) => (Some(w), 1.0),
+        Some(w) if channels_of(kw, "weight") == Some(w.len()) => {
+            if w.len() != channels {
+                return Err(kw.err("weight", format!("needs one value per channel ({channels}), got {}", w.len())));
+            }
+            (Some(w), 1.0)
+        }
         Some(_) => return Err(kw.err("weight", "only a scalar or a per-channel (C,1,1) weight is supported")),
     };
     // A per-channel pos_weight (shape (C,1,1)): one part per channel, each with its own.

@@ -168,19 +168,16 @@ pub fn run(o: &Options) -> Res<()> {
     let mut terms = Vec::new();
     let mut grad: Option<Vec<f64>> = None;
     for (preset, weight) in &presets {
-        let mut parts: Vec<Part> = preset.parts(dims[1]).map_err(one_line)?;
-        for part in &mut parts {
-            for t in &mut part.terms {
-                t.term.weight *= weight;
-            }
-        }
+        // Each term is evaluated unweighted (its value is reported as is, whatever its weight,
+        // 0 included) and enters the total and the gradient times its weight.
+        let parts: Vec<Part> = preset.parts(dims[1]).map_err(one_line)?;
         let e = evaluate(&engine, &parts, &logits, &targets, o.grad_out.is_some()).map_err(|e| blame(&e, o))?;
-        total += e.total;
-        terms.push(json!({"loss": preset.name, "value": e.total / weight, "weight": weight}));
+        total += weight * e.total;
+        terms.push(json!({"loss": preset.name, "value": e.total, "weight": weight}));
         if let Some(g) = e.grad {
             match &mut grad {
-                Some(acc) => acc.iter_mut().zip(g).for_each(|(a, b)| *a += b),
-                None => grad = Some(g),
+                Some(acc) => acc.iter_mut().zip(g).for_each(|(a, b)| *a += weight * b),
+                None => grad = Some(g.into_iter().map(|b| weight * b).collect()),
             }
         }
     }
