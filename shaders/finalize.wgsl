@@ -11,9 +11,10 @@
 //     covering it wrote (fixed order: deterministic); coefficients zeroed.
 //  2. per term, in order: with batch aggregation the pooled class rows Σ_i row[i·C + c]
 //     (image order) are stored after the N·C rows. Every segment (an image, or the pooled
-//     batch) gets its value (`segment`); a tree reduction (tree.wgsl) gives Σ value and the
-//     number of defined segments; then every non-empty row (one per invocation) grows its
-//     coefficients by weight·∂value/∂S (`segment_coef`) / defined segments.
+//     batch) gets its value (`segment`, kept in a spare record); a tree reduction (tree.wgsl)
+//     gives Σ value and the number of defined segments; then every non-empty row (one per
+//     invocation) grows its coefficients by weight·∂value/∂S (`segment_coef`, O(1)) / defined
+//     segments: O(N·C) per term.
 //  3. out[0] = Σ weight·value, out[1 + t] = value of term t. If the forward pass flagged a
 //     bad input or target (status ≠ NONE), every output is NaN and every coefficient 0.
 //
@@ -22,7 +23,8 @@
 //           1 chunk_rows array<Sums> (read) · 2 chunks array<ChunkRef> (read)
 //           3 terms array<TermSpec> (read) · 4 class_w array<f32> (read; per term C class
 //             weights, then C selection flags 1/0) · 5 status [bad input, bad target] (read)
-//           6 rows array<Sums> (read_write; N·C + C) · 7 coefs array<Coef> (read_write; N·C)
+//           6 rows array<Sums> (read_write; N·C merged rows, C pooled rows, then N segment
+//             records between a term's two passes) · 7 coefs array<Coef> (read_write; N·C)
 //           8 out array<f32> (read_write; 1 + terms)
 // Dispatch: (1, 1, 1); workgroup 256 × 1 × 1.
 
@@ -470,6 +472,15 @@ fn segment(t: TermSpec, base: u32) -> Segment {
     }
 }
 
+// A segment kept between the two passes of a term in a spare `Sums` record.
+fn segment_store(g: Segment) -> Sums {
+    return Sums(vec4<f32>(g.value, g.a, g.b, g.c), vec4<f32>(0.0), vec4<f32>(0.0), vec4<u32>(select(0u, 1u, g.defined), 0u, 0u, 0u));
+}
+
+fn segment_load(s: Sums) -> Segment {
+    return Segment(s.f0.x, s.n.x != 0u, s.f0.y, s.f0.z, s.f0.w);
+}
+
 // ∂(segment value)/∂S of class k of the segment at `base`.
 fn segment_coef(t: TermSpec, g: Segment, base: u32, k: u32) -> Coef {
     switch t.kind {
@@ -547,6 +558,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         var mine = sums_zero();
         for (var g = lid; g < n_segments; g += WG_SIZE) {
             let seg = segment(t, select(n_rows, g * c, per_image));
+            rows[n_rows + c + g] = segment_store(seg);
             if (seg.defined) {
                 mine.f0.x += seg.value;
                 mine.n.x += 1u;
@@ -555,6 +567,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
                 mine.n.x += 1u;
             }
         }
+        storageBarrier();
         let sum = tree_reduce(lid, mine);
         let included = f32(sum.n.x);
         let value = select(sum.f0.x / included, 0.0, sum.n.x == 0u);
@@ -562,14 +575,13 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         if (lid == 0u) {
             out[1u + ti] = value;
         }
-        // One row per invocation: its segment (its image, or the pooled batch) is evaluated
-        // again — O(C) per row, cheaper than keeping per-segment state, and one copy of the
-        // loss code keeps the kernel small for drivers that compile slowly.
+        // One row per invocation, reading its segment (its image, or the pooled batch) as
+        // stored above: O(1) per row.
         let scale = t.weight / included;
         for (var r = lid; r < n_rows && sum.n.x != 0u; r += WG_SIZE) {
             let base = select(n_rows, r / c * c, per_image);
             if (rows[r].n.x != 0u) {
-                let seg = segment(t, base);
+                let seg = segment_load(rows[n_rows + c + select(0u, r / c, per_image)]);
                 if (seg.defined) {
                     coefs[r] = coef_plus(coefs[r], coef_scaled(segment_coef(t, seg, base, r % c), scale));
                 }

@@ -584,7 +584,15 @@ impl Plan {
         let chunk_rows = make.buffer("plan chunk rows", setup.rows_total * SUMS_BYTES, U::STORAGE);
         let status = make.buffer("plan status", 8, U::STORAGE | U::COPY_DST);
         let status_clear = make.init("plan status clear", bytemuck::cast_slice(&[u32::MAX; 2]), U::COPY_SRC);
-        let rows = make.buffer("plan rows", (n_rows + desc.channels) as u64 * SUMS_BYTES, U::STORAGE);
+        // Merged rows, pooled class rows, one record per segment (finalize.wgsl).
+        let rows_len = (n_rows + desc.channels + desc.shape.n) as u64 * SUMS_BYTES;
+        if rows_len > ctx.binding_elems as u64 * 4 {
+            return Err(Error::InvalidRequest(format!(
+                "{n_rows} (image, class) rows need {rows_len} bytes of finalize scratch, more than one storage \
+                 binding holds: use the blocking API"
+            )));
+        }
+        let rows = make.buffer("plan rows", rows_len, U::STORAGE);
         let coefs = make.buffer("plan coefficients", n_rows as u64 * COEF_BYTES, U::STORAGE);
         let out = make.buffer("plan values", desc.values_bytes(), U::STORAGE | U::COPY_SRC);
         let fin_params = make.uniform("plan finalize params", &fin);
