@@ -29,6 +29,8 @@ pub struct Options {
     backend: String,
     json: bool,
     spec: Vec<(String, Value, f64)>,
+    /// The spec file the terms came from, for error messages.
+    spec_file: Option<PathBuf>,
 }
 
 /// A command-line value: JSON if it parses (Python's True/False/None too), else a string.
@@ -76,9 +78,9 @@ pub fn parse(args: &[String]) -> Res<Options> {
     }
     let logits = logits.ok_or("loss needs --logits L.npy")?;
     let targets = targets.ok_or("loss needs --targets T.npy")?;
-    let spec = match (spec_file, rest.split_first()) {
+    let spec = match (&spec_file, rest.split_first()) {
         (Some(_), Some(_)) => return Err("give either --spec SPEC.json or LOSS KEY=VALUE..., not both".into()),
-        (Some(f), None) => read_spec(&f)?,
+        (Some(f), None) => read_spec(f)?,
         (None, Some((name, kvs))) => {
             let mut params = serde_json::Map::new();
             for kv in kvs {
@@ -89,7 +91,7 @@ pub fn parse(args: &[String]) -> Res<Options> {
         }
         (None, None) => return Err(format!("loss needs LOSS [KEY=VALUE ...] or --spec SPEC.json\n\n{HELP}").into()),
     };
-    Ok(Options { logits, targets, grad_out, grad_f64, backend, json, spec })
+    Ok(Options { logits, targets, grad_out, grad_f64, backend, json, spec, spec_file })
 }
 
 fn read_spec(path: &Path) -> Res<Vec<(String, Value, f64)>> {
@@ -144,9 +146,13 @@ fn blame(e: &Error, o: &Options) -> String {
             *tensor == segloss::Tensor::Target
         }
         Error::InvalidRequest(m) => m.starts_with("targets"),
+        Error::InvalidShape { reason, .. } => reason.starts_with("targets"),
         _ => false,
     };
-    let data = matches!(e, Error::NonFinite { .. } | Error::OutOfRange { .. } | Error::ShapeMismatch { .. });
+    let data = matches!(
+        e,
+        Error::NonFinite { .. } | Error::OutOfRange { .. } | Error::ShapeMismatch { .. } | Error::InvalidShape { .. }
+    );
     match (targets, data) {
         (true, _) => format!("{}: {}", o.targets.display(), one_line(e)),
         (false, true) => format!("{}: {}", o.logits.display(), one_line(e)),
@@ -161,7 +167,14 @@ pub fn run(o: &Options) -> Res<()> {
     let presets: Vec<(Preset, f64)> = o
         .spec
         .iter()
-        .map(|(name, params, w)| Ok((Preset::parse(name, params).map_err(one_line)?, *w)))
+        .enumerate()
+        .map(|(i, (name, params, w))| {
+            let preset = Preset::parse(name, params).map_err(|e| match &o.spec_file {
+                Some(f) => format!("{}: term {i}: {}", f.display(), one_line(e)),
+                None => one_line(e),
+            })?;
+            Ok((preset, *w))
+        })
         .collect::<Res<_>>()?;
     let engine = engine(&o.backend)?;
     let mut total = 0.0;
@@ -189,14 +202,23 @@ pub fn run(o: &Options) -> Res<()> {
     let info = engine.info();
     let adapter = info.name.clone();
     let backend = if engine.is_reference() { "cpu".to_string() } else { format!("gpu ({})", info.backend) };
-    if o.json {
-        println!("{}", json!({"loss": total, "terms": terms, "backend": backend, "adapter": adapter}));
+    let text = if o.json {
+        format!("{}\n", json!({"loss": total, "terms": terms, "backend": backend, "adapter": adapter}))
     } else {
-        println!("loss {total}");
+        let mut s = format!("loss {total}\n");
         for t in &terms {
-            println!("  {} {} (weight {})", t["loss"].as_str().unwrap_or(""), t["value"], t["weight"]);
+            s += &format!("  {} {} (weight {})\n", t["loss"].as_str().unwrap_or(""), t["value"], t["weight"]);
         }
-        println!("backend {backend}, adapter {adapter}");
+        s + &format!("backend {backend}, adapter {adapter}\n")
+    };
+    write_stdout(&text)
+}
+
+/// Writes to stdout; a closed pipe (`segloss loss … | head -1`) is not an error.
+fn write_stdout(text: &str) -> Res<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("writing the result: {e}").into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
