@@ -215,3 +215,24 @@ fn float16_logits_and_segloss_names() {
     let want = segloss::Engine::cpu().forward(&batch, &[term]).unwrap().values[0];
     assert!((single - want).abs() <= 1e-15, "{single} vs {want}");
 }
+
+#[test]
+fn spec_errors_name_the_file_and_term_and_a_weight_of_zero_keeps_the_value() {
+    let c = case("smp_DiceLoss_binary");
+    let (x, t) = (file(&c, "logits"), file(&c, "targets"));
+    let bad = tmp("bad_spec.json");
+    std::fs::write(&bad, r#"[{"loss": "bce"}, {"loss": "dice", "params": {"bogus": 1}}]"#).unwrap();
+    fails_naming(&["--logits", &x, "--targets", &t, "--spec", bad.to_str().unwrap()], "bad_spec.json", "term 1");
+    let zero = tmp("zero_spec.json");
+    std::fs::write(&zero, r#"[{"loss": "dice", "weight": 0}, {"loss": "bce", "weight": 1}]"#).unwrap();
+    let out = segloss()
+        .args(["loss", "--backend", "cpu", "--json", "--logits", &x, "--targets", &t, "--spec"])
+        .arg(&zero)
+        .output()
+        .unwrap();
+    let j = json_of(&out);
+    let dice = j["terms"][0]["value"].as_f64().expect("a number, not null");
+    let bce = j["terms"][1]["value"].as_f64().unwrap();
+    assert!(dice > 0.0 && dice < 1.0, "{j}");
+    assert_eq!(j["loss"].as_f64(), Some(bce), "{j}");
+}
