@@ -39,18 +39,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         var big_a = 0.0;
         for (var c = 0u; c < params.classes; c++) {
             let cf = coefs[row + c];
-            let p = exp(logits[logit_index(img, c, pix)] - sm.lse);
+            let p = exp(logit(logit_index(img, c, pix)) - sm.lse);
             let t = select(0.0, 1.0, c == k);
             big_g += region_g(cf, p, t) * p;
             big_a -= cf.wce + t * cf.bce;
         }
-        let l = sm.lse - logits[logit_index(img, k, pix)];
+        let l = sm.lse - logit(logit_index(img, k, pix));
         let p_k = exp(-l);
         let r = select(1.0, l / sm.q, sm.q > 0.0);
         let h = -coefs[row + k].focal * focal_modulator(sm.q) * (params.focal_gamma * p_k * r + 1.0);
         for (var c = 0u; c < params.classes; c++) {
             let cf = coefs[row + c];
-            let p = exp(logits[logit_index(img, c, pix)] - sm.lse);
+            let p = exp(logit(logit_index(img, c, pix)) - sm.lse);
             let t = select(0.0, 1.0, c == k);
             let a = -(cf.wce + t * cf.bce);
             grad[logit_index(img, c, pix)] = p * (region_g(cf, p, t) - big_g) + a - p * big_a + h * (t - p);

@@ -76,7 +76,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 }
                 let k = pk & 0xffffu;
                 let pred = pk >> 16u;
-                let nl = tile_lse[j] - logits[logit_index(img, c, tile + j)];
+                let nl = tile_lse[j] - logit(logit_index(img, c, tile + j));
                 let p = exp(-nl);
                 let hit = k == c;
                 let t = select(0.0, 1.0, hit);

@@ -1,13 +1,14 @@
 // classes.wgsl — shared by the multiclass kernels (class_stats.wgsl, class_grad.wgsl).
 //
 // Layout of a chunk: `n_seg` images of `seg_len` pixels; logits [image][class][pixel]
-// (class planes `seg_len` apart), the class map [image][pixel] packed in u32 words
+// (class planes `seg_len` apart; f32, or IEEE halves with FLAG_INPUT_F16, read by `logit`),
+// the class map [image][pixel] packed in u32 words
 // (`target_format`: u32, two u16 or four u8 per word, little-endian). Declares bindings
 // 1 (logits) and 2 (class map), and the per-pixel softmax: max (argmax, lowest index on
 // ties), Σ e^{x−m} and Σ_{c≠k} e^{x−m}, so that q = 1 − p_k has no cancellation.
 // Transcendentals per pixel: C exp + 1 log.
 
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read> logits: array<u32>;
 @group(0) @binding(2) var<storage, read> class_map: array<u32>;
 
 const NO_CLASS: u32 = 0xffffffffu;
@@ -30,6 +31,14 @@ fn class_ignored(k: u32) -> bool {
     return (params.flags & FLAG_IGNORE) != 0u && k == params.ignore_index;
 }
 
+// Logit i of the chunk: f32, or with FLAG_INPUT_F16 an IEEE half (two per word, low first).
+fn logit(i: u32) -> f32 {
+    if ((params.flags & FLAG_INPUT_F16) != 0u) {
+        return half_to_f32((logits[i >> 1u] >> (16u * (i & 1u))) & 0xffffu);
+    }
+    return bitcast<f32>(logits[i]);
+}
+
 // Index of logit (image, class, pixel) in the chunk.
 fn logit_index(img: u32, c: u32, pix: u32) -> u32 {
     return (img * params.classes + c) * params.seg_len + pix;
@@ -43,11 +52,11 @@ struct Softmax {
 }
 
 fn pixel_softmax(img: u32, pix: u32, k: u32) -> Softmax {
-    var m = logits[logit_index(img, 0u, pix)];
+    var m = logit(logit_index(img, 0u, pix));
     var argmax = 0u;
     var finite = is_finite(m);
     for (var c = 1u; c < params.classes; c++) {
-        let x = logits[logit_index(img, c, pix)];
+        let x = logit(logit_index(img, c, pix));
         finite = finite && is_finite(x);
         if (x > m) {
             m = x;
@@ -60,7 +69,7 @@ fn pixel_softmax(img: u32, pix: u32, k: u32) -> Softmax {
     var s = 0.0;
     var s_not_k = 0.0;
     for (var c = 0u; c < params.classes; c++) {
-        let e = exp(logits[logit_index(img, c, pix)] - m);
+        let e = exp(logit(logit_index(img, c, pix)) - m);
         s += e;
         if (c != k) {
             s_not_k += e;

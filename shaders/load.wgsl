@@ -5,7 +5,7 @@
 // `load_target` by element index (chunk-local):
 //   input:  f32 (one per word) or, with FLAG_INPUT_F16, IEEE half (two per word, element
 //           2k in the low half: little-endian order) decoded exactly with integer operations
-//           (`half_to_f32`) — neither SHADER_F16 nor unpack2x16float (which some adapters,
+//           (`half_to_f32`, prelude.wgsl) — neither SHADER_F16 nor unpack2x16float (which some adapters,
 //           e.g. llvmpipe without f16, lack) is needed;
 //   target: f32 or, with FLAG_TARGET_U8, u8 (four per word, low byte first): 0, 1 or the
 //           ignore value.
@@ -13,22 +13,6 @@
 
 @group(0) @binding(1) var<storage, read> input: array<u32>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
-
-// IEEE binary16 bits → f32, exactly: normal numbers rebias the exponent (15 → 127),
-// subnormals are m·2^-24, infinities and NaNs keep their payload.
-fn half_to_f32(h: u32) -> f32 {
-    let sign = (h & 0x8000u) << 16u;
-    let e = (h >> 10u) & 0x1fu;
-    let m = h & 0x3ffu;
-    if (e == 0u) {
-        let v = f32(m) * 5.9604644775390625e-8;
-        return select(v, -v, sign != 0u);
-    }
-    if (e == 31u) {
-        return bitcast<f32>(sign | 0x7f800000u | (m << 13u));
-    }
-    return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u));
-}
 
 fn load_input(i: u32) -> f32 {
     if ((params.flags & FLAG_INPUT_F16) != 0u) {

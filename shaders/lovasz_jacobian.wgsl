@@ -17,11 +17,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let sm = pixel_softmax(li, i, 0u);
         var dot = 0.0;
         for (var c = 0u; c < params.classes; c++) {
-            dot += grad[logit_index(li, c, i)] * exp(logits[logit_index(li, c, i)] - sm.lse);
+            dot += grad[logit_index(li, c, i)] * exp(logit(logit_index(li, c, i)) - sm.lse);
         }
         for (var c = 0u; c < params.classes; c++) {
             let at = logit_index(li, c, i);
-            grad[at] = exp(logits[at] - sm.lse) * (grad[at] - dot);
+            grad[at] = exp(logit(at) - sm.lse) * (grad[at] - dot);
         }
     }
 }

@@ -36,7 +36,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         let c = params.class_index;
         let fg = select(0u, 1u, k == c);
-        let p = exp(logits[logit_index(li, c, i)] - sm.lse);
+        let p = exp(logit(logit_index(li, c, i)) - sm.lse);
         keys[flat] = error_key(abs(f32(fg) - p));
         values[flat] = (flat << 1u) | fg;
     }

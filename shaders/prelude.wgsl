@@ -120,6 +120,22 @@ fn target_ok(t: f32) -> bool {
     return is_finite(t) && t >= 0.0 && t <= 1.0;
 }
 
+// IEEE binary16 bits → f32, exactly: normal numbers rebias the exponent (15 → 127),
+// subnormals are m·2^-24, infinities and NaNs keep their payload.
+fn half_to_f32(h: u32) -> f32 {
+    let sign = (h & 0x8000u) << 16u;
+    let e = (h >> 10u) & 0x1fu;
+    let m = h & 0x3ffu;
+    if (e == 0u) {
+        let v = f32(m) * 5.9604644775390625e-8;
+        return select(v, -v, sign != 0u);
+    }
+    if (e == 31u) {
+        return bitcast<f32>(sign | 0x7f800000u | (m << 13u));
+    }
+    return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u));
+}
+
 // log(1+z) for z in [0, 1]: 2·atanh(s), s = z/(2+z) ≤ 1/3, series to s^13
 // (truncation ≤ 2e-8 relative). Accurate where log(1+z) would cancel.
 fn log1p_unit(z: f32) -> f32 {

@@ -112,7 +112,7 @@ impl PlanDesc {
         Ok(PlanDesc::with(Mode::Multilabel, shape, c, terms))
     }
 
-    /// A multiclass plan: logits `[N, C, H, W]` (softmax over C, f32) and a class map
+    /// A multiclass plan: logits `[N, C, H, W]` (softmax over C; f32 or f16) and a class map
     /// `[N, H, W]` in `map` (`Classes8`, `Classes16` or `Classes32`).
     pub fn multiclass(dims: &[usize], map: TargetFormat, terms: Vec<Term>) -> Result<PlanDesc> {
         let (shape, c) = batch::multilabel_shape(dims)?;
@@ -686,7 +686,10 @@ impl Plan {
             _ => 0,
         };
         let ignore = desc.ignore.map(|v| v as u32);
-        let p = ctx.class_params_for(c, ignore, format, &chunk, pp.focal_gamma);
+        let mut p = ctx.class_params_for(c, ignore, format, &chunk, pp.focal_gamma);
+        if desc.logits == LogitFormat::F16 {
+            p.flags |= FLAG_INPUT_F16;
+        }
         let lanes = chunking::class_lanes(c) as u32;
         let n_rows = (n * c) as u32;
         let fp = Params { n_seg: n_rows, wg_per_seg: p.wg_per_seg * lanes, ..p };
@@ -1010,9 +1013,9 @@ impl PlanDesc {
                 self.targets, self.mode
             )));
         }
-        if multiclass && (self.logits != LogitFormat::F32 || self.input_kind != InputKind::Logits) {
+        if multiclass && self.input_kind != InputKind::Logits {
             return Err(Error::InvalidRequest(
-                "multiclass plans read f32 logits (f16 and probabilities are for binary/multilabel plans)".into(),
+                "multiclass plans read logits (probabilities are for binary/multilabel plans)".into(),
             ));
         }
         if let Some(v) = self.ignore {

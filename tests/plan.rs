@@ -458,6 +458,18 @@ fn multiclass_plans_match_the_reference() {
                 let got = gpu.plan(d).unwrap().run(LogitData::F32(&logits), TargetData::Classes(data)).unwrap();
                 assert_matches_reference(&format!("multiclass {dims:?} {format:?}"), &got, &want, 3e-5);
             }
+            // f16 logits: against the reference on the converted logits.
+            let l16: Vec<half::f16> = logits.iter().map(|&v| half::f16::from_f32(v)).collect();
+            let lc: Vec<f32> = l16.iter().map(|v| v.to_f32()).collect();
+            let batch = MulticlassBatch::new(&lc, ClassMap::U32(&map), &dims).unwrap().ignore_index(255);
+            let want16 = Engine::cpu().value_and_grad(&batch, &terms).unwrap();
+            let d = PlanDesc::multiclass(&dims, TargetFormat::Classes8, terms.clone())
+                .unwrap()
+                .ignore_index(255)
+                .logit_format(LogitFormat::F16)
+                .with_gradient();
+            let got = gpu.plan(d).unwrap().run(LogitData::F16(&l16), TargetData::Classes(ClassMap::U8(&m8))).unwrap();
+            assert_matches_reference(&format!("multiclass f16 {dims:?}"), &got, &want16, 3e-5);
         }
     }
 }
@@ -501,10 +513,10 @@ fn multiclass_plan_encode_gives_the_bits_of_run_and_checks_its_inputs() {
     let e = plan.run(LogitData::F32(&logits), TargetData::Classes(ClassMap::U8(&bad))).unwrap_err();
     assert!(e.to_string().contains("17") || matches!(e, Error::OutOfRange { .. }), "{e}");
     assert!(PlanDesc::multiclass(&[n, c, h, w], TargetFormat::F32, vec![]).is_err());
-    let f16 = PlanDesc::multiclass(&[n, c, h, w], TargetFormat::Classes8, vec![Loss::Dice(Dice::default()).batch()])
+    let probs = PlanDesc::multiclass(&[n, c, h, w], TargetFormat::Classes8, vec![Loss::Dice(Dice::default()).batch()])
         .unwrap()
-        .logit_format(LogitFormat::F16);
-    assert!(engine.plan(f16).is_err());
+        .probabilities();
+    assert!(engine.plan(probs).is_err());
     // Too large for one binding: a clear Err.
     let small = gpu_with(EngineOptions { max_storage_binding: Some(64 * 1024), ..Default::default() });
     let big = PlanDesc::multiclass(&[4, 5, 64, 64], TargetFormat::Classes8, vec![Loss::Dice(Dice::default()).batch()])
