@@ -457,16 +457,8 @@ fn class_weights(terms: &[Term], classes: usize) -> Vec<f32> {
 pub struct Plan {
     ctx: Arc<GpuContext>,
     desc: PlanDesc,
-    chunks: Vec<Chunk>,
-    /// Per chunk: the forward uniform, the backward uniform and its workgroups, and the
-    /// first row of its rows in `chunk_rows` (a multiple of 4: 256-byte offsets).
-    forward_params: Vec<wgpu::Buffer>,
-    grad_params: Vec<wgpu::Buffer>,
-    grad_workgroups: Vec<u32>,
-    row_bases: Vec<u64>,
-    /// Multiclass: the class pass's workgroups and its stats_final uniform, and the
-    /// confusion-matrix scratch the class pass writes.
-    softmax: Option<SoftmaxPass>,
+    /// The chunks and what each needs (uniforms, row bases; multiclass: the class pass).
+    per_chunk: ChunkSetup,
     partials: wgpu::Buffer,
     chunk_rows: wgpu::Buffer,
     status: wgpu::Buffer,
@@ -508,7 +500,7 @@ struct SoftmaxPass {
 
 impl std::fmt::Debug for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plan").field("desc", &self.desc).field("chunks", &self.chunks.len()).finish()
+        f.debug_struct("Plan").field("desc", &self.desc).field("chunks", &self.per_chunk.chunks.len()).finish()
     }
 }
 
@@ -538,7 +530,10 @@ impl Maker<'_> {
     }
 }
 
-/// The per-chunk part of a plan: uniforms, row bases, scratch sizes.
+/// The per-chunk part of a plan: per chunk, the forward uniform, the backward uniform and
+/// its workgroups, and the first row of its rows in `chunk_rows` (a multiple of 4: 256-byte
+/// offsets); scratch sizes; multiclass: the class pass's workgroups, its stats_final uniform
+/// and the confusion-matrix scratch it writes.
 struct ChunkSetup {
     chunks: Vec<Chunk>,
     forward_params: Vec<wgpu::Buffer>,
@@ -607,12 +602,7 @@ impl Plan {
         Ok(Plan {
             ctx: ctx.clone(),
             desc,
-            chunks: setup.chunks,
-            forward_params: setup.forward_params,
-            grad_params: setup.grad_params,
-            grad_workgroups: setup.grad_workgroups,
-            row_bases: setup.row_bases,
-            softmax: setup.softmax,
+            per_chunk: setup,
             partials,
             chunk_rows,
             status,
@@ -724,7 +714,7 @@ impl Plan {
 
     /// Chunks the inputs are split into (1 unless they exceed one storage binding).
     pub fn chunks(&self) -> usize {
-        self.chunks.len()
+        self.per_chunk.chunks.len()
     }
 
     fn check_io(&self, io: &PlanIo) -> Result<()> {
@@ -790,20 +780,20 @@ impl Plan {
             ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries })
         };
         let mut out = IoBindGroups { key: IoKey::of(io), forward: Vec::new(), rows: Vec::new(), backward: Vec::new() };
-        for (k, chunk) in self.chunks.iter().enumerate() {
-            let params = whole(&self.forward_params[k]);
+        for (k, chunk) in self.per_chunk.chunks.iter().enumerate() {
+            let params = whole(&self.per_chunk.forward_params[k]);
             let rows = wgpu::BufferBinding {
                 buffer: &self.chunk_rows,
-                offset: self.row_bases[k] * SUMS_BYTES,
+                offset: self.per_chunk.row_bases[k] * SUMS_BYTES,
                 size: std::num::NonZeroU64::new(chunk.n_seg as u64 * SUMS_BYTES),
             };
             // Multiclass plans have one chunk of whole images: the class map starts at 0.
-            let targets = match self.softmax {
+            let targets = match self.per_chunk.softmax {
                 Some(_) => slice(io.targets, 0, d.target_elements(), tb),
                 None => slice(io.targets, chunk.start, chunk.len, tb),
             };
             let logits = slice(io.logits, chunk.start, chunk.len, lb);
-            if let Some(sm) = &self.softmax {
+            if let Some(sm) = &self.per_chunk.softmax {
                 let forward = [
                     params,
                     logits.clone(),
@@ -822,7 +812,7 @@ impl Plan {
             }
             if let (true, Some(grad)) = (d.gradient, io.grad) {
                 let backward = [
-                    whole(&self.grad_params[k]),
+                    whole(&self.per_chunk.grad_params[k]),
                     logits,
                     targets,
                     whole(&self.coefs),
@@ -854,14 +844,14 @@ impl Plan {
         }
         let Some(groups) = cache.as_ref() else { unreachable!("just filled") };
         encoder.copy_buffer_to_buffer(&self.status_clear, 0, &self.status, 0, Some(8));
-        if let Some(sm) = &self.softmax {
+        if let Some(sm) = &self.per_chunk.softmax {
             encoder.clear_buffer(&sm.confusion, 0, None);
         }
         {
             let mut pass = ctx.compute_pass(encoder, "segloss plan");
-            for (k, chunk) in self.chunks.iter().enumerate() {
+            for (k, chunk) in self.per_chunk.chunks.iter().enumerate() {
                 pass.set_bind_group(0, &groups.forward[k], &[]);
-                if let Some(sm) = &self.softmax {
+                if let Some(sm) = &self.per_chunk.softmax {
                     pass.set_pipeline(&pl.class_stats);
                     let blocks = d.channels.div_ceil(chunking::WG_SIZE as usize) as u32;
                     pass.dispatch_workgroups(sm.workgroups, d.shape.n as u32, blocks);
@@ -879,11 +869,11 @@ impl Plan {
             pass.set_pipeline(&pl.finalize);
             pass.set_bind_group(0, &self.finalize_bind, &[]);
             pass.dispatch_workgroups(1, 1, 1);
-            let pipeline = if self.softmax.is_some() { &pl.class_grad } else { &pl.grad };
+            let pipeline = if self.per_chunk.softmax.is_some() { &pl.class_grad } else { &pl.grad };
             for (k, group) in groups.backward.iter().enumerate() {
                 pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, group, &[]);
-                pass.dispatch_workgroups(self.grad_workgroups[k], 1, 1);
+                pass.dispatch_workgroups(self.per_chunk.grad_workgroups[k], 1, 1);
             }
         }
         encoder.copy_buffer_to_buffer(&self.out, 0, io.values.buffer, io.values.offset, Some(d.values_bytes()));
