@@ -7,18 +7,18 @@
 //! histograms; the softmax runs class by class, so no N×C×(anything) buffer is made besides
 //! the input and the gradient themselves.
 
+use super::chunk;
+use super::chunk::ChunkPasses;
 use super::context::GpuContext;
-use super::layout::{GpuSums, Params, FLAG_IGNORE, SUMS_BYTES};
-use super::plan;
+use super::contract::{GpuSums, Params, FLAG_IGNORE, STATUS_BYTES, STATUS_CLEAR, SUMS_BYTES};
 use super::pool::Pooled;
-use super::run::{STATUS_BYTES, STATUS_CLEAR};
 use super::sort::{self, UniformArena};
-use crate::aggregate::LovaszRow;
 use crate::batch::{BinaryBatch, MulticlassBatch};
 use crate::error::{Error, Result};
+use crate::stats::LovaszRow;
 
 /// Per-row scales of the backward pass, computed from the forward rows.
-pub(crate) type Scales<'a> = Option<&'a dyn Fn(&[LovaszRow]) -> Vec<f64>>;
+pub(crate) type LovaszScales<'a> = Option<&'a dyn Fn(&[LovaszRow]) -> Vec<f64>>;
 
 /// The buffers of one sorted Lovasz problem set over `n` elements.
 struct Problem<'a> {
@@ -50,9 +50,9 @@ impl GpuContext {
             )));
         }
         let seg_len = n / segments;
-        let budget = (self.max_workgroups as usize / segments).min(plan::max_rows(self.binding_elems) / segments);
+        let budget = (self.max_workgroups as usize / segments).min(chunk::max_rows(self.binding_elems) / segments);
         let wg_per_seg =
-            seg_len.div_ceil(plan::WG_SIZE as usize * plan::MIN_ITEMS_PER_INVOCATION).clamp(1, budget.max(1));
+            seg_len.div_ceil(chunk::WG_SIZE as usize * chunk::MIN_ITEMS_PER_INVOCATION).clamp(1, budget.max(1));
         let bytes = (n * 4) as u64;
         let rows_bytes = segments as u64 * SUMS_BYTES;
         Ok(Problem {
@@ -76,7 +76,7 @@ impl GpuContext {
     }
 
     fn lovasz_params(&self, pr: &Problem) -> Params {
-        let threads = plan::elementwise_workgroups(pr.n, self.max_workgroups) * plan::WG_SIZE;
+        let threads = chunk::elementwise_workgroups(pr.n, self.max_workgroups) * chunk::WG_SIZE;
         Params {
             chunk_len: pr.n as u32,
             seg_len: (pr.n / pr.segments) as u32,
@@ -141,7 +141,7 @@ impl GpuContext {
             let mut pass = self.compute_pass(&mut encoder, "lovasz reduce");
             pass.set_pipeline(&l.reduce);
             pass.set_bind_group(0, &bg, &[]);
-            let (y, z) = plan::fold(pr.segments);
+            let (y, z) = chunk::fold(pr.segments);
             pass.dispatch_workgroups(pr.wg_per_seg, y, z);
         }
         let fin = arena.push(&p);
@@ -160,7 +160,7 @@ impl GpuContext {
             let mut pass = self.compute_pass(&mut encoder, "lovasz final");
             pass.set_pipeline(&pl.stats_final);
             pass.set_bind_group(0, &bg, &[]);
-            let (x, y) = plan::fold(pr.segments);
+            let (x, y) = chunk::fold(pr.segments);
             pass.dispatch_workgroups(x, y, 1);
         }
         let rows_bytes = pr.segments as u64 * SUMS_BYTES;
@@ -189,7 +189,7 @@ impl GpuContext {
             &l.grad_layout,
             arena.push(&p),
             &[keys, values, &pr.scan, &pr.scales, &pr.out],
-            plan::elementwise_workgroups(pr.n, self.max_workgroups),
+            chunk::elementwise_workgroups(pr.n, self.max_workgroups),
         );
         arena.upload(&self.queue);
         encoder
@@ -200,7 +200,7 @@ impl GpuContext {
         &self,
         batch: &BinaryBatch,
         per_image: bool,
-        scales: Scales,
+        scales: LovaszScales,
     ) -> Result<(Vec<LovaszRow>, Option<Vec<f32>>)> {
         self.scoped(|| {
             use wgpu::BufferUsages as U;
@@ -226,7 +226,7 @@ impl GpuContext {
                 &l.keys_layout,
                 arena.push(&p),
                 &[&input, &target, &pr.ka, &pr.va, &pr.status],
-                plan::elementwise_workgroups(n, self.max_workgroups),
+                chunk::elementwise_workgroups(n, self.max_workgroups),
             );
             arena.upload(&self.queue);
             self.queue.submit([encoder.finish()]);
@@ -252,7 +252,7 @@ impl GpuContext {
         batch: &MulticlassBatch,
         per_image: bool,
         wanted: &[bool],
-        scales: Scales,
+        scales: LovaszScales,
     ) -> Result<(Vec<LovaszRow>, Option<Vec<f32>>)> {
         self.scoped(|| {
             use wgpu::BufferUsages as U;
@@ -260,7 +260,7 @@ impl GpuContext {
             let n = images * hw;
             let segments = if per_image { images } else { 1 };
             let pr = self.problem(n, segments)?;
-            let chunks = plan::class_chunks(images, hw, c, self.binding_elems).map_err(Error::InvalidRequest)?;
+            let chunks = chunk::class_chunks(images, hw, c, self.binding_elems).map_err(Error::InvalidRequest)?;
             // The input stays uploaded, chunk by chunk, for every class.
             let inputs: Vec<(Pooled, Pooled)> = chunks
                 .iter()
@@ -268,16 +268,16 @@ impl GpuContext {
                     let px = (ch.n_images * ch.plane) as u64;
                     let logits = self.storage("logits", px * c as u64 * 4, U::COPY_DST);
                     let map = self.storage("class map", (px * 4).next_multiple_of(16), U::COPY_DST);
-                    self.upload_classes(batch, ch, &logits, &map);
+                    super::blocking::upload_class_chunk(self, batch, ch, &logits, &map);
                     (logits, map)
                 })
                 .collect();
-            let chunk_params = |ch: &plan::ClassChunk, class: usize| Params {
-                n_threads: plan::elementwise_workgroups(ch.n_images * ch.plane, self.max_workgroups) * plan::WG_SIZE,
+            let chunk_params = |ch: &chunk::ClassChunk, class: usize| Params {
+                n_threads: chunk::elementwise_workgroups(ch.n_images * ch.plane, self.max_workgroups) * chunk::WG_SIZE,
                 seg_offset: (ch.first_image * hw + ch.pix0) as u32,
                 plane: hw as u32,
                 class_index: class as u32,
-                ..self.class_params(batch, ch, 0.0)
+                ..ChunkPasses::softmax(&Params::for_classes(batch, 0.0), ch, c, self.limits()).forward
             };
             let encode_keys = |class: usize| {
                 self.queue.write_buffer(&pr.status, 0, bytemuck::cast_slice(&STATUS_CLEAR));
@@ -292,7 +292,7 @@ impl GpuContext {
                         &l.keys_layout,
                         arena.push(&chunk_params(ch, class)),
                         &[logits, map, &pr.ka, &pr.va, &pr.status],
-                        plan::elementwise_workgroups(ch.n_images * ch.plane, self.max_workgroups),
+                        chunk::elementwise_workgroups(ch.n_images * ch.plane, self.max_workgroups),
                     );
                 }
                 drop(pass);
@@ -360,7 +360,7 @@ impl GpuContext {
                     &l.jacobian_layout,
                     arena.push(&chunk_params(ch, 0)),
                     &[logits, map, g],
-                    plan::elementwise_workgroups(pixels, self.max_workgroups),
+                    chunk::elementwise_workgroups(pixels, self.max_workgroups),
                 );
                 let bytes = (pixels * c * 4) as u64;
                 let staging = self.staging(bytes);
@@ -376,7 +376,7 @@ impl GpuContext {
 }
 
 /// Copies a [image][class][pixel] chunk into the batch's [N, C, H, W] layout.
-pub(super) fn place_chunk(out: &mut [f32], data: &[f32], ch: &plan::ClassChunk, c: usize, hw: usize) {
+pub(super) fn place_chunk(out: &mut [f32], data: &[f32], ch: &chunk::ClassChunk, c: usize, hw: usize) {
     if ch.plane == hw {
         let start = ch.first_image * c * hw;
         out[start..start + data.len()].copy_from_slice(data);

@@ -106,8 +106,8 @@ impl GpuContext {
     /// (read-once reduce, read-and-write copy, measured on the GPU's clock?). The median of
     /// `reps` runs each, after one warm-up.
     pub(crate) fn roofline(&self, input_bytes: u64, output_elems: u64, reps: usize) -> Result<(f64, f64, bool)> {
-        use super::layout::Params;
-        use super::plan;
+        use super::chunk;
+        use super::contract::Params;
         use wgpu::BufferUsages as U;
         let words = input_bytes.div_ceil(16);
         let data = self.storage("roofline input", words * 16, U::empty());
@@ -116,11 +116,11 @@ impl GpuContext {
         let params = self.uniform();
         let time = |copy: bool| -> Result<f64> {
             let n = if copy { words.max(output_elems) } else { words } as usize;
-            let workgroups = plan::elementwise_workgroups(n, self.max_workgroups);
+            let workgroups = chunk::elementwise_workgroups(n, self.max_workgroups);
             let p = Params {
                 chunk_len: if copy { output_elems } else { words } as u32,
                 seg_len: words as u32,
-                n_threads: workgroups * plan::WG_SIZE,
+                n_threads: workgroups * chunk::WG_SIZE,
                 ..Params::default()
             };
             self.queue.write_buffer(&params, 0, bytemuck::bytes_of(&p));

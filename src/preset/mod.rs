@@ -18,11 +18,11 @@ mod native;
 mod smp;
 mod torchvision;
 
-use crate::aggregate::Mode;
 use crate::batch::{BinaryBatch, ClassMap, MulticlassBatch};
-use crate::engine::{Engine, Input};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::loss::Term;
+use crate::input::{Input, Mode};
+use crate::term::Term;
 use serde_json::{Map, Value};
 
 /// How the prediction array is turned into probabilities.
@@ -178,7 +178,7 @@ pub fn names() -> Vec<String> {
     v.extend(monai::NAMES.iter().map(|n| format!("monai.{n}")));
     v.extend(kornia::NAMES.iter().map(|n| format!("kornia.{n}")));
     v.push("torchvision.sigmoid_focal_loss".into());
-    v.extend(native::NAMES.iter().map(|n| n.to_string()));
+    v.extend(native::names().into_iter().map(String::from));
     v
 }
 
@@ -366,6 +366,29 @@ impl Kw<'_> {
         } else {
             Ok(())
         }
+    }
+}
+
+impl crate::loss::Keywords for Kw<'_> {
+    fn f64(&self, key: &str, default: f64) -> Result<f64> {
+        Kw::f64(self, key, default)
+    }
+
+    fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
+        Kw::opt_f64(self, key)
+    }
+
+    fn bool(&self, key: &str, default: bool) -> Result<bool> {
+        Kw::bool(self, key, default)
+    }
+
+    fn choice(&self, key: &str, default: &'static str, accepted: &[&'static str]) -> Result<&'static str> {
+        let v = Kw::choice(self, key, default, accepted)?;
+        Ok(accepted.iter().copied().find(|a| *a == v).unwrap_or(default))
+    }
+
+    fn is_set(&self, key: &str) -> bool {
+        Kw::is_set(self, key)
     }
 }
 
