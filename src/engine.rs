@@ -188,7 +188,7 @@ impl Engine {
     /// `reps` runs. Err on the reference.
     pub fn roofline(&self, input_bytes: u64, output_elems: u64, reps: usize) -> Result<(f64, f64, bool)> {
         match &self.backend {
-            Backend::Gpu(ctx) => ctx.roofline(input_bytes, output_elems, reps.max(1)),
+            Backend::Gpu(ctx) => crate::gpu::profile::roofline(ctx, input_bytes, output_elems, reps.max(1)),
             Backend::Reference => Err(Error::InvalidRequest("the roofline runs on a GPU engine".into())),
         }
     }
@@ -389,7 +389,7 @@ impl Engine {
     /// 0xffffffff is reserved (padding) and rejected.
     pub fn sort_pairs(&self, keys: &[u32], values: &[u32], segment_len: usize) -> Result<(Vec<u32>, Vec<u32>)> {
         match &self.backend {
-            Backend::Gpu(ctx) => ctx.sort_pairs(keys, values, segment_len),
+            Backend::Gpu(ctx) => crate::gpu::sort::sort_pairs(ctx, keys, values, segment_len),
             Backend::Reference => {
                 if keys.len() != values.len() {
                     return Err(Error::InvalidRequest(format!("{} keys but {} values", keys.len(), values.len())));
@@ -405,7 +405,7 @@ impl Engine {
     /// Exact u32 prefix sums (wrapping at 2^32), exclusive or inclusive.
     pub fn prefix_scan(&self, data: &[u32], inclusive: bool) -> Result<Vec<u32>> {
         match &self.backend {
-            Backend::Gpu(ctx) => ctx.prefix_scan(data, inclusive),
+            Backend::Gpu(ctx) => crate::gpu::sort::prefix_scan(ctx, data, inclusive),
             Backend::Reference => Ok(cpu::sort::prefix_scan(data, inclusive)),
         }
     }

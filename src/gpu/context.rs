@@ -449,6 +449,26 @@ impl GpuContext {
         result
     }
 
+    /// Begins a compute pass, with timestamps when profiling.
+    pub(crate) fn compute_pass<'e>(&self, encoder: &'e mut wgpu::CommandEncoder, label: &str) -> wgpu::ComputePass<'e> {
+        let writes = self.profiler.as_ref().and_then(|p| p.timestamp_writes());
+        encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: writes })
+    }
+
+    /// Adds the timestamps of this call's passes to the running total (when profiling).
+    pub(crate) fn collect_gpu_time(&self) -> Result<()> {
+        match &self.profiler {
+            Some(p) => p.collect(self),
+            None => Ok(()),
+        }
+    }
+
+    /// GPU seconds of the compute passes since the last call (None without profiling, or if a
+    /// call recorded more passes than one query set holds).
+    pub(crate) fn take_gpu_time(&self) -> Option<f64> {
+        self.profiler.as_ref()?.take()
+    }
+
     /// The finalize kernel's layout and pipeline, made from `source` on first use (call
     /// inside [`GpuContext::scoped`]: a bad source is a validation error there).
     pub(crate) fn finalize_pipeline(

@@ -110,9 +110,15 @@ impl StandaloneLoss for LovaszHinge {
             )));
         }
         let per_image = term.aggregation == Aggregation::PerImage;
-        evaluate_rows(runner, term, 1, false, grad, &|ctx, scales| ctx.lovasz_hinge(b, per_image, scales), &|scales| {
-            crate::cpu::lovasz::lovasz_hinge(b, per_image, scales)
-        })
+        evaluate_rows(
+            runner,
+            term,
+            1,
+            false,
+            grad,
+            &|ctx, scales| crate::gpu::lovasz::lovasz_hinge(ctx, b, per_image, scales),
+            &|scales| crate::cpu::lovasz::lovasz_hinge(b, per_image, scales),
+        )
     }
 }
 
@@ -153,7 +159,7 @@ impl StandaloneLoss for LovaszSoftmax {
             m.classes,
             self.present_only,
             grad,
-            &|ctx, scales| ctx.lovasz_softmax(m, per_image, &wanted, scales),
+            &|ctx, scales| crate::gpu::lovasz::lovasz_softmax(ctx, m, per_image, &wanted, scales),
             &|scales| crate::cpu::lovasz::lovasz_softmax(m, per_image, &wanted, scales),
         )
     }
