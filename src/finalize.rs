@@ -91,10 +91,15 @@ pub(crate) fn wgsl_constants(kinds: &[&str]) -> String {
     out
 }
 
+/// A Rust mirror of a WGSL struct as the contract tests see it: the struct's WGSL name, its
+/// size, and its fields' WGSL names and byte offsets.
+#[cfg(test)]
+pub(crate) type StructMirror = (&'static str, usize, Vec<(String, usize)>);
+
 /// Byte offsets of the fields of the Rust mirrors, by their WGSL names, and each struct's
 /// size: what the contract test compares with naga's layout of the WGSL structs.
 #[cfg(test)]
-pub(crate) fn mirrored_structs() -> Vec<(&'static str, usize, Vec<(String, usize)>)> {
+pub(crate) fn mirrored_structs() -> Vec<StructMirror> {
     use std::mem::{offset_of, size_of};
     let mut term: Vec<(String, usize)> = vec![
         ("kind".into(), offset_of!(TermSpec, kind)),

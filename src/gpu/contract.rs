@@ -191,7 +191,7 @@ pub const STATUS_CLEAR: [u32; 2] = [u32::MAX; 2];
 /// Field offsets of the mirrors by their WGSL names, and sizes (for the contract test).
 /// `Sums` and `Coef` are compared by size and member count, their members being vectors.
 #[cfg(test)]
-pub(crate) fn mirrored_structs() -> Vec<(&'static str, usize, Vec<(String, usize)>)> {
+pub(crate) fn mirrored_structs() -> Vec<crate::finalize::StructMirror> {
     use std::mem::{offset_of, size_of};
     macro_rules! fields {
         ($ty:ty: $($f:ident),*) => { vec![$((stringify!($f).to_string(), offset_of!($ty, $f))),*] };

@@ -178,7 +178,7 @@ pub(crate) fn validate(name: &str, src: &str, subgroups: bool) -> Result<naga::M
 #[cfg(test)]
 pub(crate) fn compare_layouts(
     module: &naga::Module,
-    mirrors: &[(&str, usize, Vec<(String, usize)>)],
+    mirrors: &[crate::finalize::StructMirror],
 ) -> Result<(), String> {
     let mut layouter = naga::proc::Layouter::default();
     layouter.update(module.to_ctx()).map_err(|e| e.to_string())?;

@@ -115,7 +115,7 @@ mod tests {
         let cases: Vec<&str> = src
             .lines()
             .filter_map(|l| l.trim().strip_prefix("case "))
-            .flat_map(|l| l.trim_end_matches(|c| c == '{' || c == ' ' || c == ':').split(','))
+            .flat_map(|l| l.trim_end_matches(['{', ' ', ':']).split(','))
             .map(str::trim)
             .collect();
         let kinds = loss::gpu_kinds();
