@@ -20,7 +20,7 @@ fn region_g(cf: Coef, p: f32, t: f32) -> f32 {
     return cf.sp + cf.tp * t + cf.spp * 2.0 * p + cf.sad * sg + cf.smin * (1.0 - sg) * 0.5;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let pixels = params.n_seg * params.seg_len;
     for (var flat = gid.x; flat < pixels; flat += params.n_threads) {

@@ -29,7 +29,7 @@ var<workgroup> tile_lse: array<f32, WG_SIZE>;
 var<workgroup> tile_q: array<f32, WG_SIZE>;
 var<workgroup> tile_class: array<u32, WG_SIZE>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let img = wid.y;
     let c_lo = wid.z * WG_SIZE;

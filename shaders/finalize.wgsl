@@ -248,8 +248,9 @@ fn class_selected(t: TermSpec, k: u32) -> bool {
     return class_w[t.class_w + params.classes + k] > 0.0;
 }
 
-fn is_region(kind: u32) -> bool {
-    return kind != K_BCE && kind != K_FOCAL;
+// Whether the absent-class policy applies: the loss's `SumLoss::is_region`, sent as T_REGION.
+fn is_region(t: TermSpec) -> bool {
+    return (t.flags & T_REGION) != 0u;
 }
 
 // What class row s contributes to a class-wise mean: 0 nothing, 1 a zero loss that counts
@@ -258,7 +259,7 @@ fn row_role(t: TermSpec, k: u32, s: Sums) -> u32 {
     if (!class_selected(t, k) || s.n.x == 0u) {
         return 0u;
     }
-    if (is_region(t.kind) && s.f0.y == 0.0 && t.absent != ABSENT_SMOOTHED) {
+    if (is_region(t) && s.f0.y == 0.0 && t.absent != ABSENT_SMOOTHED) {
         return select(0u, 1u, t.absent == ABSENT_ZERO);
     }
     return 2u;
@@ -383,6 +384,7 @@ struct Segment {
 fn dice_part(t: TermSpec) -> TermSpec {
     var d = t;
     d.kind = K_DICE;
+    d.flags |= T_REGION;
     return d;
 }
 
@@ -506,7 +508,7 @@ fn segment_coef(t: TermSpec, g: Segment, base: u32, k: u32) -> Coef {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG_SIZE)
 fn main(@builtin(local_invocation_index) lid: u32) {
     let n_rows = params.n_seg;
     let c = params.classes;

@@ -14,7 +14,7 @@
 @group(0) @binding(3) var<storage, read> coefs: array<Coef>;
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = gid.x; i < params.chunk_len; i += params.n_threads) {
         let t = load_target(i);

@@ -14,7 +14,7 @@
 @group(0) @binding(4) var<storage, read> scales: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var g = gid.x; g < params.chunk_len; g += params.n_threads) {
         let term = lovasz_at(g);

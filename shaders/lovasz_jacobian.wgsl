@@ -8,7 +8,7 @@
 
 @group(0) @binding(3) var<storage, read_write> grad: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let pixels = params.n_seg * params.seg_len;
     for (var f = gid.x; f < pixels; f += params.n_threads) {

@@ -12,7 +12,7 @@
 
 @group(0) @binding(4) var<storage, read_write> partials: array<Sums>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let seg = wid.y + wid.z * 65535u;
     if (seg >= params.n_seg) {

@@ -14,7 +14,7 @@
 @group(0) @binding(4) var<storage, read_write> values: array<u32>;
 @group(0) @binding(5) var<storage, read_write> status: array<atomic<u32>, 2>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let pixels = params.n_seg * params.seg_len;
     for (var f = gid.x; f < pixels; f += params.n_threads) {

@@ -15,7 +15,7 @@
 
 var<workgroup> counts: array<atomic<u32>, 16>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(SORT_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     if (lid < 16u) {
         atomicStore(&counts[lid], 0u);

@@ -23,7 +23,7 @@ var<workgroup> sv: array<u32, 1024>;
 var<workgroup> digit_count: array<atomic<u32>, 16>;
 var<workgroup> digit_start: array<u32, 16>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(SORT_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let base = wid.x * BLOCK;
     for (var j = 0u; j < 4u; j++) {

@@ -12,7 +12,7 @@
 
 var<workgroup> part: array<u32, WG_SIZE>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
         @builtin(workgroup_id) wid: vec3<u32>) {
     var acc = vec4<u32>(0u);

@@ -14,7 +14,7 @@
 @group(0) @binding(2) var<storage, read> carries: array<u32>;
 @group(0) @binding(3) var<storage, read_write> data_out: array<u32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(SORT_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     var items: array<u32, 4>;
     var total = 0u;

@@ -11,7 +11,7 @@
 @group(0) @binding(1) var<storage, read> data_in: array<u32>;
 @group(0) @binding(2) var<storage, read_write> sums: array<u32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(SORT_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     var total = 0u;
     for (var j = 0u; j < 4u; j++) {

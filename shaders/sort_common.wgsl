@@ -22,8 +22,7 @@ struct SortParams {
 
 @group(0) @binding(0) var<uniform> sp: SortParams;
 
-const SORT_WG: u32 = 256u;
-const BLOCK: u32 = 1024u;
+// SORT_WG (256) and BLOCK (1024) are generated from src/gpu/contract.rs and prepended.
 const SENTINEL: u32 = 0xffffffffu;
 
 var<workgroup> scan_buf: array<u32, 512>;

@@ -9,7 +9,7 @@
 @group(0) @binding(1) var<storage, read> partials: array<Sums>;
 @group(0) @binding(2) var<storage, read_write> rows: array<Sums>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let seg = wid.x + wid.y * 65535u;
     if (seg >= params.n_seg) {

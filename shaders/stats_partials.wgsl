@@ -11,7 +11,7 @@
 
 @group(0) @binding(3) var<storage, read_write> partials: array<Sums>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let mine = accumulate_segment(wid.y, wid.x, lid);
     let total = tree_reduce(lid, mine);

@@ -35,10 +35,29 @@ pub fn check(terms: &[Term], layout: &Layout) -> Result<()> {
     Ok(())
 }
 
-/// The values of the sum-based `terms` over the rows of statistics, and per row the
-/// coefficients of the weighted total Σ_k weight_k·L_k (what the backward pass needs).
-/// `check` must have passed. A standalone term (Lovasz) has value 0 here.
-pub fn evaluate(terms: &[Term], rows: &[Stats], layout: &Layout) -> (Vec<f64>, Vec<Coefficients>) {
+/// The values of the sum-based `terms` over `layout.rows()` rows of statistics (gathered
+/// from every shard of a batch, say), and per row the coefficients of the weighted total
+/// Σ_k weight_k·L_k (what the backward pass needs). The terms are validated against the
+/// layout first; a standalone term (Lovasz) is an error: it is not a function of sums.
+pub fn evaluate(terms: &[Term], rows: &[Stats], layout: &Layout) -> Result<(Vec<f64>, Vec<Coefficients>)> {
+    crate::pixel::PixelParams::from_terms(terms)?;
+    check(terms, layout)?;
+    if let Some(t) = terms.iter().find(|t| t.loss.is_standalone()) {
+        return Err(Error::InvalidRequest(format!("{} is not a function of mergeable sums", t.loss.name())));
+    }
+    if rows.len() != layout.rows() {
+        return Err(Error::StatsMismatch(format!(
+            "{} rows of statistics for a layout of {} images x {} classes",
+            rows.len(),
+            layout.images,
+            layout.classes
+        )));
+    }
+    Ok(evaluate_checked(terms, rows, layout))
+}
+
+/// [`evaluate`] for terms that `check` has passed.
+pub(crate) fn evaluate_checked(terms: &[Term], rows: &[Stats], layout: &Layout) -> (Vec<f64>, Vec<Coefficients>) {
     let c = layout.classes;
     let mut coefficients = vec![Coefficients::default(); rows.len()];
     let values = terms

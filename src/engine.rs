@@ -94,7 +94,7 @@ impl Engine {
 
     /// A GPU engine with options (subgroups, workgroup cap, binding-size limit).
     pub fn with_options(options: EngineOptions) -> Result<Engine> {
-        Ok(Engine::gpu(GpuContext::new(&options)?))
+        Ok(Engine::gpu(GpuContext::new(&options, &crate::plan::finalize_source())?))
     }
 
     /// A GPU engine on the caller's device and queue.
@@ -108,7 +108,7 @@ impl Engine {
         queue: wgpu::Queue,
         options: EngineOptions,
     ) -> Result<Engine> {
-        Ok(Engine::gpu(GpuContext::from_device(device, queue, &options)?))
+        Ok(Engine::gpu(GpuContext::from_device(device, queue, &options, &crate::plan::finalize_source())?))
     }
 
     /// [`Engine::new`] without blocking: for the web (wasm32, WebGPU), where nothing may block,
@@ -119,7 +119,7 @@ impl Engine {
 
     /// [`Engine::with_options`] without blocking.
     pub async fn with_options_async(options: EngineOptions) -> Result<Engine> {
-        Ok(Engine::gpu(GpuContext::new_async(&options).await?))
+        Ok(Engine::gpu(GpuContext::new_async(&options, &crate::plan::finalize_source()).await?))
     }
 
     /// [`Engine::from_device`] without blocking: on the web, with the device the page created.
@@ -133,7 +133,7 @@ impl Engine {
         queue: wgpu::Queue,
         options: EngineOptions,
     ) -> Result<Engine> {
-        Ok(Engine::gpu(GpuContext::from_device_async(device, queue, &options).await?))
+        Ok(Engine::gpu(GpuContext::from_device_async(device, queue, &options, &crate::plan::finalize_source()).await?))
     }
 
     /// The float64 CPU reference behind the same API.
@@ -188,7 +188,7 @@ impl Engine {
     /// `reps` runs. Err on the reference.
     pub fn roofline(&self, input_bytes: u64, output_elems: u64, reps: usize) -> Result<(f64, f64, bool)> {
         match &self.backend {
-            Backend::Gpu(ctx) => crate::gpu::profile::roofline(ctx, input_bytes, output_elems, reps.max(1)),
+            Backend::Gpu(ctx) => crate::gpu::roofline::roofline(ctx, input_bytes, output_elems, reps.max(1)),
             Backend::Reference => Err(Error::InvalidRequest("the roofline runs on a GPU engine".into())),
         }
     }
@@ -303,7 +303,7 @@ impl Engine {
         let (pp, layout) = self.prepare(&input, terms)?;
         let sums = sum_terms(terms);
         let mut count = DispatchCount::default();
-        let coefs = |rows: &[Stats]| aggregate::evaluate(&sums, rows, &layout).1;
+        let coefs = |rows: &[Stats]| aggregate::evaluate_checked(&sums, rows, &layout).1;
         let (rows, confusion, grad) = if sums.is_empty() {
             Default::default()
         } else {
@@ -377,7 +377,7 @@ impl Engine {
         if let Some(e) = bad {
             return Err(e);
         }
-        let coefs = aggregate::evaluate(terms, global, &layout).1[first_image * c..end * c].to_vec();
+        let coefs = aggregate::evaluate_checked(terms, global, &layout).1[first_image * c..end * c].to_vec();
         let (_, _, grad) = self.execute(input, &pp, Want::Backward(&coefs), &mut DispatchCount::default())?;
         Ok(grad.unwrap_or_default())
     }
@@ -446,7 +446,7 @@ fn assemble(
     dispatches: DispatchCount,
     standalone: &[(usize, f64)],
 ) -> Forward {
-    let (sum_values, _) = aggregate::evaluate(sums, &stats, &layout);
+    let (sum_values, _) = aggregate::evaluate_checked(sums, &stats, &layout);
     let mut sum_values = sum_values.into_iter();
     let values = terms
         .iter()

@@ -70,6 +70,8 @@ shared_constants! { TERM_CONSTANTS:
     T_GDL_UNIFORM = 256;
     /// Per image: undefined images count as `undefined`.
     T_COUNT_UNDEFINED = 512;
+    /// A region loss: the absent-class policy applies (`SumLoss::is_region`).
+    T_REGION = 1024;
     /// Absent classes keep their smoothed loss.
     ABSENT_SMOOTHED = 0;
     /// Absent classes count as a zero loss.

@@ -24,8 +24,8 @@
 //!
 //! Modules: the user-facing types are at the crate root; [`reference`] is the float64 oracle
 //! (one function per GPU stage); [`io`] reads and writes .npy and PNG masks (feature `io`);
-//! [`preset`] gives the PyTorch libraries' losses by name (feature `presets`); [`bench`] holds
-//! the benchmark workloads; [`gpu`] the async readback for the web. The architecture is in
+//! [`preset`] gives the PyTorch libraries' losses by name (feature `presets`); `bench` holds
+//! the benchmark workloads (feature `cli`); [`gpu`] the async readback for the web. The architecture is in
 //! ARCHITECTURE.md.
 #![deny(missing_docs)]
 
@@ -41,6 +41,7 @@ macro_rules! shared_constants {
 
 mod aggregate;
 mod batch;
+#[cfg(feature = "cli")]
 pub mod bench;
 mod check;
 mod engine;
@@ -73,10 +74,9 @@ pub use gpu::{BackendInfo, DispatchCount, EngineOptions, SubgroupMode};
 /// Half-precision floats for f16 logits ([`LogitData::F16`]).
 pub use half;
 pub use input::{Input, Layout, Mode};
-pub use loss::{
-    Bce, BceDice, Combo, CrossEntropy, Dice, DiceCe, Focal, GdlWeighting, GeneralizedDice, Iou, Loss, LovaszHinge,
-    LovaszSoftmax, Reduction, TpForm, Tversky,
-};
+/// The catalogue's public items: `Loss`, every loss struct and its option enums (a loss added
+/// to `loss/mod.rs`'s catalogue appears here by itself).
+pub use loss::*;
 pub use options::{AbsentClass, Aggregation, ClassOptions, ClassSelection};
 pub use pixel::{FocalForm, PixelParams};
 pub use plan::{BufferAt, LogitData, LogitFormat, Plan, PlanDesc, PlanIo, PlanOutput, TargetData, TargetFormat};

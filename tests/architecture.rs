@@ -23,27 +23,85 @@ fn non_test_text(path: &Path) -> String {
     }
 }
 
-/// Top-level module → the top-level modules its (non-test) code names with `crate::`.
-fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
+/// Every module of the crate (`engine`, `gpu::blocking`, `loss::dice`, …) and its file.
+fn modules() -> Vec<(String, PathBuf)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut all = Vec::new();
     files(&src, "rs", &mut all);
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut out = Vec::new();
     for path in all {
-        let rel = path.strip_prefix(&src).unwrap();
-        let first = rel.components().next().unwrap().as_os_str().to_string_lossy().to_string();
-        let module = first.trim_end_matches(".rs").to_string();
-        if module == "lib" || module == "bin" {
+        let rel = path.strip_prefix(&src).unwrap().with_extension("");
+        let mut parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        if parts.last().is_some_and(|p| p == "mod") {
+            parts.pop();
+        }
+        if parts.first().is_some_and(|p| p == "lib" || p == "bin") {
             continue;
         }
-        let text = non_test_text(&path);
-        let deps = graph.entry(module.clone()).or_default();
-        for piece in text.split("crate::").skip(1) {
-            let name: String = piece.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            if !name.is_empty() && name != module {
-                deps.insert(name);
+        out.push((parts.join("::"), path));
+    }
+    out
+}
+
+/// The paths a module names: `crate::a::b`, `super::a`, and the members of grouped imports
+/// `crate::{a, b::c}`, as absolute module paths (`a::b`).
+fn named_paths(module: &str, text: &str) -> Vec<String> {
+    let parent: Vec<&str> = {
+        let mut p: Vec<&str> = module.split("::").collect();
+        p.pop();
+        p
+    };
+    let mut out = Vec::new();
+    for (prefix, base) in [("crate::", String::new()), ("super::", parent.join("::"))] {
+        for piece in text.split(prefix).skip(1) {
+            let mut paths = Vec::new();
+            if let Some(group) = piece.strip_prefix('{') {
+                let inner = &group[..group.find('}').unwrap_or(group.len())];
+                paths.extend(inner.split(',').map(|p| p.trim().to_string()));
+            } else {
+                paths.push(piece.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':').collect());
+            }
+            for p in paths {
+                let p = p.trim_end_matches(':').to_string();
+                if p.is_empty() || p.starts_with(char::is_uppercase) {
+                    continue;
+                }
+                out.push(if base.is_empty() { p } else { format!("{base}::{p}") });
             }
         }
+    }
+    out
+}
+
+/// Module → the modules its (non-test) code names; a path resolves to the longest module it
+/// starts with. A module naming its own descendants (declaring and re-exporting its children)
+/// is not an edge: a parent and its children are one unit seen from outside.
+fn module_graph_fine() -> BTreeMap<String, BTreeSet<String>> {
+    let mods = modules();
+    let names: BTreeSet<String> = mods.iter().map(|(m, _)| m.clone()).collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, path) in &mods {
+        let deps = graph.entry(module.clone()).or_default();
+        for p in named_paths(module, &non_test_text(path)) {
+            let segs: Vec<&str> = p.split("::").collect();
+            let target = (1..=segs.len()).rev().map(|k| segs[..k].join("::")).find(|m| names.contains(m));
+            if let Some(t) = target {
+                if t != *module && !t.starts_with(&format!("{module}::")) {
+                    deps.insert(t);
+                }
+            }
+        }
+    }
+    graph
+}
+
+/// Top-level module → the top-level modules its code names (the fine graph, collapsed).
+fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let top = |m: &str| m.split("::").next().unwrap().to_string();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (m, deps) in module_graph_fine() {
+        let entry = graph.entry(top(&m)).or_default();
+        entry.extend(deps.iter().map(|d| top(d)).filter(|d| *d != top(&m)));
     }
     graph
 }
@@ -82,6 +140,16 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 fn no_import_cycle_between_top_level_modules() {
     let graph = module_graph();
     assert!(graph.len() >= 15, "{graph:?}");
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("import cycle: {}", cycle.join(" → "));
+    }
+}
+
+#[test]
+fn no_import_cycle_between_modules_at_any_depth() {
+    let graph = module_graph_fine();
+    assert!(graph.len() >= 40, "{graph:?}");
+    assert!(graph["gpu::blocking"].contains("gpu::record"), "{:?}", graph["gpu::blocking"]);
     if let Some(cycle) = find_cycle(&graph) {
         panic!("import cycle: {}", cycle.join(" → "));
     }

@@ -24,6 +24,7 @@ fn cases(seed: u64) -> Vec<Case> {
         (Mode::Binary, vec![3, 1, 17, 19], Mask::Hard),
         (Mode::Binary, vec![2, 1, 9, 7], Mask::Soft),
         (Mode::Multilabel, vec![2, 3, 13, 11], Mask::Hard),
+        (Mode::Multilabel, vec![2, 3, 9, 7], Mask::Empty),
         (Mode::Multiclass, vec![2, 4, 13, 11], Mask::Hard),
     ] {
         let (n, c, h, w) = (dims[0], dims[1], dims[2], dims[3]);
@@ -51,6 +52,16 @@ fn input(case: &Case) -> Input<'_> {
             Input::Multiclass(MulticlassBatch::new(&case.logits, ClassMap::U8(&case.map), &case.dims).unwrap())
         }
     }
+}
+
+/// The terms of a loss: batch and per image, and per image with each absent-class policy
+/// (which only region losses follow, as `SumLoss::is_region` says).
+fn terms_of(loss: &Loss) -> Vec<Term> {
+    let mut terms = vec![loss.batch(), loss.per_image()];
+    for absent in [AbsentClass::Zero, AbsentClass::Skip] {
+        terms.push(loss.per_image().with_classes(ClassOptions { absent, ..ClassOptions::default() }));
+    }
+    terms
 }
 
 fn applies(loss: &Loss, mode: Mode) -> bool {
@@ -82,8 +93,9 @@ fn every_catalogue_example_matches_the_reference_on_the_gpu() {
     let mut checked = 0;
     for loss in Loss::examples() {
         for case in cases.iter().filter(|c| applies(&loss, c.mode)) {
-            for term in [loss.batch(), loss.per_image()] {
-                let what = format!("{loss:?} {} {:?} {:?}", term.label(), case.mode, case.dims);
+            for term in terms_of(&loss) {
+                let what =
+                    format!("{loss:?} {} {:?} {:?} {:?}", term.label(), term.classes.absent, case.mode, case.dims);
                 let terms = [term.weighted(0.75)];
                 let want = Engine::cpu().value_and_grad(input(case), &terms).unwrap();
                 let got = engine.value_and_grad(input(case), &terms).unwrap();
@@ -106,8 +118,9 @@ fn every_sum_based_example_runs_in_a_plan_or_is_refused_with_the_reason() {
     let (mut planned, mut refused) = (0, 0);
     for loss in Loss::examples() {
         for case in cases.iter().filter(|c| applies(&loss, c.mode)) {
-            for term in [loss.batch(), loss.per_image()] {
-                let what = format!("{loss:?} {} {:?} {:?}", term.label(), case.mode, case.dims);
+            for term in terms_of(&loss) {
+                let what =
+                    format!("{loss:?} {} {:?} {:?} {:?}", term.label(), term.classes.absent, case.mode, case.dims);
                 let terms = vec![term.weighted(1.25)];
                 let desc = match case.mode {
                     Mode::Binary => PlanDesc::binary(&case.dims, terms.clone()),

@@ -7,7 +7,7 @@ use segloss::reference::pixel::{pixel_grad, pixel_sums};
 
 /// Binary-mode evaluation of `terms` over per-image rows.
 fn evaluate(terms: &[Term], rows: &[Stats]) -> (Vec<f64>, Vec<Coefficients>) {
-    segloss::evaluate(terms, rows, &Layout::binary(rows.len()))
+    segloss::evaluate(terms, rows, &Layout::binary(rows.len())).unwrap()
 }
 use segloss::*;
 

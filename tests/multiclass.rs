@@ -101,7 +101,7 @@ fn compare_multiclass(gpu: &Engine, what: &str, batch: &MulticlassBatch, reqs: &
             assert_eq!(g.st, w.st, "{what} row {i}: class pixel count");
         }
         let pp = PixelParams::from_terms(req).unwrap();
-        let (_, coefs) = evaluate(req, &want.stats, &want.layout);
+        let (_, coefs) = evaluate(req, &want.stats, &want.layout).unwrap();
         let want_grad = segloss::reference::class_grad_pass(batch, pp.focal_gamma, &coefs);
         assert_grad(&what, &got.grad, &want_grad, 1e-5, 1e-8);
         if let Some(ig) = batch.ignore_index {
@@ -205,7 +205,7 @@ fn class_total(x: &[f64], map: &[u32], n: usize, c: usize, hw: usize, terms: &[T
         }
     }
     let layout = Layout { images: n, classes: c, mode: Mode::Multiclass };
-    let (values, _) = evaluate(terms, &rows, &layout);
+    let (values, _) = evaluate(terms, &rows, &layout).unwrap();
     terms.iter().zip(values).map(|(t, v)| t.weight * v).sum()
 }
 
@@ -233,7 +233,7 @@ fn reference_gradients_through_the_softmax_match_finite_differences() {
                 }
             }
             let layout = Layout { images: n, classes: c, mode: Mode::Multiclass };
-            let (_, coefs) = evaluate(&terms, &rows, &layout);
+            let (_, coefs) = evaluate(&terms, &rows, &layout).unwrap();
             let (mut d2, mut g2) = (0.0f64, 0.0f64);
             for img in 0..n {
                 for i in 0..hw {
@@ -299,7 +299,7 @@ fn multilabel_matches_reference_and_finite_differences() {
         }
         let pp = PixelParams::from_terms(&terms).unwrap();
         let layout = Layout { images: n, classes: c, mode: Mode::Multilabel };
-        let (_, coefs) = evaluate(&terms, &want.forward.stats, &layout);
+        let (_, coefs) = evaluate(&terms, &want.forward.stats, &layout).unwrap();
         let want_grad = segloss::reference::grad_pass(&batch, &pp, &coefs);
         assert_grad("multilabel", &got.grad, &want_grad, 1e-5, 1e-8);
         // Finite differences of the reference on one plane's element.

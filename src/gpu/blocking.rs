@@ -8,6 +8,7 @@ use super::chunk::{self, ChunkPasses, ClassChunk};
 use super::context::GpuContext;
 use super::contract::{GpuCoef, GpuSums, Params, COEF_BYTES, STATUS_BYTES, STATUS_CLEAR, SUMS_BYTES};
 use super::record::{self, whole, BackwardBuffers, ForwardBuffers};
+use super::upload;
 use crate::batch::{BinaryBatch, MulticlassBatch};
 use crate::error::{Error, Result};
 use crate::pixel::PixelParams;
@@ -78,7 +79,7 @@ impl Source<'_> {
                 ctx.queue.write_buffer(logits, 0, bytemuck::cast_slice(&batch.input[range.clone()]));
                 ctx.queue.write_buffer(targets, 0, bytemuck::cast_slice(&batch.target[range]));
             }
-            Source::Softmax(batch, chunks) => upload_class_chunk(ctx, batch, &chunks[k], logits, targets),
+            Source::Softmax(batch, chunks) => upload::class_chunk(ctx, batch, &chunks[k], logits, targets),
         }
     }
 
@@ -106,7 +107,7 @@ impl Source<'_> {
         match self {
             Source::Sigmoid(_, chunks) => grad[chunks[k].start..chunks[k].start + chunks[k].len].copy_from_slice(data),
             Source::Softmax(batch, chunks) => {
-                super::lovasz::place_chunk(grad, data, &chunks[k], batch.classes, batch.shape.pixels())
+                upload::place_class_chunk(grad, data, &chunks[k], batch.classes, batch.shape.pixels())
             }
         }
     }
@@ -288,34 +289,4 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
         count.backward_passes += 1;
     }
     Ok((rows, confusion, Some(grad)))
-}
-
-/// Uploads a multiclass chunk's logits ([image][class][pixel], compacted) and class map.
-pub(super) fn upload_class_chunk(
-    ctx: &GpuContext,
-    batch: &MulticlassBatch,
-    chunk: &ClassChunk,
-    logits: &wgpu::Buffer,
-    map: &wgpu::Buffer,
-) {
-    let (c, hw) = (batch.classes, batch.shape.pixels());
-    if chunk.plane == hw {
-        let range = chunk.first_image * c * hw..(chunk.first_image + chunk.n_images) * c * hw;
-        ctx.queue.write_buffer(logits, 0, bytemuck::cast_slice(&batch.logits[range]));
-    } else {
-        for k in 0..c {
-            let start = (chunk.first_image * c + k) * hw + chunk.pix0;
-            let offset = (k * chunk.plane * 4) as u64;
-            ctx.queue.write_buffer(logits, offset, bytemuck::cast_slice(&batch.logits[start..start + chunk.plane]));
-        }
-    }
-    let first = chunk.first_image * hw + chunk.pix0;
-    let bytes = batch.target.bytes(first..first + (chunk.n_images - 1) * hw + chunk.plane);
-    if bytes.len() % 4 == 0 {
-        ctx.queue.write_buffer(map, 0, bytes);
-    } else {
-        let mut padded = bytes.to_vec();
-        padded.resize(bytes.len().next_multiple_of(4), 0);
-        ctx.queue.write_buffer(map, 0, &padded);
-    }
 }

@@ -6,8 +6,8 @@
 
 use super::contract::Params;
 
-/// Workgroup size of every kernel (`WG_SIZE` in prelude.wgsl).
-pub const WG_SIZE: u32 = 256;
+/// Workgroup size of every kernel but the sort's (defined once, in `contract.rs`).
+pub(crate) use super::contract::WG_SIZE;
 /// At most this many segments in one chunk (≤ 65535: one dispatch dimension).
 pub const MAX_SEGMENTS_PER_CHUNK: usize = 16384;
 /// A first-pass workgroup is given at least this many elements per invocation before

@@ -84,6 +84,8 @@ pub(crate) struct Pipelines {
     pub class_grad: wgpu::ComputePipeline,
     pub sort: SortPipelines,
     pub lovasz: LovaszPipelines,
+    pub finalize_layout: wgpu::BindGroupLayout,
+    pub finalize: wgpu::ComputePipeline,
     pub roofline_reduce: wgpu::ComputePipeline,
     pub roofline_copy: wgpu::ComputePipeline,
 }
@@ -102,9 +104,6 @@ pub struct GpuContext {
     pub(crate) profiler: Option<super::profile::Profiler>,
     /// A lost device or an error outside segloss's error scopes, reported by wgpu's callbacks.
     pub(crate) health: std::sync::Arc<Health>,
-    /// The finalize kernel of plans, made by the first plan (it needs the loss catalogue's
-    /// constants, which the plan assembles).
-    pub(crate) finalize: std::sync::OnceLock<(wgpu::BindGroupLayout, wgpu::ComputePipeline)>,
 }
 
 /// What wgpu's device callbacks reported (engines on their own device install them).
@@ -150,13 +149,13 @@ impl GpuContext {
 impl GpuContext {
     /// Picks an adapter (any backend; `WGPU_BACKEND` and `WGPU_ADAPTER_NAME` are honoured)
     /// and creates a device on it. Blocks: on the web (wasm32) use [`GpuContext::new_async`].
-    pub fn new(options: &EngineOptions) -> Result<GpuContext> {
-        pollster::block_on(Self::new_async(options))
+    pub fn new(options: &EngineOptions, finalize: &str) -> Result<GpuContext> {
+        pollster::block_on(Self::new_async(options, finalize))
     }
 
     /// [`GpuContext::new`] without blocking: for the web (wasm32, WebGPU), where nothing may
     /// block, and for async callers on native.
-    pub async fn new_async(options: &EngineOptions) -> Result<GpuContext> {
+    pub async fn new_async(options: &EngineOptions, finalize: &str) -> Result<GpuContext> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = wgpu::util::initialize_adapter_from_env_or_default(&instance, None)
             .await
@@ -184,15 +183,20 @@ impl GpuContext {
             })
             .await
             .map_err(|e| Error::DeviceRequest { adapter: info.name.clone(), detail: e.to_string() })?;
-        let ctx = Self::from_device_async(device, queue, options).await?;
+        let ctx = Self::from_device_async(device, queue, options, finalize).await?;
         ctx.watch_device();
         Ok(ctx)
     }
 
     /// Uses the caller's device and queue. Blocks (on the pipelines' error scope): on the web
     /// (wasm32) use [`GpuContext::from_device_async`].
-    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, options: &EngineOptions) -> Result<GpuContext> {
-        pollster::block_on(Self::from_device_async(device, queue, options))
+    pub fn from_device(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: &EngineOptions,
+        finalize: &str,
+    ) -> Result<GpuContext> {
+        pollster::block_on(Self::from_device_async(device, queue, options, finalize))
     }
 
     /// [`GpuContext::from_device`] without blocking.
@@ -200,6 +204,7 @@ impl GpuContext {
         device: wgpu::Device,
         queue: wgpu::Queue,
         options: &EngineOptions,
+        finalize: &str,
     ) -> Result<GpuContext> {
         let adapter = device.adapter_info();
         let subgroups = match options.subgroups {
@@ -222,7 +227,7 @@ impl GpuContext {
         let limits = device.limits();
         let binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let binding_elems = (binding / 4).min(u32::MAX as u64 / 2) as usize;
-        let pipelines = Self::make_pipelines(&device, subgroups).await?;
+        let pipelines = Self::make_pipelines(&device, subgroups, finalize).await?;
         let info = BackendInfo {
             name: adapter.name.clone(),
             backend: adapter.backend.to_string(),
@@ -241,11 +246,12 @@ impl GpuContext {
             pool: Default::default(),
             health: Default::default(),
             profiler,
-            finalize: Default::default(),
         })
     }
 
-    async fn make_pipelines(device: &wgpu::Device, subgroups: bool) -> Result<Pipelines> {
+    /// Every pipeline, inside one error scope. `finalize` is the finalize kernel's source, which
+    /// the caller assembles with the loss catalogue's constants.
+    async fn make_pipelines(device: &wgpu::Device, subgroups: bool, finalize: &str) -> Result<Pipelines> {
         use wgpu::BufferBindingType::{Storage, Uniform};
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let ro = Storage { read_only: true };
@@ -289,6 +295,8 @@ impl GpuContext {
             jacobian_layout,
             jacobian,
         };
+        let finalize_layout = layout(device, Kernel::Finalize.name(), &[Uniform, ro, ro, ro, ro, ro, rw, rw, rw]);
+        let finalize = pipeline_from_source(device, Kernel::Finalize.name(), finalize.to_string(), &finalize_layout);
         let partials_kernel = if subgroups { Kernel::StatsPartialsSubgroup } else { Kernel::StatsPartials };
         let pipelines = Pipelines {
             stats_partials: pipeline(device, partials_kernel, &stats_layout),
@@ -299,6 +307,8 @@ impl GpuContext {
             class_stats_layout,
             sort,
             lovasz,
+            finalize_layout,
+            finalize,
             roofline_reduce: pipeline(device, Kernel::RooflineReduce, &final_layout),
             roofline_copy: pipeline(device, Kernel::RooflineCopy, &final_layout),
             stats_layout,
@@ -458,7 +468,7 @@ impl GpuContext {
     /// Adds the timestamps of this call's passes to the running total (when profiling).
     pub(crate) fn collect_gpu_time(&self) -> Result<()> {
         match &self.profiler {
-            Some(p) => p.collect(self),
+            Some(p) => p.collect(&self.device, &self.queue, |b, size| self.read(b, size)),
             None => Ok(()),
         }
     }
@@ -467,20 +477,5 @@ impl GpuContext {
     /// call recorded more passes than one query set holds).
     pub(crate) fn take_gpu_time(&self) -> Option<f64> {
         self.profiler.as_ref()?.take()
-    }
-
-    /// The finalize kernel's layout and pipeline, made from `source` on first use (call
-    /// inside [`GpuContext::scoped`]: a bad source is a validation error there).
-    pub(crate) fn finalize_pipeline(
-        &self,
-        source: impl FnOnce() -> String,
-    ) -> &(wgpu::BindGroupLayout, wgpu::ComputePipeline) {
-        use wgpu::BufferBindingType::{Storage, Uniform};
-        self.finalize.get_or_init(|| {
-            let (ro, rw) = (Storage { read_only: true }, Storage { read_only: false });
-            let l = layout(&self.device, Kernel::Finalize.name(), &[Uniform, ro, ro, ro, ro, ro, rw, rw, rw]);
-            let p = pipeline_from_source(&self.device, Kernel::Finalize.name(), source(), &l);
-            (l, p)
-        })
     }
 }

@@ -47,11 +47,15 @@ shared_constants! { PRELUDE_CONSTANTS:
     FLAG_INPUT_F16 = 32;
     /// `Params::flags`: u8 targets, four per word (load.wgsl).
     FLAG_TARGET_U8 = 64;
-    /// Workgroup size of every kernel but the sort's.
+    /// Workgroup size of every kernel but the sort's (`@workgroup_size(WG_SIZE)`).
     WG_SIZE = 256;
+    /// Workgroup size of the sort and scan kernels (`@workgroup_size(SORT_WG)`).
+    SORT_WG = 256;
+    /// Elements per sort/scan workgroup (4 per invocation).
+    BLOCK = 1024;
 }
 
-/// The generated head of `prelude.wgsl`: the constants above.
+/// The generated head of every kernel: the constants above.
 pub(crate) fn wgsl_constants() -> String {
     let mut out = String::from("// Generated from src/gpu/contract.rs.\n");
     for (name, value) in PRELUDE_CONSTANTS {
@@ -189,7 +193,7 @@ pub const STATUS_BYTES: u64 = 8;
 pub const STATUS_CLEAR: [u32; 2] = [u32::MAX; 2];
 
 /// Field offsets of the mirrors by their WGSL names, and sizes (for the contract test).
-/// `Sums` and `Coef` are compared by size and member count, their members being vectors.
+/// Every member is compared by its WGSL name and byte offset (`Sums` has vector members).
 #[cfg(test)]
 pub(crate) fn mirrored_structs() -> Vec<crate::finalize::StructMirror> {
     use std::mem::{offset_of, size_of};

@@ -270,7 +270,7 @@ pub(crate) fn lovasz_softmax(
                 let px = (ch.n_images * ch.plane) as u64;
                 let logits = ctx.storage("logits", px * c as u64 * 4, U::COPY_DST);
                 let map = ctx.storage("class map", (px * 4).next_multiple_of(16), U::COPY_DST);
-                super::blocking::upload_class_chunk(ctx, batch, ch, &logits, &map);
+                super::upload::class_chunk(ctx, batch, ch, &logits, &map);
                 (logits, map)
             })
             .collect();
@@ -372,23 +372,10 @@ pub(crate) fn lovasz_softmax(
             arena.upload(&ctx.queue);
             ctx.queue.submit([encoder.finish()]);
             let data: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read(&staging, bytes)?);
-            place_chunk(&mut grad, &data, ch, c, hw);
+            super::upload::place_class_chunk(&mut grad, &data, ch, c, hw);
         }
         Ok((rows, Some(grad)))
     })
-}
-
-/// Copies a [image][class][pixel] chunk into the batch's [N, C, H, W] layout.
-pub(super) fn place_chunk(out: &mut [f32], data: &[f32], ch: &chunk::ClassChunk, c: usize, hw: usize) {
-    if ch.plane == hw {
-        let start = ch.first_image * c * hw;
-        out[start..start + data.len()].copy_from_slice(data);
-    } else {
-        for k in 0..c {
-            let start = (ch.first_image * c + k) * hw + ch.pix0;
-            out[start..start + ch.plane].copy_from_slice(&data[k * ch.plane..(k + 1) * ch.plane]);
-        }
-    }
 }
 
 /// The error of the first bad pixel of a multiclass batch (host scan, run only after the

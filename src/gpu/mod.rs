@@ -11,8 +11,10 @@ pub(crate) mod pool;
 pub(crate) mod profile;
 pub mod readback;
 pub(crate) mod record;
+pub(crate) mod roofline;
 pub(crate) mod shaders;
 pub(crate) mod sort;
+pub(crate) mod upload;
 
 pub use blocking::DispatchCount;
 pub(crate) use context::GpuContext;

@@ -124,7 +124,8 @@ impl Kernel {
     /// uses, kernel. (The sort and scan kernels have their own prelude, sort_common.wgsl.)
     /// `Finalize` also needs the loss catalogue's constants, which its user prepends.
     pub fn source(self) -> String {
-        let sort = |body: &'static str| -> String { format!("{SORT_COMMON}\n{body}") };
+        let sort =
+            |body: &'static str| -> String { format!("{}{SORT_COMMON}\n{body}", super::contract::wgsl_constants()) };
         let parts: &[&str] = match self {
             Kernel::RadixCount => return sort(include_str!("../../shaders/radix_count.wgsl")),
             Kernel::RadixScatter => return sort(include_str!("../../shaders/radix_scatter.wgsl")),

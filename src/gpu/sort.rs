@@ -9,7 +9,8 @@ use super::pool::Pooled;
 use bytemuck::{Pod, Zeroable};
 
 /// Elements per workgroup of the sort and scan kernels.
-pub const BLOCK: usize = 1024;
+/// Elements per sort/scan workgroup (defined once, in `contract.rs`).
+pub const BLOCK: usize = super::contract::BLOCK as usize;
 
 /// Mirror of WGSL `SortParams` (sort_common.wgsl).
 #[repr(C)]

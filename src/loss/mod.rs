@@ -247,6 +247,12 @@ impl Loss {
         matches!(self.def().family(), Family::Standalone(_))
     }
 
+    /// The former name of [`Loss::is_standalone`] (the Lovasz losses were the only ones).
+    #[deprecated(note = "use Loss::is_standalone: a loss with passes of its own")]
+    pub fn is_lovasz(&self) -> bool {
+        self.is_standalone()
+    }
+
     /// The loss of one binary segment (one image, or one (image, class) plane) and
     /// ∂loss/∂S; `None` for the losses defined over all classes of a segment at once
     /// (cross-entropy, Dice + CE, Generalized Dice) and for standalone losses.

@@ -29,6 +29,8 @@
 mod desc;
 mod terms;
 
+pub(crate) use terms::finalize_source;
+
 pub use desc::{BufferAt, LogitData, LogitFormat, PlanDesc, PlanIo, PlanOutput, TargetData, TargetFormat};
 
 use crate::aggregate;
@@ -204,13 +206,10 @@ impl Plan {
         let specs = make.init("plan terms", bytemuck::cast_slice(&specs), U::STORAGE);
         let weights = terms::class_weights(&desc.terms, desc.channels);
         let weights = make.init("plan class weights", bytemuck::cast_slice(&weights), U::STORAGE);
-        let finalize_bind = ctx.scoped(|| {
-            let (finalize_layout, _) = ctx.finalize_pipeline(terms::finalize_source);
-            Ok(ctx.bind_group(
-                finalize_layout,
-                &[&fin_params, &chunk_rows, &refs, &specs, &weights, &status, &rows, &coefs, &out],
-            ))
-        })?;
+        let finalize_bind = ctx.bind_group(
+            &ctx.pipelines.finalize_layout,
+            &[&fin_params, &chunk_rows, &refs, &specs, &weights, &status, &rows, &coefs, &out],
+        );
         Ok(Plan {
             ctx: ctx.clone(),
             desc,
@@ -387,7 +386,6 @@ impl Plan {
             *cache = Some(self.io_bind_groups(io));
         }
         let Some(groups) = cache.as_ref() else { unreachable!("just filled") };
-        let Some((_, finalize)) = ctx.finalize.get() else { unreachable!("made by Plan::new") };
         encoder.copy_buffer_to_buffer(&self.status_clear, 0, &self.status, 0, Some(8));
         if let Some(confusion) = &setup.confusion {
             encoder.clear_buffer(confusion, 0, None);
@@ -397,7 +395,7 @@ impl Plan {
             for (passes, g) in setup.passes.iter().zip(&groups.forward) {
                 record::record_forward(&mut pass, pl, passes, g);
             }
-            pass.set_pipeline(finalize);
+            pass.set_pipeline(&pl.finalize);
             pass.set_bind_group(0, &self.finalize_bind, &[]);
             pass.dispatch_workgroups(1, 1, 1);
             for (passes, g) in setup.passes.iter().zip(&groups.backward) {

@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::finalize::{self, TermSpec, ABSENT_SKIP, ABSENT_SMOOTHED, ABSENT_ZERO};
-use crate::finalize::{T_COUNT_UNDEFINED, T_NORMALIZE, T_PER_IMAGE, T_WEIGHTS};
+use crate::finalize::{T_COUNT_UNDEFINED, T_NORMALIZE, T_PER_IMAGE, T_REGION, T_WEIGHTS};
 use crate::gpu::shaders::Kernel;
 use crate::input::Mode;
 use crate::loss::{self, Family};
@@ -28,8 +28,8 @@ pub(crate) fn term_spec(i: usize, term: &Term, classes: usize, mode: Mode) -> Re
         ))
     };
     let Term { loss, aggregation, weight, classes: options, undefined_images } = term;
-    let spec = match loss.def().family() {
-        Family::Sums(l) => l.finalize(mode).map_err(unsupported)?,
+    let (spec, region) = match loss.def().family() {
+        Family::Sums(l) => (l.finalize(mode).map_err(unsupported)?, l.is_region()),
         Family::Standalone(_) => {
             return Err(unsupported(format!("{} (passes of its own, not a function of sums)", loss.name())))
         }
@@ -60,6 +60,9 @@ pub(crate) fn term_spec(i: usize, term: &Term, classes: usize, mode: Mode) -> Re
     }
     if weights.is_some() {
         flags |= T_WEIGHTS;
+    }
+    if region {
+        flags |= T_REGION;
     }
     Ok(TermSpec {
         kind: kind as u32,
