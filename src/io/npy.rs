@@ -61,6 +61,34 @@ fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 /// The largest header accepted (NumPy itself refuses headers above 10 000 bytes by default).
 const MAX_HEADER: usize = 1 << 16;
 
+/// Opens a regular file and reads its header (bounded); the reader is left at the data.
+fn open_header(
+    path: &std::path::Path,
+) -> Result<(Header, std::io::BufReader<std::io::Take<std::fs::File>>, u64), NpyError> {
+    use std::io::Read;
+    let (file, file_len) = super::open_regular(path).map_err(NpyError)?;
+    // At most the bytes the file has: a growing or lying file cannot make us read more.
+    let mut file = std::io::BufReader::new(file.take(file_len));
+    // 10 bytes of magic, version and (version 1) header length; 2 more for versions 2 and 3.
+    let mut prefix = [0u8; 12];
+    let mut got = read_up_to(&mut file, &mut prefix[..10]).map_err(|e| NpyError(format!("reading: {e}")))?;
+    if got == 10 && matches!(prefix[6], 2 | 3) {
+        got += read_up_to(&mut file, &mut prefix[10..]).map_err(|e| NpyError(format!("reading: {e}")))?;
+    }
+    let mut head = prefix[..got].to_vec();
+    let header = Header::parse(&prefix[..got], |start, len| {
+        // The declared header length: bounded, and within the file.
+        if len > MAX_HEADER || (start + len) as u64 > file_len {
+            return Err(NpyError(format!("truncated or oversized .npy header ({len} bytes declared)")));
+        }
+        let mut rest = vec![0u8; start + len - head.len()];
+        file.read_exact(&mut rest).map_err(|e| NpyError(format!("reading the .npy header: {e}")))?;
+        head.extend_from_slice(&rest);
+        Ok(&head[start..start + len])
+    })?;
+    Ok((header, file, file_len))
+}
+
 /// Reads until `buf` is full or the input ends; the bytes read.
 fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut got = 0;
@@ -189,22 +217,7 @@ impl Npy {
     /// [`Npy::read`], refusing arrays of more than `max_elements` elements before reading them.
     pub fn read_limited(path: &std::path::Path, max_elements: usize) -> Result<Npy, NpyError> {
         use std::io::Read;
-        let (file, file_len) = super::open_regular(path).map_err(NpyError)?;
-        // At most the bytes the file has: a growing or lying file cannot make us read more.
-        let mut file = std::io::BufReader::new(file.take(file_len));
-        let mut prefix = [0u8; 12];
-        let got = read_up_to(&mut file, &mut prefix).map_err(|e| NpyError(format!("reading: {e}")))?;
-        let mut head = prefix[..got].to_vec();
-        let header = Header::parse(&prefix[..got], |start, len| {
-            // Declared header length: bounded, and within the file.
-            if len > MAX_HEADER || (start + len) as u64 > file_len {
-                return Err(NpyError(format!("truncated or oversized .npy header ({len} bytes declared)")));
-            }
-            let mut rest = vec![0u8; start + len - head.len()];
-            file.read_exact(&mut rest).map_err(|e| NpyError(format!("reading the .npy header: {e}")))?;
-            head.extend_from_slice(&rest);
-            Ok(&head[start..start + len])
-        })?;
+        let (header, mut file, file_len) = open_header(path)?;
         if header.count > max_elements {
             return err(format!(
                 "shape {:?}: {} elements, more than the limit of {max_elements}",
@@ -222,6 +235,14 @@ impl Npy {
         let mut body = vec![0u8; need];
         file.read_exact(&mut body).map_err(|e| NpyError(format!("reading the .npy data: {e}")))?;
         header.decode(&body)
+    }
+
+    /// The shape of a `.npy` file and whether its elements are floating point, from its header
+    /// alone (the data is not read).
+    pub fn probe(path: &std::path::Path) -> Result<(Vec<usize>, bool), NpyError> {
+        let (header, _, _) = open_header(path)?;
+        let float = header.descr.contains('f');
+        Ok((header.shape, float))
     }
 
     /// Whether the elements are floating point.
