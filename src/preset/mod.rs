@@ -252,6 +252,9 @@ impl Preset {
     }
 }
 
+/// The largest magnitude of a keyword's number, and of a logit (see [`evaluate`]).
+pub const PARAM_LIMIT: f64 = 1e12;
+
 pub(crate) fn bad(msg: String) -> Error {
     Error::InvalidRequest(msg)
 }
@@ -284,9 +287,19 @@ impl Kw<'_> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => match scalar(v) {
-                Some(x) => Ok(Some(x)),
+                Some(x) => self.in_range(key, x).map(Some),
                 None => Err(self.err(key, "expected a number")),
             },
+        }
+    }
+
+    /// Every number of every keyword lies in [-PARAM_LIMIT, PARAM_LIMIT]: beyond it the f32
+    /// arithmetic of the GPU path would overflow to a NaN where the f64 reference does not.
+    fn in_range(&self, key: &str, x: f64) -> Result<f64> {
+        if x.abs() <= PARAM_LIMIT {
+            Ok(x)
+        } else {
+            Err(self.err(key, format!("outside the accepted range [-{PARAM_LIMIT:e}, {PARAM_LIMIT:e}]")))
         }
     }
 
@@ -333,9 +346,12 @@ impl Kw<'_> {
         let Some(v) = self.get(key) else { return Ok(None) };
         let v = v.get("tensor").unwrap_or(v);
         if let Some(x) = scalar(v) {
-            return Ok(Some(vec![x]));
+            return Ok(Some(vec![self.in_range(key, x)?]));
         }
         let list = flatten(v).ok_or_else(|| self.err(key, "expected a number or a list of numbers"))?;
+        for &x in &list {
+            self.in_range(key, x)?;
+        }
         Ok(Some(list))
     }
 
@@ -440,9 +456,27 @@ pub struct Evaluation {
 /// `[N, C, H, W]` of a prediction: 4-D as is, 3-D `[N, C, L]` as `[N, C, L, 1]`.
 pub fn prediction_dims(dims: &[usize]) -> Result<[usize; 4]> {
     match *dims {
+        _ if dims.contains(&0) => Err(bad(format!("the prediction has shape {dims:?}: no dimension may be 0"))),
         [n, c, h, w] => Ok([n, c, h, w]),
         [n, c, l] => Ok([n, c, l, 1]),
         _ => Err(bad(format!("the prediction must be [N, C, H, W] (or [N, C, L]); got {dims:?}"))),
+    }
+}
+
+/// Values that would not survive the GPU's f32 arithmetic are an error saying so: a float64
+/// value outside the f32 range (it would become ±inf), and for logits a magnitude above
+/// [`PARAM_LIMIT`] (sums of such values overflow f32 to NaN where the reference stays finite).
+/// NaN and ±inf themselves are left to the engine, which names the first one.
+fn check_values(values: &[f64], what: &str, logits: bool) -> Result<()> {
+    let limit = if logits { PARAM_LIMIT } else { f32::MAX as f64 };
+    match values.iter().enumerate().find(|(_, x)| x.is_finite() && x.abs() > limit) {
+        None => Ok(()),
+        Some((i, x)) if x.abs() > f32::MAX as f64 => {
+            Err(bad(format!("{what}: value {x:e} at flat index {i} is outside the f32 range (|x| <= 3.4e38)")))
+        }
+        Some((i, x)) => Err(bad(format!(
+            "{what}: logit {x:e} at flat index {i} is outside the accepted range [-{PARAM_LIMIT:e}, {PARAM_LIMIT:e}]"
+        ))),
     }
 }
 
@@ -452,6 +486,10 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
         return Err(bad("the prediction must be a float array".into()));
     };
     let [n, c, h, w] = prediction_dims(pdims)?;
+    check_values(pvals, "predictions", parts.iter().any(|p| p.input.activation != Activation::Probabilities))?;
+    if let Array::Float(_, t) = target {
+        check_values(t, "targets", false)?;
+    }
     let hw = h * w;
     let mut total = 0.0;
     let mut names = Vec::new();
@@ -528,10 +566,12 @@ impl BuiltTarget {
     fn new(spec: &InputSpec, target: &Array, [n, c, h, w]: [usize; 4]) -> Result<BuiltTarget> {
         let tdims = target.dims();
         let hw = h * w;
-        let full = target.len() == n * c * hw && tdims.first() == Some(&n) && (tdims.len() < 2 || tdims[1] == c);
-        let map_shape = target.len() == n * hw
-            && tdims.first() == Some(&n)
-            && (tdims.len() == 3 || (tdims.len() == 4 && tdims[1] == 1) || (tdims.len() == 2 && w == 1));
+        // Shapes must match exactly (a transposed or reshaped target of the same size would
+        // pair misaligned pixels); the equivalences: a class map [N, H, W] ≡ [N, 1, H, W], and
+        // for a prediction [N, C, L] (read as [N, C, L, 1]) the same without the trailing 1.
+        let full = tdims == [n, c, h, w] || (w == 1 && tdims == [n, c, h]);
+        let map_shape =
+            tdims == [n, h, w] || tdims == [n, 1, h, w] || (w == 1 && (tdims == [n, h] || tdims == [n, 1, h]));
         let ignore = spec.ignore;
         let shape_err =
             |what: &str| bad(format!("targets of shape {tdims:?} do not fit predictions [{n}, {c}, {h}, {w}]: {what}"));
@@ -624,7 +664,7 @@ fn class_labels(target: &Array, ignore: Option<f64>, classes: usize) -> Result<V
             let v = target.value(i);
             if Some(v) == ignore {
                 Ok(IGNORED)
-            } else if v >= 0.0 && v.fract() == 0.0 && v <= u32::MAX as f64 - 1.0 {
+            } else if v >= 0.0 && v.fract() == 0.0 && v < classes as f64 {
                 Ok(v as u32)
             } else {
                 let why = match ignore {

@@ -97,7 +97,15 @@ pub(crate) fn parts(n: Name, kw: &Kw, channels: usize) -> Result<Vec<Part>> {
             weight_dice: kw.f64("weight_dice", 1.0)?,
         }),
         "focal" => Loss::Focal(Focal {
-            alpha: if kw.is_set("alpha") { kw.opt_f64("alpha")?.filter(|a| *a >= 0.0) } else { Some(0.8) },
+            // One meaning: absent → 0.8; None (null) → no α (1 for both classes); a number in [0, 1].
+            alpha: match kw.map.get("alpha") {
+                None => Some(0.8),
+                Some(serde_json::Value::Null) => None,
+                Some(_) => match kw.opt_f64("alpha")? {
+                    Some(a) if (0.0..=1.0).contains(&a) => Some(a),
+                    _ => return Err(kw.err("alpha", "accepted: a number in [0, 1], or None for no alpha")),
+                },
+            },
             gamma: kw.f64("gamma", 2.0)?,
             reduction: reduction(kw)?,
             ..Focal::default()

@@ -821,6 +821,11 @@ fn report_skipped(skipped: &[(String, String)]) {
     }
     println!("skipped:");
     for (file, reason) in skipped {
-        println!("  {}: {}", file.escape_debug(), reason.escape_debug());
+        println!("  {}: {}", printable(file), printable(reason));
     }
+}
+
+/// `s` with control characters escaped (a file name cannot break the listing's lines).
+fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
