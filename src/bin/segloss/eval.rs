@@ -111,7 +111,9 @@ pub fn parse(args: &[String]) -> Res<Options> {
                 o.classes = Some(number(a, value()?, |c| (2..=MAX_CLASSES).contains(c), &range)?)
             }
             "--ignore-index" => o.ignore = Some(number(a, value()?, |_: &i64| true, "a whole number")?),
-            "--threshold" => o.threshold = number(a, value()?, |t: &f64| (0.0..=1.0).contains(t), "a number in [0, 1]")?,
+            "--threshold" => {
+                o.threshold = number(a, value()?, |t: &f64| (0.0..=1.0).contains(t), "a number in [0, 1]")?
+            }
             "--out" => o.out = Some(value()?.into()),
             "--overlay" => o.overlay = Some(value()?.into()),
             "--threads" => {
@@ -196,7 +198,10 @@ fn list(dir: &Path, skipped: &mut Vec<(String, String)>) -> Res<BTreeMap<String,
             paths.sort();
             let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
             for p in &names {
-                skipped.push((p.clone(), format!("ambiguous: several files with the stem '{stem}' ({})", names.join(", "))));
+                skipped.push((
+                    p.clone(),
+                    format!("ambiguous: several files with the stem '{stem}' ({})", names.join(", ")),
+                ));
             }
         }
     }
@@ -367,8 +372,7 @@ fn score(o: &Options, budget: &std::sync::Arc<Budget>, stem: &str, pred: &Path, 
                             as u32
                     })
                     .collect();
-                let lab: Vec<u8> =
-                    labels.iter().map(|&l| if l == IGNORED { 255 } else { l.min(254) as u8 }).collect();
+                let lab: Vec<u8> = labels.iter().map(|&l| if l == IGNORED { 255 } else { l.min(254) as u8 }).collect();
                 (classes, (c <= 254).then_some((values, lab, c, h, w)))
             } else {
                 return Err(format!("{pshow}: {pc} score channels for {want} classes"));
@@ -544,7 +548,12 @@ fn header(c: usize, multiclass: bool) -> Vec<String> {
 }
 
 fn row(name: &str, s: &Summary, losses: Option<&[f64]>, n_losses: usize) -> Vec<String> {
-    let mut r = vec![name.to_string(), s.pixels.to_string(), format!("{:.12}", s.pixel_accuracy), format!("{:.12}", s.mean_iou)];
+    let mut r = vec![
+        name.to_string(),
+        s.pixels.to_string(),
+        format!("{:.12}", s.pixel_accuracy),
+        format!("{:.12}", s.mean_iou),
+    ];
     for pick in [|m: &Metrics| m.iou, |m: &Metrics| m.dice, |m: &Metrics| m.precision, |m: &Metrics| m.recall] {
         r.extend(s.per_class.iter().map(|m| format!("{:.12}", pick(m))));
     }
@@ -588,7 +597,16 @@ impl Output {
         Ok(())
     }
 
-    fn finish(self, path: &Path, pooled: &Summary, mean: &Summary, dataset: &[u64], c: usize, skipped: &[(String, String)], n_losses: usize) -> Res<()> {
+    fn finish(
+        self,
+        path: &Path,
+        pooled: &Summary,
+        mean: &Summary,
+        dataset: &[u64],
+        c: usize,
+        skipped: &[(String, String)],
+        n_losses: usize,
+    ) -> Res<()> {
         let err = |e: &dyn std::fmt::Display| format!("{}: error writing: {e}", path.display());
         match self {
             Output::Csv(mut w) => {
@@ -624,7 +642,8 @@ pub fn run(o: &Options) -> Res<i32> {
     let preds = list(&o.pred, &mut skipped)?;
     let mut gts = list(&o.gt, &mut skipped)?;
     if let Some(dir) = &o.overlay {
-        std::fs::create_dir_all(dir).map_err(|e| format!("--overlay {}: cannot create the folder: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("--overlay {}: cannot create the folder: {e}", dir.display()))?;
     }
     // The only per-image state kept: the paired file names (decoded images stay bounded).
     let mut pairs = Vec::with_capacity(preds.len());
@@ -654,7 +673,8 @@ pub fn run(o: &Options) -> Res<i32> {
     let total = pairs.len();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let budget = std::sync::Arc::new(Budget { limit: o.max_pixels, used: Default::default(), freed: Default::default() });
+    let budget =
+        std::sync::Arc::new(Budget { limit: o.max_pixels, used: Default::default(), freed: Default::default() });
     let threads = o.threads.min(total);
     let (tx, rx) = sync_channel::<Result<Scored, (String, String)>>(threads);
     let mut dataset = vec![0u64; c * c];
@@ -706,7 +726,10 @@ pub fn run(o: &Options) -> Res<i32> {
                     let losses = match &scored.soft {
                         Some(s) => {
                             let engine = engine.get_or_init(|| Engine::new().unwrap_or_else(|_| Engine::cpu()));
-                            Some(losses(engine, o, s).map_err(|e| (scored.stem.clone(), format!("{}: {e}", scored.pred.display())))?)
+                            Some(
+                                losses(engine, o, s)
+                                    .map_err(|e| (scored.stem.clone(), format!("{}: {e}", scored.pred.display())))?,
+                            )
                         }
                         None => None,
                     };
@@ -717,7 +740,8 @@ pub fn run(o: &Options) -> Res<i32> {
                         for &(t, p, n) in &scored.confusion {
                             dataset[t as usize * c + p as usize] += n;
                         }
-                        let summary = summarize(scored.confusion.iter().map(|&(t, p, n)| (t as usize, p as usize, n)), c);
+                        let summary =
+                            summarize(scored.confusion.iter().map(|&(t, p, n)| (t as usize, p as usize, n)), c);
                         if let (Some(out), Some(path)) = (output.as_mut(), &o.out) {
                             out.image(path, &scored.stem, &summary, losses.as_deref(), n_losses)?;
                         }
@@ -766,10 +790,7 @@ pub fn run(o: &Options) -> Res<i32> {
         return Err("no image could be scored (every pair was skipped; reasons above)".into());
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let pooled = summarize(
-        dataset.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| (i / c, i % c, n)),
-        c,
-    );
+    let pooled = summarize(dataset.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| (i / c, i % c, n)), c);
     // Mean over images: each image's value, averaged over the scored images.
     let n_img = scored_images as f64;
     let mean_summary = Summary {

@@ -79,9 +79,13 @@ pub fn parse(args: &[String]) -> Res<Options> {
     let logits = logits.ok_or("loss needs --logits L.npy")?;
     let targets = targets.ok_or("loss needs --targets T.npy")?;
     if let Some(g) = &grad_out {
-        for (flag, input) in [("--logits", Some(&logits)), ("--targets", Some(&targets)), ("--spec", spec_file.as_ref())] {
+        for (flag, input) in
+            [("--logits", Some(&logits)), ("--targets", Some(&targets)), ("--spec", spec_file.as_ref())]
+        {
             if input.is_some_and(|i| segloss::io::same_file(g, i)) {
-                return Err(format!("--grad-out {}: is the {flag} file; refusing to overwrite an input", g.display()).into());
+                return Err(
+                    format!("--grad-out {}: is the {flag} file; refusing to overwrite an input", g.display()).into()
+                );
             }
         }
     }
@@ -123,7 +127,9 @@ fn read_spec(path: &Path) -> Res<Vec<(String, Value, f64)>> {
     list.iter()
         .enumerate()
         .map(|(i, t)| {
-            let obj = t.as_object().ok_or_else(|| format!("{p}: term {i} is not an object {{\"loss\": ..., \"params\": ..., \"weight\": ...}}"))?;
+            let obj = t.as_object().ok_or_else(|| {
+                format!("{p}: term {i} is not an object {{\"loss\": ..., \"params\": ..., \"weight\": ...}}")
+            })?;
             if let Some(k) = obj.keys().find(|k| !SPEC_KEYS.contains(&k.as_str())) {
                 return Err(format!("{p}: term {i}: unknown key '{k}'; accepted: {}", SPEC_KEYS.join(", ")).into());
             }

@@ -120,7 +120,11 @@ fn parse_bench(args: &[String]) -> Res<bench::Options> {
             "--reference" => o.reference = true,
             "--reps" => {
                 let v = it.next().ok_or("--reps needs a number")?;
-                o.reps = v.parse().ok().filter(|r| (1..=10_000).contains(r)).ok_or_else(|| format!("--reps: '{v}' is not a whole number in 1..=10000"))?
+                o.reps = v
+                    .parse()
+                    .ok()
+                    .filter(|r| (1..=10_000).contains(r))
+                    .ok_or_else(|| format!("--reps: '{v}' is not a whole number in 1..=10000"))?
             }
             "--help" | "-h" => {
                 print!("{HELP}");
