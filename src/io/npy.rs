@@ -168,7 +168,26 @@ impl Header {
 
     /// The elements from exactly `body_bytes()` bytes.
     fn decode(self, body: &[u8]) -> Result<Npy, NpyError> {
-        let data = match self.descr.as_str() {
+        let data = self.decode_data(body);
+        Ok(Npy { shape: self.shape, data })
+    }
+
+    /// An empty array of this dtype with room for `n` elements.
+    fn empty(&self, n: usize) -> NpyData {
+        match self.descr.as_str() {
+            "<f4" => NpyData::F32(Vec::with_capacity(n)),
+            "<f8" => NpyData::F64(Vec::with_capacity(n)),
+            "<f2" => NpyData::F16(Vec::with_capacity(n)),
+            "<u2" => NpyData::U16(Vec::with_capacity(n)),
+            "<i4" => NpyData::I32(Vec::with_capacity(n)),
+            "<i8" => NpyData::I64(Vec::with_capacity(n)),
+            _ => NpyData::U8(Vec::with_capacity(n)),
+        }
+    }
+
+    /// The elements of whole-element bytes.
+    fn decode_data(&self, body: &[u8]) -> NpyData {
+        match self.descr.as_str() {
             "<f4" => NpyData::F32(body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
             "<f8" => NpyData::F64(
                 body.chunks_exact(8)
@@ -184,8 +203,22 @@ impl Header {
                     .collect(),
             ),
             _ => NpyData::U8(body.to_vec()),
-        };
-        Ok(Npy { shape: self.shape, data })
+        }
+    }
+}
+
+impl NpyData {
+    /// Appends elements of the same dtype (a chunk decoded by the reader).
+    fn append(&mut self, more: NpyData) {
+        match (self, more) {
+            (NpyData::F32(a), NpyData::F32(b)) | (NpyData::F16(a), NpyData::F16(b)) => a.extend(b),
+            (NpyData::F64(a), NpyData::F64(b)) => a.extend(b),
+            (NpyData::U8(a), NpyData::U8(b)) => a.extend(b),
+            (NpyData::U16(a), NpyData::U16(b)) => a.extend(b),
+            (NpyData::I32(a), NpyData::I32(b)) => a.extend(b),
+            (NpyData::I64(a), NpyData::I64(b)) => a.extend(b),
+            _ => unreachable!("one dtype per array"),
+        }
     }
 }
 
@@ -232,9 +265,18 @@ impl Npy {
                 header.count, header.elem_size
             ));
         }
-        let mut body = vec![0u8; need];
-        file.read_exact(&mut body).map_err(|e| NpyError(format!("reading the .npy data: {e}")))?;
-        header.decode(&body)
+        // Decoded a chunk at a time: the raw bytes are never held whole beside the values.
+        let chunk = (1 << 16) / header.elem_size * header.elem_size;
+        let mut buf = vec![0u8; chunk.min(need)];
+        let mut data = header.empty(header.count);
+        let mut left = need;
+        while left > 0 {
+            let k = left.min(buf.len());
+            file.read_exact(&mut buf[..k]).map_err(|e| NpyError(format!("reading the .npy data: {e}")))?;
+            data.append(header.decode_data(&buf[..k]));
+            left -= k;
+        }
+        Ok(Npy { shape: header.shape, data })
     }
 
     /// The shape of a `.npy` file and whether its elements are floating point, from its header
