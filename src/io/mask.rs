@@ -60,9 +60,13 @@ impl Probe {
 
 fn png_reader(path: &Path, max_values: u64) -> Result<png::Reader<std::io::BufReader<std::fs::File>>, String> {
     let (file, _) = super::open_regular(path)?;
+    png_reader_from(std::io::BufReader::new(file), max_values)
+}
+
+fn png_reader_from<R: std::io::Read>(input: R, max_values: u64) -> Result<png::Reader<R>, String> {
     // The decoder's own allocation cap: a 16-bit image of the budget, plus its metadata.
     let bytes = usize::try_from(max_values.saturating_mul(2).saturating_add(1 << 20)).unwrap_or(usize::MAX);
-    let mut decoder = png::Decoder::new_with_limits(std::io::BufReader::new(file), png::Limits { bytes });
+    let mut decoder = png::Decoder::new_with_limits(input, png::Limits { bytes });
     decoder.set_transformations(png::Transformations::IDENTITY);
     decoder.read_info().map_err(|e| format!("corrupt PNG: {e}"))
 }
@@ -121,7 +125,15 @@ pub fn read_png(path: &Path) -> Result<Mask, String> {
 /// [`read_png`], refusing an image whose header declares more than `max_values` pixels
 /// before anything is decoded.
 pub fn read_png_limited(path: &Path, max_values: u64) -> Result<Mask, String> {
-    let mut reader = png_reader(path, max_values)?;
+    decode_png(png_reader(path, max_values)?, max_values)
+}
+
+/// [`read_png_limited`] on the bytes of a PNG (for fuzzing and in-memory data).
+pub fn decode_png_bytes(bytes: &[u8], max_values: u64) -> Result<Mask, String> {
+    decode_png(png_reader_from(bytes, max_values)?, max_values)
+}
+
+fn decode_png<R: std::io::Read>(mut reader: png::Reader<R>, max_values: u64) -> Result<Mask, String> {
     let (w, h) = (reader.info().width as usize, reader.info().height as usize);
     over_budget(&Probe { c: 1, h, w, scores: false }, max_values)?;
     match reader.info().color_type {
