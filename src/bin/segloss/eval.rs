@@ -24,6 +24,7 @@ segloss eval — score predicted masks against ground truth
 USAGE:
     segloss eval --pred DIR --gt DIR [--num-classes C] [--ignore-index I] [--threshold T]
                  [--logits] [--out FILE.csv|FILE.json] [--overlay DIR] [--strict] [--threads N]
+                 [--max-pixels N]
 
 Files are paired by name (stem): pred/img7.png with gt/img7.png (or .npy). Ground truth:
 PNG (8- or 16-bit grayscale, palette images as class indices) or integer .npy [H,W].
@@ -36,6 +37,9 @@ precision, recall and the confusion matrix. Dataset IoU = Σ intersections / Σ 
 dataset ('pooled'); also the mean of per-image values ('mean over images').
 Unreadable, corrupt, unpaired or mismatched files are skipped with a reason each, listed at
 the end; the exit code is 1 if any was skipped. --strict stops at the first.
+Limits: --num-classes 2..=2048, --threads 1..=256, --threshold in [0, 1]; an image file may
+declare at most --max-pixels values (H*W, C*H*W for scores; default 8388608), checked on its
+header before decoding. Only regular files are read (FIFOs and devices are skipped).
 
 EXAMPLE:
     segloss eval --pred runs/val/pred --gt data/val/masks --num-classes 19 --ignore-index 255 \\
