@@ -604,8 +604,7 @@ impl Output {
     fn finish(
         self,
         path: &Path,
-        pooled: &Summary,
-        mean: &Summary,
+        (pooled, mean): (&Summary, &Summary),
         dataset: &[u64],
         c: usize,
         skipped: &[(String, String)],
@@ -811,7 +810,7 @@ pub fn run(o: &Options) -> Res<i32> {
         pixels: pooled.pixels,
     };
     if let (Some(out), Some(path)) = (output, &o.out) {
-        out.finish(path, &pooled, &mean_summary, &dataset, c, &skipped, n_losses)?;
+        out.finish(path, (&pooled, &mean_summary), &dataset, c, &skipped, n_losses)?;
     }
     println!(
         "segloss eval: {scored_images} images scored, {} skipped, {:.0} images/s",

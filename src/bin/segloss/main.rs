@@ -6,6 +6,13 @@ macro_rules! println {
     () => { $crate::out::text(format_args!(""), true) };
     ($($arg:tt)*) => { $crate::out::text(format_args!($($arg)*), true) };
 }
+// Diagnostics on standard error never panic either (stderr itself may be a full disk).
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 macro_rules! print {
     ($($arg:tt)*) => { $crate::out::text(format_args!($($arg)*), false) };
 }
