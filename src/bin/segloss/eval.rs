@@ -620,18 +620,23 @@ impl Output {
                 sink.0.commit()?;
             }
             Output::Json(mut w, _) => {
-                let confusion: Vec<&[u64]> = dataset.chunks(c).collect();
                 let skips: Vec<serde_json::Value> =
                     skipped.iter().map(|(f, r)| serde_json::json!({"file": f, "reason": r})).collect();
                 write!(
                     w,
-                    "],\"dataset_pooled\":{},\"mean_over_images\":{},\"confusion\":{},\"skipped\":{}}}",
+                    "],\"dataset_pooled\":{},\"mean_over_images\":{},\"confusion\":[",
                     metrics_json(pooled),
-                    metrics_json(mean),
-                    serde_json::Value::from(confusion.iter().map(|r| r.to_vec()).collect::<Vec<_>>()),
-                    serde_json::Value::from(skips)
+                    metrics_json(mean)
                 )
                 .map_err(|e| err(&e))?;
+                // Row by row: C² counts are streamed, not built as one JSON value.
+                for (i, r) in dataset.chunks(c).enumerate() {
+                    if i > 0 {
+                        w.write_all(b",").map_err(|e| err(&e))?;
+                    }
+                    serde_json::to_writer(&mut w, r).map_err(|e| err(&e))?;
+                }
+                write!(w, "],\"skipped\":{}}}", serde_json::Value::from(skips)).map_err(|e| err(&e))?;
                 w.0.commit()?;
             }
         }
