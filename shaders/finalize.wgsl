@@ -1,7 +1,7 @@
 // finalize.wgsl — loss values and backward coefficients from the per-segment sums, on the
 // GPU: what a plan records instead of reading the sums back. It mirrors the host's f64
-// `aggregate::evaluate` (`classwise`, `cross_entropy`, `softmax_focal`, `generalized_dice`)
-// and the losses' `value_and_coefficients` (src/loss.rs) by name, in f32: Dice, IoU,
+// `aggregate::evaluate` (`classwise`, `cross_entropy`, softmax focal, Generalized Dice)
+// and the losses' `row` / `segment` (src/loss/*.rs) by name, in f32: Dice, IoU,
 // Tversky, BCE, Focal, BCE-Dice, Combo (sigmoid rows), cross-entropy, Dice + CE, softmax
 // Focal, Generalized Dice and multiclass Combo (softmax rows), each per image or pooled over
 // the batch, with class weights, selection and absent-class policy.
@@ -53,32 +53,9 @@ struct TermSpec {
     undefined: f32,   // with T_COUNT_UNDEFINED: the value an undefined image counts as
 }
 
-const K_DICE: u32 = 0u;
-const K_IOU: u32 = 1u;
-const K_TVERSKY: u32 = 2u;
-const K_BCE: u32 = 3u;
-const K_FOCAL: u32 = 4u;
-const K_BCE_DICE: u32 = 5u;
-const K_COMBO: u32 = 6u;
-const K_CE: u32 = 7u;
-const K_DICE_CE: u32 = 8u;
-const K_SOFTMAX_FOCAL: u32 = 9u;
-const K_GDL: u32 = 10u;
-const K_COMBO_MC: u32 = 11u;
-
-const T_PER_IMAGE: u32 = 1u;
-const T_LOG: u32 = 2u;
-const T_SQUARED: u32 = 4u;
-const T_SOFT_TP: u32 = 8u;
-const T_NORMALIZE: u32 = 16u;
-const T_SUM: u32 = 32u;
-const T_WEIGHTS: u32 = 64u;       // the term has explicit class weights
-const T_GDL_SIMPLE: u32 = 128u;   // Generalized Dice weighting 1/Σt
-const T_GDL_UNIFORM: u32 = 256u;  // Generalized Dice weighting 1
-const T_COUNT_UNDEFINED: u32 = 512u;  // per image: undefined images count as `undefined`
-
-const ABSENT_SMOOTHED: u32 = 0u;
-const ABSENT_ZERO: u32 = 1u;
+// The K_* kinds (one per loss kind, numbered in the loss catalogue's order), the T_* term
+// flags and the ABSENT_* codes are generated from src/finalize.rs and src/loss/mod.rs and
+// prepended when the kernel is assembled: nothing here restates a Rust number.
 
 @group(0) @binding(1) var<storage, read> chunk_rows: array<Sums>;
 @group(0) @binding(2) var<storage, read> chunks: array<ChunkRef>;
@@ -108,7 +85,7 @@ fn coef_plus(a: Coef, b: Coef) -> Coef {
         a.wce + b.wce, a.smin + b.smin);
 }
 
-// loss.rs `ratio`: num / max(den, eps); a clamped denominator is a constant.
+// loss/common.rs `ratio`: num / max(den, eps); a clamped denominator is a constant.
 fn ratio(num: f32, dnum: Coef, den: f32, dden: Coef, eps: f32) -> Lc {
     if (den > eps) {
         return Lc(num / den, coef_plus(coef_scaled(dnum, 1.0 / den), coef_scaled(dden, -num / (den * den))));
@@ -116,7 +93,7 @@ fn ratio(num: f32, dnum: Coef, den: f32, dden: Coef, eps: f32) -> Lc {
     return Lc(num / eps, coef_scaled(dnum, 1.0 / eps));
 }
 
-// loss.rs `reduce`: the mean over valid pixels, or the sum.
+// loss/common.rs `reduce`: the mean over valid pixels, or the sum.
 fn reduce_scale(t: TermSpec, s: Sums) -> f32 {
     if ((t.flags & T_SUM) != 0u) {
         return 1.0;
@@ -124,7 +101,7 @@ fn reduce_scale(t: TermSpec, s: Sums) -> f32 {
     return 1.0 / f32(max(s.n.x, 1u));
 }
 
-// loss.rs `TpForm`: TP = Σpt, or (Σp + Σt − Σ|p−t|)/2 with T_SOFT_TP; and ∂TP/∂S.
+// loss/common.rs `TpForm`: TP = Σpt, or (Σp + Σt − Σ|p−t|)/2 with T_SOFT_TP; and ∂TP/∂S.
 fn true_positives(t: TermSpec, s: Sums) -> Lc {
     var d = coef_zero();
     if ((t.flags & T_SOFT_TP) != 0u) {
@@ -135,7 +112,7 @@ fn true_positives(t: TermSpec, s: Sums) -> Lc {
     return Lc(s.f0.z, d);
 }
 
-// loss.rs `Dice::score` (nr = p0, dr = p1, eps = p2; SoftL1 TP, squared denominator).
+// loss/dice.rs `Dice::score` (nr = p0, dr = p1, eps = p2; SoftL1 TP, squared denominator).
 fn dice_score(t: TermSpec, s: Sums) -> Lc {
     let tpl = true_positives(t, s);
     let tp = tpl.v;
@@ -151,7 +128,7 @@ fn dice_score(t: TermSpec, s: Sums) -> Lc {
     return ratio(2.0 * tp + t.p0, coef_scaled(dtp, 2.0), den + t.p1, dden, t.p2);
 }
 
-// loss.rs `Dice::value_and_coefficients`.
+// loss/dice.rs `Dice::value_and_coefficients`.
 fn dice_loss(t: TermSpec, s: Sums) -> Lc {
     let d = dice_score(t, s);
     if ((t.flags & T_LOG) != 0u) {
@@ -163,7 +140,7 @@ fn dice_loss(t: TermSpec, s: Sums) -> Lc {
     return Lc(1.0 - d.v, coef_scaled(d.d, -1.0));
 }
 
-// loss.rs `Iou` (smooth = p0, eps = p2).
+// loss/iou.rs `Iou` (smooth = p0, eps = p2).
 fn iou_loss(t: TermSpec, s: Sums) -> Lc {
     var dnum = coef_zero();
     dnum.tp = 1.0;
@@ -174,7 +151,7 @@ fn iou_loss(t: TermSpec, s: Sums) -> Lc {
     return Lc(1.0 - j.v, coef_scaled(j.d, -1.0));
 }
 
-// loss.rs `Tversky` (α = p0, β = p1, eps = p2, smooth = p3, γ = p4, smooth_dr = p5; SoftL1
+// loss/tversky.rs `Tversky` (α = p0, β = p1, eps = p2, smooth = p3, γ = p4, smooth_dr = p5; SoftL1
 // TP, squared sums and log loss as for Dice).
 fn tversky_loss(t: TermSpec, s: Sums) -> Lc {
     let a = t.p0;
@@ -211,7 +188,7 @@ fn tversky_loss(t: TermSpec, s: Sums) -> Lc {
     return Lc(0.0, coef_zero());
 }
 
-// One class row's loss (loss.rs `Loss::value_and_coefficients`) for the class-wise kinds.
+// One class row's loss (each loss's `SumLoss::row`) for the class-wise kinds.
 fn row_loss(t: TermSpec, s: Sums) -> Lc {
     switch t.kind {
         case K_DICE: {
@@ -243,15 +220,24 @@ fn row_loss(t: TermSpec, s: Sums) -> Lc {
             d.bce = k * t.p5;
             return Lc(t.p5 * s.f1.z * k + t.p6 * dice.v, d);
         }
-        default: {
-            // K_COMBO (binary/multilabel): α = p3; the Dice score uses smooth p0 = p1, eps p2.
+        case K_COMBO: {
+            // Binary/multilabel Combo: α = p3; the Dice score uses smooth p0 = p1, eps p2.
             let k = 1.0 / f32(max(s.n.x, 1u));
             let dice = dice_score(t, s);
             var d = coef_scaled(dice.d, -(1.0 - t.p3));
             d.wce = t.p3 * k;
             return Lc(t.p3 * s.f2.x * k - (1.0 - t.p3) * dice.v, d);
         }
+        default: {
+            // A kind without a case here: NaN value and coefficients, never another loss.
+            return unknown_kind();
+        }
     }
+}
+
+fn unknown_kind() -> Lc {
+    let nan = bitcast<f32>(0x7fc00000u);
+    return Lc(nan, coef_scaled(coef_zero(), nan));
 }
 
 fn class_weight(t: TermSpec, k: u32) -> f32 {
@@ -278,7 +264,7 @@ fn row_role(t: TermSpec, k: u32, s: Sums) -> u32 {
     return 2u;
 }
 
-// aggregate.rs `classwise` without the coefficients: (Σ w·loss, Σ norm) over the classes
+// loss/segment.rs `classwise` without the coefficients: (Σ w·loss, Σ norm) over the classes
 // of the segment whose rows start at `base` (t.kind is the per-class loss).
 fn classwise(t: TermSpec, base: u32) -> vec2<f32> {
     var acc = vec2<f32>(0.0, 0.0);
@@ -305,7 +291,7 @@ fn classwise_coef(t: TermSpec, base: u32, k: u32, den: f32) -> Coef {
     return coef_scaled(row_loss(t, s).d, class_weight(t, k) / den);
 }
 
-// aggregate.rs `cross_entropy`: (value, denominator) with smoothing eps; the class weights
+// loss/cross_entropy.rs `cross_entropy`: (value, denominator) with smoothing eps; the class weights
 // apply whatever the selection. Rows: bce = Σ_{pixels of class c} −ln p_c, wce = Σ −ln p_c.
 fn cross_entropy(t: TermSpec, base: u32, eps: f32, sum: bool) -> vec2<f32> {
     var den = 1.0;
@@ -338,7 +324,7 @@ fn cross_entropy_coef(t: TermSpec, k: u32, eps: f32, den: f32) -> Coef {
     return d;
 }
 
-// aggregate.rs `softmax_focal`: α_c from the class weights (T_WEIGHTS), else α (p0 ≥ 0) for
+// loss/focal.rs `softmax_segment`: α_c from the class weights (T_WEIGHTS), else α (p0 ≥ 0) for
 // classes ≥ 1 and 1 − α for class 0, else 1; the mean divides by the segment's valid pixels.
 fn softmax_focal_alpha(t: TermSpec, k: u32) -> f32 {
     if ((t.flags & T_WEIGHTS) != 0u) {
@@ -361,7 +347,7 @@ fn softmax_focal_scale(t: TermSpec, base: u32) -> f32 {
     return 1.0 / f32(count);
 }
 
-// aggregate.rs `generalized_dice`: class weight from Σt (square / simple / uniform); a class
+// loss/generalized_dice.rs `segment_value`: class weight from Σt (square / simple / uniform); a class
 // without a finite weight takes the largest finite weight of the segment's selected classes,
 // or all_absent_weight (p2) when there is none.
 fn gdl_raw(t: TermSpec, st: f32) -> f32 {
@@ -466,6 +452,8 @@ fn segment(t: TermSpec, base: u32) -> Segment {
             return Segment(1.0 - num / den, selected, num, den, finite_max);
         }
         default: {
+            // The class-wise kinds (a row loss averaged over classes; row_loss is NaN for a
+            // kind it does not know).
             let e = classwise(t, base);
             return Segment(e.x / e.y, e.y > 0.0, e.y, 0.0, 0.0);
         }

@@ -10,15 +10,10 @@
 // polynomial in s = z/(2+z) (no log); the focal modulator (1-p_t)^γ costs 1 log + 1 exp
 // unless γ ∈ {0, 1, 2}. Probability input: 2 logs (+2 for a general γ).
 
-const FLAG_PROBABILITIES: u32 = 1u;
-const FLAG_IGNORE: u32 = 2u;
-const FLAG_FOCAL_ALPHA: u32 = 4u;
-// Bits 3-4 of flags: the focal form (0 probability, 1 exp(-BCE), 2 log-sigmoid, 3 per-term).
-const FOCAL_FORM_SHIFT: u32 = 3u;
-const FLAG_INPUT_F16: u32 = 32u;  // load.wgsl
-const FLAG_TARGET_U8: u32 = 64u;  // load.wgsl
+// FLAG_* (Params::flags bits), FOCAL_FORM_SHIFT (bits 3-4: the focal form, 0 probability,
+// 1 exp(-BCE), 2 log-sigmoid, 3 per-term) and WG_SIZE are generated from src/gpu/contract.rs
+// and prepended when a kernel is assembled.
 
-const WG_SIZE: u32 = 256u;
 const NONE: u32 = 0xffffffffu;
 const MIN_NORMAL: f32 = 1.17549435e-38;
 const LOG_CLAMP: f32 = 100.0;

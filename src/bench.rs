@@ -10,10 +10,12 @@
 //! gradient written).
 
 use crate::batch::{BinaryBatch, ClassMap, MulticlassBatch};
-use crate::engine::{Engine, Input};
+use crate::engine::Engine;
 use crate::error::Result;
-use crate::loss::{self, Loss, Term};
+use crate::input::Input;
+use crate::loss::{self, Loss};
 use crate::plan::{BufferAt, LogitFormat, PlanDesc, PlanIo, TargetFormat};
+use crate::term::Term;
 use std::time::Instant;
 
 /// One benchmark workload.

@@ -1,14 +1,17 @@
 //! [`Engine`]: one API over the GPU path and the float64 reference, for binary, multilabel
 //! and multiclass batches.
 
-use crate::aggregate::{self, Layout, LovaszRow, Mode};
-use crate::batch::{BinaryBatch, MulticlassBatch};
+use crate::aggregate;
+use crate::batch::BinaryBatch;
 use crate::cpu;
 use crate::error::{Error, Result};
-use crate::gpu::run::Want;
+use crate::gpu::blocking::{self, Want};
 use crate::gpu::{BackendInfo, DispatchCount, EngineOptions, GpuContext};
-use crate::loss::{Coefficients, PixelParams, Term};
-use crate::stats::{Metrics, Stats};
+use crate::input::{Input, Layout};
+use crate::loss::{Family, Runner};
+use crate::pixel::PixelParams;
+use crate::stats::{Coefficients, Metrics, Stats};
+use crate::term::Term;
 
 enum Backend {
     Gpu(std::sync::Arc<GpuContext>),
@@ -32,41 +35,6 @@ const _: () = {
     send_sync::<crate::plan::Plan>();
 };
 
-/// A batch of any mode.
-#[derive(Debug, Clone, Copy)]
-pub enum Input<'a> {
-    /// Binary or multilabel (sigmoid per channel).
-    Binary(BinaryBatch<'a>),
-    /// Multiclass (softmax over classes).
-    Multiclass(MulticlassBatch<'a>),
-}
-
-impl<'a> From<&BinaryBatch<'a>> for Input<'a> {
-    fn from(b: &BinaryBatch<'a>) -> Input<'a> {
-        Input::Binary(*b)
-    }
-}
-
-impl<'a> From<&MulticlassBatch<'a>> for Input<'a> {
-    fn from(b: &MulticlassBatch<'a>) -> Input<'a> {
-        Input::Multiclass(*b)
-    }
-}
-
-impl Input<'_> {
-    /// Images, classes and mode.
-    pub fn layout(&self) -> Layout {
-        match self {
-            Input::Binary(b) => Layout {
-                images: b.shape.n,
-                classes: b.channels,
-                mode: if b.channels == 1 { Mode::Binary } else { Mode::Multilabel },
-            },
-            Input::Multiclass(m) => Layout { images: m.shape.n, classes: m.classes, mode: Mode::Multiclass },
-        }
-    }
-}
-
 /// The result of a forward pass.
 #[derive(Debug, Clone)]
 pub struct Forward {
@@ -80,7 +48,7 @@ pub struct Forward {
     pub stats: Vec<Stats>,
     /// Thresholded metrics of the whole batch from the summed counts of every row
     /// (binary: the batch's metrics; multiclass/multilabel: micro-averaged). `None` when the
-    /// request has only Lovasz terms: then no fused pass runs and `stats` is empty.
+    /// request has only standalone (Lovasz) terms: then no fused pass runs and `stats` is empty.
     pub metrics: Option<Metrics>,
     /// Thresholded metrics per row (per image in binary mode).
     pub per_image_metrics: Vec<Metrics>,
@@ -111,11 +79,11 @@ pub struct ValueAndGrad {
     pub grad: Vec<f32>,
 }
 
-/// Values of the Lovasz terms by term index, and the gradient of their weighted sum.
-type LovaszOut = (Vec<(usize, f64)>, Option<Vec<f32>>);
+/// Values of the standalone terms by term index, and the gradient of their weighted sum.
+type StandaloneOut = (Vec<(usize, f64)>, Option<Vec<f32>>);
 
 /// Rows, confusion matrix and gradient of one run.
-type Run = (Vec<Stats>, Option<Vec<u64>>, Option<Vec<f32>>);
+type Run = blocking::Run;
 
 impl Engine {
     /// A GPU engine on the default adapter of any backend (`WGPU_BACKEND=vulkan|gl|…` and
@@ -220,7 +188,7 @@ impl Engine {
     /// `reps` runs. Err on the reference.
     pub fn roofline(&self, input_bytes: u64, output_elems: u64, reps: usize) -> Result<(f64, f64, bool)> {
         match &self.backend {
-            Backend::Gpu(ctx) => ctx.roofline(input_bytes, output_elems, reps.max(1)),
+            Backend::Gpu(ctx) => crate::gpu::profile::roofline(ctx, input_bytes, output_elems, reps.max(1)),
             Backend::Reference => Err(Error::InvalidRequest("the roofline runs on a GPU engine".into())),
         }
     }
@@ -274,18 +242,11 @@ impl Engine {
         Ok(self.execute(Input::Binary(*batch), pp, Want::Forward, &mut DispatchCount::default())?.0)
     }
 
-    /// The one place that dispatches to the GPU or the reference.
+    /// The one place that dispatches the fused passes to the GPU or the reference.
     fn execute(&self, input: Input, pp: &PixelParams, want: Want, count: &mut DispatchCount) -> Result<Run> {
-        let gamma = pp.focal_gamma;
         match (&self.backend, input) {
-            (Backend::Gpu(ctx), Input::Binary(b)) => {
-                let (rows, grad) = ctx.run(&b, pp, want, count)?;
-                Ok((rows, None, grad))
-            }
-            (Backend::Gpu(ctx), Input::Multiclass(m)) => {
-                let (rows, confusion, grad) = ctx.run_classes(&m, gamma, want, count)?;
-                Ok((rows, Some(confusion), grad))
-            }
+            (Backend::Gpu(ctx), Input::Binary(b)) => blocking::run(ctx, &b, pp, want, count),
+            (Backend::Gpu(ctx), Input::Multiclass(m)) => blocking::run_classes(ctx, &m, pp, want, count),
             (Backend::Reference, Input::Binary(b)) => {
                 let rows = match &want {
                     Want::Backward(_) => Vec::new(),
@@ -295,6 +256,7 @@ impl Engine {
                 Ok((rows, None, grad))
             }
             (Backend::Reference, Input::Multiclass(m)) => {
+                let gamma = pp.focal_gamma;
                 let (rows, confusion) = match &want {
                     Want::Backward(_) => (Vec::new(), Vec::new()),
                     _ => cpu::class_stats_pass(&m, gamma)?,
@@ -302,6 +264,13 @@ impl Engine {
                 let grad = backward_coefficients(&want, &rows).map(|c| to_f32(cpu::class_grad_pass(&m, gamma, &c)));
                 Ok((rows, Some(confusion), grad))
             }
+        }
+    }
+
+    fn runner(&self) -> Runner<'_> {
+        match &self.backend {
+            Backend::Gpu(ctx) => Runner::Gpu(ctx),
+            Backend::Reference => Runner::Reference,
         }
     }
 
@@ -313,7 +282,8 @@ impl Engine {
     }
 
     /// Every requested loss and the thresholded metrics: one pass over the data for all the
-    /// sum-based losses, plus a sort per Lovasz term (per class for Lovasz softmax).
+    /// sum-based losses, plus the passes of each standalone term (Lovasz: a sort, per class
+    /// for Lovasz softmax).
     pub fn forward<'a>(&self, input: impl Into<Input<'a>>, terms: &[Term]) -> Result<Forward> {
         let input = input.into();
         let (pp, layout) = self.prepare(&input, terms)?;
@@ -321,13 +291,13 @@ impl Engine {
         let mut count = DispatchCount::default();
         let (rows, confusion, _) =
             if sums.is_empty() { Default::default() } else { self.execute(input, &pp, Want::Forward, &mut count)? };
-        let (lovasz, _) = self.lovasz(&input, terms, false)?;
-        Ok(assemble(terms, &sums, layout, rows, confusion, count, &lovasz))
+        let (standalone, _) = self.standalone(&input, terms, false)?;
+        Ok(assemble(terms, &sums, layout, rows, confusion, count, &standalone))
     }
 
     /// Every requested loss and the gradient of Σ weight·loss: one forward and one backward
     /// pass for all the sum-based losses, whatever their number and the number of classes,
-    /// plus the Lovasz terms' sorts.
+    /// plus the standalone terms' passes.
     pub fn value_and_grad<'a>(&self, input: impl Into<Input<'a>>, terms: &[Term]) -> Result<ValueAndGrad> {
         let input = input.into();
         let (pp, layout) = self.prepare(&input, terms)?;
@@ -339,64 +309,25 @@ impl Engine {
         } else {
             self.execute(input, &pp, Want::ForwardBackward(&coefs), &mut count)?
         };
-        let (lovasz, lovasz_grad) = self.lovasz(&input, terms, true)?;
-        let mut grad = grad.unwrap_or_else(|| vec![0.0; input_len(&input)]);
-        if let Some(lg) = lovasz_grad {
-            for (g, l) in grad.iter_mut().zip(lg) {
+        let (standalone, standalone_grad) = self.standalone(&input, terms, true)?;
+        let mut grad = grad.unwrap_or_else(|| vec![0.0; input.len()]);
+        if let Some(sg) = standalone_grad {
+            for (g, l) in grad.iter_mut().zip(sg) {
                 *g += l;
             }
         }
-        Ok(ValueAndGrad { forward: assemble(terms, &sums, layout, rows, confusion, count, &lovasz), grad })
+        Ok(ValueAndGrad { forward: assemble(terms, &sums, layout, rows, confusion, count, &standalone), grad })
     }
 
-    /// Values of the Lovasz terms (by term index) and, with `grad`, the gradient of their
-    /// weighted sum.
-    fn lovasz(&self, input: &Input, terms: &[Term], grad: bool) -> Result<LovaszOut> {
+    /// Values of the standalone terms (by term index) and, with `grad`, the gradient of
+    /// their weighted sum.
+    fn standalone(&self, input: &Input, terms: &[Term], grad: bool) -> Result<StandaloneOut> {
         let mut values = Vec::new();
         let mut total: Option<Vec<f32>> = None;
-        for (i, term) in terms.iter().enumerate().filter(|(_, t)| t.loss.is_lovasz()) {
-            let per_image = term.aggregation == crate::loss::Aggregation::PerImage;
-            let classes = input.layout().classes;
-            let value = std::cell::Cell::new(0.0);
-            let scales = |rows: &[LovaszRow]| {
-                let per_row = if matches!(input, Input::Binary(_)) { 1 } else { classes };
-                let (v, s) = aggregate::lovasz_value(term, rows, per_row);
-                value.set(v);
-                s
-            };
-            let scales_fn: &dyn Fn(&[LovaszRow]) -> Vec<f64> = &scales;
-            let g = match (&self.backend, input) {
-                (_, Input::Binary(b)) if b.input_kind == crate::batch::InputKind::Probabilities => {
-                    return Err(Error::InvalidRequest(format!(
-                        "term {i}: the Lovasz hinge takes logits, not probabilities"
-                    )));
-                }
-                (Backend::Gpu(ctx), Input::Binary(b)) => {
-                    ctx.lovasz_hinge(b, per_image, Some(scales_fn).filter(|_| grad))?
-                }
-                (Backend::Gpu(ctx), Input::Multiclass(m)) => {
-                    let wanted = lovasz_classes(term, classes);
-                    ctx.lovasz_softmax(m, per_image, &wanted, Some(scales_fn).filter(|_| grad))?
-                }
-                (Backend::Reference, Input::Binary(b)) => {
-                    let (rows, _) = cpu::lovasz::lovasz_hinge(b, per_image, None)?;
-                    let s = scales(&rows);
-                    let g = grad.then(|| cpu::lovasz::lovasz_hinge(b, per_image, Some(&s))).transpose()?;
-                    (rows, g.map(|(_, g)| to_f32(g)))
-                }
-                (Backend::Reference, Input::Multiclass(m)) => {
-                    let wanted = lovasz_classes(term, classes);
-                    let (rows, _) = cpu::lovasz::lovasz_softmax(m, per_image, &wanted, None)?;
-                    let s = scales(&rows);
-                    let g = grad.then(|| cpu::lovasz::lovasz_softmax(m, per_image, &wanted, Some(&s))).transpose()?;
-                    (rows, g.map(|(_, g)| to_f32(g)))
-                }
-            };
-            let (rows, g) = g;
-            if !grad {
-                scales(&rows);
-            }
-            values.push((i, value.get()));
+        for (i, term) in terms.iter().enumerate() {
+            let Family::Standalone(loss) = term.loss.def().family() else { continue };
+            let (value, g) = loss.evaluate(self.runner(), input, &term.options(i), grad)?;
+            values.push((i, value));
             if let Some(g) = g {
                 match &mut total {
                     Some(t) => t.iter_mut().zip(g).for_each(|(a, b)| *a += b),
@@ -421,7 +352,7 @@ impl Engine {
     ) -> Result<Vec<f32>> {
         let input = input.into();
         let (pp, local) = self.prepare(&input, terms)?;
-        if let Some(t) = terms.iter().find(|t| t.loss.is_lovasz()) {
+        if let Some(t) = terms.iter().find(|t| t.loss.is_standalone()) {
             return Err(Error::InvalidRequest(format!(
                 "{} is not a function of mergeable sums: it has no sharded backward",
                 t.loss.name()
@@ -458,7 +389,7 @@ impl Engine {
     /// 0xffffffff is reserved (padding) and rejected.
     pub fn sort_pairs(&self, keys: &[u32], values: &[u32], segment_len: usize) -> Result<(Vec<u32>, Vec<u32>)> {
         match &self.backend {
-            Backend::Gpu(ctx) => ctx.sort_pairs(keys, values, segment_len),
+            Backend::Gpu(ctx) => crate::gpu::sort::sort_pairs(ctx, keys, values, segment_len),
             Backend::Reference => {
                 if keys.len() != values.len() {
                     return Err(Error::InvalidRequest(format!("{} keys but {} values", keys.len(), values.len())));
@@ -474,7 +405,7 @@ impl Engine {
     /// Exact u32 prefix sums (wrapping at 2^32), exclusive or inclusive.
     pub fn prefix_scan(&self, data: &[u32], inclusive: bool) -> Result<Vec<u32>> {
         match &self.backend {
-            Backend::Gpu(ctx) => ctx.prefix_scan(data, inclusive),
+            Backend::Gpu(ctx) => crate::gpu::sort::prefix_scan(ctx, data, inclusive),
             Backend::Reference => Ok(cpu::sort::prefix_scan(data, inclusive)),
         }
     }
@@ -501,27 +432,9 @@ fn reference_info() -> BackendInfo {
     }
 }
 
-/// The sum-based terms (everything but the Lovasz losses).
+/// The sum-based terms (everything but the standalone losses).
 fn sum_terms(terms: &[Term]) -> Vec<Term> {
-    terms.iter().filter(|t| !t.loss.is_lovasz()).cloned().collect()
-}
-
-/// Which classes a Lovasz softmax term sorts (its selection; presence is decided later).
-fn lovasz_classes(term: &Term, classes: usize) -> Vec<bool> {
-    let mut wanted = vec![false; classes];
-    match &term.classes.selection {
-        crate::aggregate::ClassSelection::All => wanted.iter_mut().for_each(|w| *w = true),
-        crate::aggregate::ClassSelection::NoBackground => wanted.iter_mut().skip(1).for_each(|w| *w = true),
-        crate::aggregate::ClassSelection::Only(list) => list.iter().for_each(|&k| wanted[k] = true),
-    }
-    wanted
-}
-
-fn input_len(input: &Input) -> usize {
-    match input {
-        Input::Binary(b) => b.input.len(),
-        Input::Multiclass(m) => m.logits.len(),
-    }
+    terms.iter().filter(|t| !t.loss.is_standalone()).cloned().collect()
 }
 
 fn assemble(
@@ -531,7 +444,7 @@ fn assemble(
     stats: Vec<Stats>,
     confusion: Option<Vec<u64>>,
     dispatches: DispatchCount,
-    lovasz: &[(usize, f64)],
+    standalone: &[(usize, f64)],
 ) -> Forward {
     let (sum_values, _) = aggregate::evaluate(sums, &stats, &layout);
     let mut sum_values = sum_values.into_iter();
@@ -539,8 +452,8 @@ fn assemble(
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            if t.loss.is_lovasz() {
-                lovasz.iter().find(|(j, _)| *j == i).map_or(0.0, |(_, v)| *v)
+            if t.loss.is_standalone() {
+                standalone.iter().find(|(j, _)| *j == i).map_or(0.0, |(_, v)| *v)
             } else {
                 sum_values.next().unwrap_or(0.0)
             }

@@ -1,8 +1,9 @@
 //! # segloss
 //!
 //! Image-segmentation losses — Dice, IoU/Jaccard, Tversky and focal Tversky, BCE, BCE-Dice,
-//! Focal, Combo — and their gradients, computed by WGSL compute shaders through wgpu on any
-//! GPU backend, with a float64 CPU reference that every GPU result is tested against.
+//! Focal, Combo, cross-entropy, Generalized Dice, Lovasz hinge and softmax — and their
+//! gradients, computed by WGSL compute shaders through wgpu on any GPU backend, with a
+//! float64 CPU reference that every GPU result is tested against.
 //!
 //! Every sum-based loss is a function of a few per-image sums ([`Stats`]): one fused pass
 //! over the data computes all of them, so asking for six losses costs the same pass as one;
@@ -20,33 +21,66 @@
 //!     .unwrap();
 //! assert!(out.values[0] > 0.0 && out.values[0] < 1.0);
 //! ```
+//!
+//! Modules: the user-facing types are at the crate root; [`reference`] is the float64 oracle
+//! (one function per GPU stage); [`io`] reads and writes .npy and PNG masks (feature `io`);
+//! [`preset`] gives the PyTorch libraries' losses by name (feature `presets`); [`bench`] holds
+//! the benchmark workloads; [`gpu`] the async readback for the web. The architecture is in
+//! ARCHITECTURE.md.
 #![deny(missing_docs)]
 
-pub mod aggregate;
-pub mod batch;
-pub mod bench;
-pub mod cpu;
-pub mod engine;
-pub mod error;
-pub mod gpu;
-pub mod io;
-pub mod loss;
-pub mod plan;
-pub mod preset;
-pub mod stats;
+/// Defines `u32` constants once, for Rust, and lists them (name, value) for a generated
+/// WGSL header: the Rust↔WGSL contract is written on the Rust side only.
+macro_rules! shared_constants {
+    ($list:ident: $($(#[$doc:meta])* $name:ident = $value:expr;)*) => {
+        $($(#[$doc])* pub(crate) const $name: u32 = $value;)*
+        /// Every constant of this group, by name, for the WGSL header.
+        pub(crate) const $list: &[(&str, u32)] = &[$((stringify!($name), $name)),*];
+    };
+}
 
-pub use aggregate::{AbsentClass, ClassOptions, ClassSelection, Layout, LovaszRow, Mode};
-pub use batch::{BinaryBatch, ClassMap, InputKind, MulticlassBatch, Shape};
-pub use engine::{Engine, Forward, Input, ValueAndGrad};
+mod aggregate;
+mod batch;
+pub mod bench;
+mod check;
+mod engine;
+mod error;
+mod finalize;
+pub mod gpu;
+mod input;
+#[cfg(feature = "io")]
+pub mod io;
+mod loss;
+mod options;
+mod pixel;
+mod plan;
+#[cfg(feature = "presets")]
+pub mod preset;
+mod stats;
+mod term;
+
+/// The float64 reference: plain loops, one function per GPU stage, with the same names.
+pub mod reference {
+    pub use crate::cpu::*;
+}
+mod cpu;
+
+pub use aggregate::evaluate;
+pub use batch::{multilabel_shape, BinaryBatch, ClassMap, InputKind, MulticlassBatch, Shape};
+pub use engine::{Engine, Forward, ValueAndGrad};
 pub use error::{Error, Result, Tensor};
 pub use gpu::{BackendInfo, DispatchCount, EngineOptions, SubgroupMode};
 /// Half-precision floats for f16 logits ([`LogitData::F16`]).
 pub use half;
+pub use input::{Input, Layout, Mode};
 pub use loss::{
-    Aggregation, Bce, BceDice, Coefficients, Combo, CrossEntropy, Dice, DiceCe, Focal, FocalForm, GdlWeighting,
-    GeneralizedDice, Iou, Loss, LovaszHinge, LovaszSoftmax, PixelParams, Reduction, Term, TpForm, Tversky,
+    Bce, BceDice, Combo, CrossEntropy, Dice, DiceCe, Focal, GdlWeighting, GeneralizedDice, Iou, Loss, LovaszHinge,
+    LovaszSoftmax, Reduction, TpForm, Tversky,
 };
+pub use options::{AbsentClass, Aggregation, ClassOptions, ClassSelection};
+pub use pixel::{FocalForm, PixelParams};
 pub use plan::{BufferAt, LogitData, LogitFormat, Plan, PlanDesc, PlanIo, PlanOutput, TargetData, TargetFormat};
-pub use stats::{Metrics, Stats};
+pub use stats::{Coefficients, LovaszRow, Metrics, Stats};
+pub use term::Term;
 /// The wgpu version segloss is built on, for `Engine::from_device`.
 pub use wgpu;

@@ -143,3 +143,67 @@ impl Metrics {
         })
     }
 }
+
+/// ∂f/∂S for the sums a pixel's input influences (Σt and Σt² do not depend on it).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Coefficients {
+    /// ∂f/∂Σp
+    pub sp: f64,
+    /// ∂f/∂Σpt
+    pub tp: f64,
+    /// ∂f/∂Σp²
+    pub spp: f64,
+    /// ∂f/∂Σ|p−t|
+    pub sad: f64,
+    /// ∂f/∂ΣBCE
+    pub bce: f64,
+    /// ∂f/∂ΣFocal
+    pub focal: f64,
+    /// ∂f/∂ΣWCE
+    pub wce: f64,
+    /// ∂f/∂Σmin(p, t): the soft true positives of `TpForm::SoftL1`, (Σp + Σt − Σ|p−t|)/2.
+    /// Kept apart from `sp` and `sad` (whose halves would cancel in f32 where the score is
+    /// near 0); a pixel's derivative is [p < t] (½ at p = t).
+    pub smin: f64,
+}
+
+impl Coefficients {
+    /// Every coefficient times `k`.
+    pub fn scaled(&self, k: f64) -> Coefficients {
+        Coefficients {
+            sp: self.sp * k,
+            tp: self.tp * k,
+            spp: self.spp * k,
+            sad: self.sad * k,
+            bce: self.bce * k,
+            focal: self.focal * k,
+            wce: self.wce * k,
+            smin: self.smin * k,
+        }
+    }
+
+    /// The sum of two coefficient sets.
+    pub fn plus(&self, o: &Coefficients) -> Coefficients {
+        Coefficients {
+            sp: self.sp + o.sp,
+            tp: self.tp + o.tp,
+            spp: self.spp + o.spp,
+            sad: self.sad + o.sad,
+            bce: self.bce + o.bce,
+            focal: self.focal + o.focal,
+            wce: self.wce + o.wce,
+            smin: self.smin + o.smin,
+        }
+    }
+}
+
+/// One Lovasz problem's result: a segment (hinge) or a (segment, class) pair (softmax).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LovaszRow {
+    /// Σ relu(e_sorted)·∇J.
+    pub loss: f64,
+    /// Valid (not ignored) pixels.
+    pub valid: u64,
+    /// Pixels labelled 1 (hinge: t ≥ 0.5; softmax: of this class).
+    pub positives: u64,
+}

@@ -85,7 +85,6 @@ fn async_constructors_are_send_on_native() {
     let options = EngineOptions::default();
     send(&Engine::new_async());
     send(&Engine::with_options_async(options.clone()));
-    send(&gpu::GpuContext::new_async(&options));
 }
 
 #[test]

@@ -3,11 +3,11 @@
 //! gradients at extreme logits; shards merged through Stats; determinism.
 mod common;
 use common::*;
-use segloss::cpu::pixel::{pixel_grad, pixel_sums};
+use segloss::reference::pixel::{pixel_grad, pixel_sums};
 
 /// Binary-mode evaluation of `terms` over per-image rows.
 fn evaluate(terms: &[Term], rows: &[Stats]) -> (Vec<f64>, Vec<Coefficients>) {
-    segloss::aggregate::evaluate(terms, rows, &Layout::binary(rows.len()))
+    segloss::evaluate(terms, rows, &Layout::binary(rows.len()))
 }
 use segloss::*;
 
@@ -91,9 +91,9 @@ fn reference_gradients_match_finite_differences() {
 fn compare_grad(gpu: &Engine, what: &str, batch: &BinaryBatch, terms: &[Term]) {
     let got = gpu.value_and_grad(batch, terms).unwrap_or_else(|e| panic!("{what}: {e}"));
     let pp = PixelParams::from_terms(terms).unwrap();
-    let stats = segloss::cpu::stats_pass(batch, &pp).unwrap();
+    let stats = segloss::reference::stats_pass(batch, &pp).unwrap();
     let (values, coefs) = evaluate(terms, &stats);
-    let want = segloss::cpu::grad_pass(batch, &pp, &coefs);
+    let want = segloss::reference::grad_pass(batch, &pp, &coefs);
     assert_grad(what, &got.grad, &want, 1e-5, 1e-8);
     for (g, w) in got.forward.values.iter().zip(&values) {
         assert!(close(*g, *w, 1e-5, 1e-7), "{what}: value {g} vs {w}");

@@ -4,8 +4,8 @@
 //! plain count; bad input; one pass forward and one backward.
 mod common;
 use common::*;
-use segloss::aggregate::evaluate;
-use segloss::cpu::classes::{class_pixel_grad, class_pixel_sums};
+use segloss::evaluate;
+use segloss::reference::classes::{class_pixel_grad, class_pixel_sums};
 use segloss::*;
 
 const IGNORE: u32 = 255;
@@ -102,7 +102,7 @@ fn compare_multiclass(gpu: &Engine, what: &str, batch: &MulticlassBatch, reqs: &
         }
         let pp = PixelParams::from_terms(req).unwrap();
         let (_, coefs) = evaluate(req, &want.stats, &want.layout);
-        let want_grad = segloss::cpu::class_grad_pass(batch, pp.focal_gamma, &coefs);
+        let want_grad = segloss::reference::class_grad_pass(batch, pp.focal_gamma, &coefs);
         assert_grad(&what, &got.grad, &want_grad, 1e-5, 1e-8);
         if let Some(ig) = batch.ignore_index {
             let (c, hw) = (batch.classes, batch.shape.pixels());
@@ -300,7 +300,7 @@ fn multilabel_matches_reference_and_finite_differences() {
         let pp = PixelParams::from_terms(&terms).unwrap();
         let layout = Layout { images: n, classes: c, mode: Mode::Multilabel };
         let (_, coefs) = evaluate(&terms, &want.forward.stats, &layout);
-        let want_grad = segloss::cpu::grad_pass(&batch, &pp, &coefs);
+        let want_grad = segloss::reference::grad_pass(&batch, &pp, &coefs);
         assert_grad("multilabel", &got.grad, &want_grad, 1e-5, 1e-8);
         // Finite differences of the reference on one plane's element.
         let total = |xs: &[f32]| {

@@ -3,7 +3,7 @@
 //! 255, 256, 257, 65537 and ≥ 4M.
 mod common;
 use common::*;
-use segloss::cpu::sort::{float_key, prefix_scan, sort_pairs};
+use segloss::reference::sort::{float_key, prefix_scan, sort_pairs};
 
 const SIZES: [usize; 7] = [1, 2, 255, 256, 257, 65537, 4_194_319];
 

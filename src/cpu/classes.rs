@@ -4,7 +4,7 @@
 
 use crate::batch::MulticlassBatch;
 use crate::error::Result;
-use crate::loss::Coefficients;
+use crate::stats::Coefficients;
 use crate::stats::Stats;
 
 /// One pixel's softmax pieces: log-sum-exp, argmax (lowest index on ties) and

@@ -3,7 +3,8 @@
 
 use super::pixel::pixel_grad;
 use crate::batch::BinaryBatch;
-use crate::loss::{Coefficients, PixelParams};
+use crate::pixel::PixelParams;
+use crate::stats::Coefficients;
 
 /// dL/dinput for every element of `batch`, given one coefficient set per image.
 pub fn grad_pass(batch: &BinaryBatch, pp: &PixelParams, per_image: &[Coefficients]) -> Vec<f64> {

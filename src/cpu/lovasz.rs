@@ -3,9 +3,9 @@
 //! Berman et al.'s `lovasz_grad` written plainly, with a stable sort.
 
 use super::classes::softmax_pixel;
-use crate::aggregate::LovaszRow;
 use crate::batch::{BinaryBatch, MulticlassBatch};
 use crate::error::Result;
+use crate::stats::LovaszRow;
 
 /// One element of a Lovasz problem: its error, label and flat index.
 #[derive(Debug, Clone, Copy)]

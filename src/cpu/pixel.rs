@@ -2,7 +2,8 @@
 //! `pixel_sums`, `pixel_grad`), function by function.
 
 use crate::batch::InputKind;
-use crate::loss::{Coefficients, FocalForm, PixelParams};
+use crate::pixel::{FocalForm, PixelParams};
+use crate::stats::Coefficients;
 use crate::stats::Stats;
 
 /// Below the smallest normal f32, −ln p is taken as 100 (PyTorch's BCELoss clamp).

@@ -4,7 +4,7 @@
 use super::pixel::pixel_sums;
 use crate::batch::{BinaryBatch, InputKind};
 use crate::error::Result;
-use crate::loss::PixelParams;
+use crate::pixel::PixelParams;
 use crate::stats::Stats;
 
 /// Whether an input value is acceptable (finite; in [0, 1] for probabilities).

@@ -1,6 +1,7 @@
 //! The GPU context: adapter and device (our own or the caller's), capabilities, pipelines
 //! and bind-group layouts, made once per engine.
 
+use super::pool::Pooled;
 use super::shaders::Kernel;
 use crate::error::{Error, Result};
 use std::borrow::Cow;
@@ -83,8 +84,6 @@ pub(crate) struct Pipelines {
     pub class_grad: wgpu::ComputePipeline,
     pub sort: SortPipelines,
     pub lovasz: LovaszPipelines,
-    pub finalize_layout: wgpu::BindGroupLayout,
-    pub finalize: wgpu::ComputePipeline,
     pub roofline_reduce: wgpu::ComputePipeline,
     pub roofline_copy: wgpu::ComputePipeline,
 }
@@ -103,6 +102,9 @@ pub struct GpuContext {
     pub(crate) profiler: Option<super::profile::Profiler>,
     /// A lost device or an error outside segloss's error scopes, reported by wgpu's callbacks.
     pub(crate) health: std::sync::Arc<Health>,
+    /// The finalize kernel of plans, made by the first plan (it needs the loss catalogue's
+    /// constants, which the plan assembles).
+    pub(crate) finalize: std::sync::OnceLock<(wgpu::BindGroupLayout, wgpu::ComputePipeline)>,
 }
 
 /// What wgpu's device callbacks reported (engines on their own device install them).
@@ -266,6 +268,7 @@ impl GpuContext {
             pool: Default::default(),
             health: Default::default(),
             profiler,
+            finalize: Default::default(),
         })
     }
 
@@ -313,7 +316,6 @@ impl GpuContext {
             jacobian_layout,
             jacobian,
         };
-        let (finalize_layout, finalize) = kernel(Kernel::Finalize, &[Uniform, ro, ro, ro, ro, ro, rw, rw, rw]);
         let partials_kernel = if subgroups { Kernel::StatsPartialsSubgroup } else { Kernel::StatsPartials };
         let pipelines = Pipelines {
             stats_partials: pipeline(device, partials_kernel, &stats_layout),
@@ -324,8 +326,6 @@ impl GpuContext {
             class_stats_layout,
             sort,
             lovasz,
-            finalize_layout,
-            finalize,
             roofline_reduce: pipeline(device, Kernel::RooflineReduce, &final_layout),
             roofline_copy: pipeline(device, Kernel::RooflineCopy, &final_layout),
             stats_layout,
@@ -359,21 +359,155 @@ fn layout(device: &wgpu::Device, label: &str, kinds: &[wgpu::BufferBindingType])
 }
 
 fn pipeline(device: &wgpu::Device, kernel: Kernel, layout: &wgpu::BindGroupLayout) -> wgpu::ComputePipeline {
+    pipeline_from_source(device, kernel.name(), kernel.source(), layout)
+}
+
+fn pipeline_from_source(
+    device: &wgpu::Device,
+    label: &str,
+    source: String,
+    layout: &wgpu::BindGroupLayout,
+) -> wgpu::ComputePipeline {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(kernel.name()),
-        source: wgpu::ShaderSource::Wgsl(Cow::Owned(kernel.source())),
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(Cow::Owned(source)),
     });
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(kernel.name()),
+        label: Some(label),
         bind_group_layouts: &[Some(layout)],
         immediate_size: 0,
     });
     device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(kernel.name()),
+        label: Some(label),
         layout: Some(&pipeline_layout),
         module: &module,
         entry_point: Some("main"),
         compilation_options: Default::default(),
         cache: None,
     })
+}
+
+/// Buffers, bind groups, readback and error scopes: the helpers every pass uses.
+impl GpuContext {
+    /// The device limits the chunk schedule depends on.
+    pub(crate) fn limits(&self) -> super::chunk::Limits {
+        super::chunk::Limits { max_workgroups: self.max_workgroups, binding_elems: self.binding_elems }
+    }
+
+    /// Binding limit in bytes (pool size classes stay under it).
+    fn binding_bytes(&self) -> u64 {
+        self.binding_elems as u64 * 4
+    }
+
+    /// A pooled uniform buffer for one `Params`.
+    pub(crate) fn uniform(&self) -> Pooled<'_> {
+        use wgpu::BufferUsages as U;
+        let size = std::mem::size_of::<super::contract::Params>() as u64;
+        self.pool.take(&self.device, "params", size, U::UNIFORM | U::COPY_DST, self.binding_bytes())
+    }
+
+    /// A pooled staging buffer (map-read) of at least `size` bytes.
+    pub(crate) fn staging(&self, size: u64) -> Pooled<'_> {
+        use wgpu::BufferUsages as U;
+        self.pool.take(&self.device, "staging", size, U::MAP_READ | U::COPY_DST, self.binding_bytes())
+    }
+
+    /// A pooled storage buffer of at least `size` bytes with `usage` besides `STORAGE`.
+    pub(crate) fn storage(&self, label: &'static str, size: u64, usage: wgpu::BufferUsages) -> Pooled<'_> {
+        self.pool.take(&self.device, label, size, wgpu::BufferUsages::STORAGE | usage, self.binding_bytes())
+    }
+
+    /// A bind group of whole buffers, bound in order from binding 0.
+    pub(crate) fn bind_group(&self, layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let bindings: Vec<_> = buffers.iter().map(|b| b.as_entire_buffer_binding()).collect();
+        self.bind_ranges(layout, &bindings)
+    }
+
+    /// A bind group of buffer ranges, bound in order from binding 0.
+    pub(crate) fn bind_ranges(
+        &self,
+        layout: &wgpu::BindGroupLayout,
+        bindings: &[wgpu::BufferBinding],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<_> = bindings
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: wgpu::BindingResource::Buffer(b.clone()),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries })
+    }
+
+    /// Maps `buffer`, copies its first `size` bytes out and unmaps it.
+    pub(crate) fn read(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        let slice = buffer.slice(..size);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu { during: "waiting for the GPU", detail: e.to_string() })?;
+        rx.recv()
+            .map_err(|e| Error::Gpu { during: "mapping a result buffer", detail: e.to_string() })?
+            .map_err(|e| Error::Gpu { during: "mapping a result buffer", detail: e.to_string() })?;
+        let data = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Gpu { during: "reading a result buffer", detail: e.to_string() })?
+            .to_vec();
+        buffer.unmap();
+        Ok(data)
+    }
+
+    /// Runs `f` inside Validation and OutOfMemory error scopes: a GPU error becomes `Err`.
+    pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.check_health()?;
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let result = f().and_then(|value| self.collect_gpu_time().map(|_| value));
+        let oom = pollster::block_on(oom.pop());
+        let validation = pollster::block_on(validation.pop());
+        if let Some(e) = oom.or(validation) {
+            return Err(Error::Gpu { during: "segloss pass", detail: e.to_string() });
+        }
+        self.check_health()?;
+        result
+    }
+
+    /// Begins a compute pass, with timestamps when profiling.
+    pub(crate) fn compute_pass<'e>(&self, encoder: &'e mut wgpu::CommandEncoder, label: &str) -> wgpu::ComputePass<'e> {
+        let writes = self.profiler.as_ref().and_then(|p| p.timestamp_writes());
+        encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: writes })
+    }
+
+    /// Adds the timestamps of this call's passes to the running total (when profiling).
+    pub(crate) fn collect_gpu_time(&self) -> Result<()> {
+        match &self.profiler {
+            Some(p) => p.collect(self),
+            None => Ok(()),
+        }
+    }
+
+    /// GPU seconds of the compute passes since the last call (None without profiling, or if a
+    /// call recorded more passes than one query set holds).
+    pub(crate) fn take_gpu_time(&self) -> Option<f64> {
+        self.profiler.as_ref()?.take()
+    }
+
+    /// The finalize kernel's layout and pipeline, made from `source` on first use (call
+    /// inside [`GpuContext::scoped`]: a bad source is a validation error there).
+    pub(crate) fn finalize_pipeline(
+        &self,
+        source: impl FnOnce() -> String,
+    ) -> &(wgpu::BindGroupLayout, wgpu::ComputePipeline) {
+        use wgpu::BufferBindingType::{Storage, Uniform};
+        self.finalize.get_or_init(|| {
+            let (ro, rw) = (Storage { read_only: true }, Storage { read_only: false });
+            let l = layout(&self.device, Kernel::Finalize.name(), &[Uniform, ro, ro, ro, ro, ro, rw, rw, rw]);
+            let p = pipeline_from_source(&self.device, Kernel::Finalize.name(), source(), &l);
+            (l, p)
+        })
+    }
 }

@@ -1,18 +1,21 @@
-//! The wgpu path: context (own or borrowed device), kernels, data layout, chunk plan and
-//! the blocking forward/backward run.
+//! The wgpu path: the context (own or borrowed device; its helpers in one place), the
+//! kernels and their Rust↔WGSL contract, the chunk schedule, the one recorder of the forward
+//! and backward passes, the blocking path on top of it, and the sort, scan and Lovasz passes.
 
-pub mod context;
-pub(crate) mod layout;
+pub(crate) mod blocking;
+pub(crate) mod chunk;
+pub(crate) mod context;
+pub(crate) mod contract;
 pub(crate) mod lovasz;
-pub mod plan;
 pub(crate) mod pool;
 pub(crate) mod profile;
 pub mod readback;
-pub(crate) mod run;
-pub(crate) mod run_classes;
-pub mod shaders;
+pub(crate) mod record;
+pub(crate) mod shaders;
 pub(crate) mod sort;
 
-pub use context::{BackendInfo, EngineOptions, GpuContext, SubgroupMode};
+pub use blocking::DispatchCount;
+pub(crate) use context::GpuContext;
+pub use context::{BackendInfo, EngineOptions, SubgroupMode};
+pub(crate) use lovasz::LovaszScales;
 pub use readback::read_buffer_async;
-pub use run::DispatchCount;

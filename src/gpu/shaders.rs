@@ -1,5 +1,6 @@
-//! The WGSL kernels: one per file under `shaders/`, each composed with the shared prelude
-//! (and the tree reduction where it uses one), and validated by naga without an adapter.
+//! The WGSL kernels: one per file under `shaders/`, each composed with the constants
+//! generated from the Rust side (`contract::wgsl_constants`), the shared prelude (and the
+//! tree reduction where it uses one), and validated by naga in tests, without an adapter.
 
 const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
 const TREE: &str = include_str!("../../shaders/tree.wgsl");
@@ -25,7 +26,8 @@ pub enum Kernel {
     ClassStats,
     /// Multiclass backward pass: the gradient through the softmax.
     ClassGrad,
-    /// Plans: loss values and backward coefficients from the sums, on the GPU.
+    /// Plans: loss values and backward coefficients from the sums, on the GPU (assembled
+    /// with the loss catalogue's constants by the plan: see `plan::finalize_source`).
     Finalize,
     /// Radix sort: per-block digit histogram.
     RadixCount,
@@ -53,6 +55,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// All kernels.
+    #[cfg(test)]
     pub const ALL: [Kernel; 18] = [
         Kernel::StatsPartials,
         Kernel::StatsPartialsSubgroup,
@@ -75,6 +78,7 @@ impl Kernel {
     ];
 
     /// The shared pieces composed into kernels (not kernels themselves).
+    #[cfg(test)]
     pub const SHARED_FILES: [&'static str; 8] = [
         "prelude.wgsl",
         "load.wgsl",
@@ -111,12 +115,14 @@ impl Kernel {
     }
 
     /// Whether the kernel needs `Features::SUBGROUP`.
+    #[cfg(test)]
     pub fn needs_subgroups(self) -> bool {
         self == Kernel::StatsPartialsSubgroup
     }
 
-    /// The complete WGSL source: prelude, the shared pieces the kernel uses, kernel.
-    /// (The sort and scan kernels have their own prelude, sort_common.wgsl.)
+    /// The complete WGSL source: generated constants, prelude, the shared pieces the kernel
+    /// uses, kernel. (The sort and scan kernels have their own prelude, sort_common.wgsl.)
+    /// `Finalize` also needs the loss catalogue's constants, which its user prepends.
     pub fn source(self) -> String {
         let sort = |body: &'static str| -> String { format!("{SORT_COMMON}\n{body}") };
         let parts: &[&str] = match self {
@@ -143,26 +149,121 @@ impl Kernel {
             Kernel::ClassGrad => &[CLASSES, include_str!("../../shaders/class_grad.wgsl")],
             Kernel::Finalize => &[TREE, include_str!("../../shaders/finalize.wgsl")],
         };
-        let mut src = String::from(PRELUDE);
+        let mut src = super::contract::wgsl_constants();
+        src.push_str(PRELUDE);
         for part in parts {
             src.push('\n');
             src.push_str(part);
         }
         src
     }
+}
 
-    /// Parses and validates the kernel with naga (no adapter needed).
-    pub fn validate(self) -> Result<naga::Module, String> {
-        use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
-        let src = self.source();
-        let module =
-            naga::front::wgsl::parse_str(&src).map_err(|e| format!("{}: {}", self.name(), e.emit_to_string(&src)))?;
-        let caps = if self.needs_subgroups() { Capabilities::SUBGROUP } else { Capabilities::empty() };
-        Validator::new(ValidationFlags::all(), caps)
-            .subgroup_stages(ShaderStages::COMPUTE)
-            .subgroup_operations(SubgroupOperationSet::all())
-            .validate(&module)
-            .map_err(|e| format!("{}: {}", self.name(), e.emit_to_string(&src)))?;
-        Ok(module)
+/// Parses and validates a kernel's complete source with naga (no adapter needed).
+#[cfg(test)]
+pub(crate) fn validate(name: &str, src: &str, subgroups: bool) -> Result<naga::Module, String> {
+    use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
+    let module = naga::front::wgsl::parse_str(src).map_err(|e| format!("{name}: {}", e.emit_to_string(src)))?;
+    let caps = if subgroups { Capabilities::SUBGROUP } else { Capabilities::empty() };
+    Validator::new(ValidationFlags::all(), caps)
+        .subgroup_stages(ShaderStages::COMPUTE)
+        .subgroup_operations(SubgroupOperationSet::all())
+        .validate(&module)
+        .map_err(|e| format!("{name}: {}", e.emit_to_string(src)))?;
+    Ok(module)
+}
+
+/// Compares the size and field offsets of Rust mirrors with naga's layout of the WGSL
+/// structs of the same name in `module` (`Err` lists every difference).
+#[cfg(test)]
+pub(crate) fn compare_layouts(
+    module: &naga::Module,
+    mirrors: &[crate::finalize::StructMirror],
+) -> Result<(), String> {
+    let mut layouter = naga::proc::Layouter::default();
+    layouter.update(module.to_ctx()).map_err(|e| e.to_string())?;
+    let mut errors = Vec::new();
+    for (name, size, fields) in mirrors {
+        let found = module.types.iter().find(|(_, t)| t.name.as_deref() == Some(*name));
+        let Some((handle, ty)) = found else {
+            errors.push(format!("{name}: no such struct in the WGSL"));
+            continue;
+        };
+        let naga::TypeInner::Struct { members, span } = &ty.inner else {
+            errors.push(format!("{name}: not a struct in the WGSL"));
+            continue;
+        };
+        let wgsl_size = layouter[handle].size as usize;
+        if wgsl_size != *size || *span as usize != *size {
+            errors.push(format!("{name}: {size} bytes in Rust, {wgsl_size} in WGSL"));
+        }
+        let wgsl: Vec<(String, usize)> =
+            members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect();
+        // Vector members (Sums) are compared by name and offset of each member.
+        if wgsl != *fields {
+            errors.push(format!("{name}: fields (name, offset) differ\n  Rust: {fields:?}\n  WGSL: {wgsl:?}"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kernel_validates_with_naga() {
+        for kernel in Kernel::ALL.into_iter().filter(|&k| k != Kernel::Finalize) {
+            if let Err(e) = validate(kernel.name(), &kernel.source(), kernel.needs_subgroups()) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_file_has_a_header_comment() {
+        for kernel in Kernel::ALL {
+            let src = kernel.source();
+            let body = src.split(&format!("// {}", kernel.name())).nth(1);
+            assert!(body.is_some(), "{} has no header comment naming the file", kernel.name());
+        }
+    }
+
+    #[test]
+    fn every_wgsl_file_is_a_listed_kernel_or_a_shared_piece() {
+        let mut files: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|f| f.ends_with(".wgsl"))
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = Kernel::ALL.iter().map(|k| k.name().to_string()).collect();
+        listed.extend(Kernel::SHARED_FILES.iter().map(|s| s.to_string()));
+        listed.sort();
+        assert_eq!(files, listed, "shaders/ and Kernel::ALL + SHARED_FILES disagree");
+    }
+
+    /// Params, Sums and Coef: Rust mirrors and WGSL structs have the same size and field
+    /// offsets (grad.wgsl uses all three).
+    #[test]
+    fn prelude_structs_match_their_rust_mirrors() {
+        let module = validate("grad.wgsl", &Kernel::Grad.source(), false).unwrap();
+        compare_layouts(&module, &super::super::contract::mirrored_structs()).unwrap();
+    }
+
+    /// The check itself fails when one side changes: a WGSL field moved, or a Rust one.
+    #[test]
+    fn the_layout_check_sees_a_change_on_either_side() {
+        let src = Kernel::Grad.source().replace("    seg_len: u32,", "    seg_len: u32,\n    extra: u32,");
+        let module = validate("grad.wgsl (mutated)", &src, false).unwrap();
+        assert!(compare_layouts(&module, &super::super::contract::mirrored_structs()).is_err());
+        let module = validate("grad.wgsl", &Kernel::Grad.source(), false).unwrap();
+        let mut mirrors = super::super::contract::mirrored_structs();
+        mirrors[0].2.swap(0, 1);
+        assert!(compare_layouts(&module, &mirrors).is_err());
     }
 }

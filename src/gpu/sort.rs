@@ -103,156 +103,126 @@ pub(crate) struct ScanScratch<'a> {
     zero: Pooled<'a>,
 }
 
-impl GpuContext {
-    pub(crate) fn scan_scratch(&self, n: usize) -> ScanScratch<'_> {
-        let mut levels = Vec::new();
-        let mut blocks = n.div_ceil(BLOCK);
-        while blocks > 1 {
-            let size = (blocks * 4) as u64;
-            levels.push((
-                self.storage("scan sums", size, wgpu::BufferUsages::empty()),
-                self.storage("scan carries", size, wgpu::BufferUsages::empty()),
-            ));
-            blocks = blocks.div_ceil(BLOCK);
-        }
-        ScanScratch { levels, zero: self.storage("scan zero", 16, wgpu::BufferUsages::empty()) }
+pub(crate) fn scan_scratch(ctx: &GpuContext, n: usize) -> ScanScratch<'_> {
+    let mut levels = Vec::new();
+    let mut blocks = n.div_ceil(BLOCK);
+    while blocks > 1 {
+        let size = (blocks * 4) as u64;
+        levels.push((
+            ctx.storage("scan sums", size, wgpu::BufferUsages::empty()),
+            ctx.storage("scan carries", size, wgpu::BufferUsages::empty()),
+        ));
+        blocks = blocks.div_ceil(BLOCK);
     }
+    ScanScratch { levels, zero: ctx.storage("scan zero", 16, wgpu::BufferUsages::empty()) }
+}
 
-    pub(crate) fn sort_scratch(&self, n: usize) -> SortScratch<'_> {
-        let hist_len = 16 * n.div_ceil(BLOCK);
-        SortScratch {
-            hist: self.storage("radix hist", (hist_len * 4) as u64, wgpu::BufferUsages::empty()),
-            offsets: self.storage("radix offsets", (hist_len * 4) as u64, wgpu::BufferUsages::empty()),
-            scan: self.scan_scratch(hist_len),
-        }
+pub(crate) fn sort_scratch(ctx: &GpuContext, n: usize) -> SortScratch<'_> {
+    let hist_len = 16 * n.div_ceil(BLOCK);
+    SortScratch {
+        hist: ctx.storage("radix hist", (hist_len * 4) as u64, wgpu::BufferUsages::empty()),
+        offsets: ctx.storage("radix offsets", (hist_len * 4) as u64, wgpu::BufferUsages::empty()),
+        scan: scan_scratch(ctx, hist_len),
     }
+}
 
-    pub(super) fn dispatch(
-        &self,
-        pass: &mut wgpu::ComputePass,
-        pipeline: &wgpu::ComputePipeline,
-        layout: &wgpu::BindGroupLayout,
-        params: wgpu::BufferBinding,
-        buffers: &[&wgpu::Buffer],
-        workgroups: u32,
-    ) {
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(params) }];
-        entries.extend(
-            buffers
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }),
-        );
-        let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries });
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(workgroups, 1, 1);
-    }
+pub(super) fn dispatch(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass,
+    pipeline: &wgpu::ComputePipeline,
+    layout: &wgpu::BindGroupLayout,
+    params: wgpu::BufferBinding,
+    buffers: &[&wgpu::Buffer],
+    workgroups: u32,
+) {
+    let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(params) }];
+    entries.extend(
+        buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }),
+    );
+    let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries });
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, &bg, &[]);
+    pass.dispatch_workgroups(workgroups, 1, 1);
+}
 
-    /// Records a prefix scan of `n` elements of `input & mask` into `output` (distinct buffers).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn encode_scan(
-        &self,
-        pass: &mut wgpu::ComputePass,
-        arena: &mut UniformArena,
-        scratch: &ScanScratch,
-        level: usize,
-        input: &wgpu::Buffer,
-        output: &wgpu::Buffer,
-        n: usize,
-        mask: u32,
-        inclusive: bool,
-    ) {
-        let s = &self.pipelines.sort;
-        let blocks = n.div_ceil(BLOCK);
+/// Records a prefix scan of `n` elements of `input & mask` into `output` (distinct buffers).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_scan(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass,
+    arena: &mut UniformArena,
+    scratch: &ScanScratch,
+    level: usize,
+    input: &wgpu::Buffer,
+    output: &wgpu::Buffer,
+    n: usize,
+    mask: u32,
+    inclusive: bool,
+) {
+    let s = &ctx.pipelines.sort;
+    let blocks = n.div_ceil(BLOCK);
+    let p =
+        SortParams { n: n as u32, n_blocks: blocks as u32, mask, inclusive: inclusive as u32, ..Default::default() };
+    let carries = if blocks > 1 {
+        let (sums, carries) = &scratch.levels[level];
+        dispatch(ctx, pass, &s.scan_reduce, &s.scan_reduce_layout, arena.push(&p), &[input, sums], blocks as u32);
+        encode_scan(ctx, pass, arena, scratch, level + 1, sums, carries, blocks, u32::MAX, false);
+        carries
+    } else {
+        &scratch.zero
+    };
+    dispatch(ctx, pass, &s.scan_apply, &s.scan_apply_layout, arena.push(&p), &[input, carries, output], blocks as u32);
+}
+
+/// Records a stable sort of `n` (key, value) pairs by (segment, key), segment =
+/// (value >> value_shift) / seg_len, over `segments` segments. Sorts from `a` using
+/// `b` as the other half of the ping-pong; returns true when the result ends in `b`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_sort(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass,
+    arena: &mut UniformArena,
+    scratch: &SortScratch,
+    a: (&wgpu::Buffer, &wgpu::Buffer),
+    b: (&wgpu::Buffer, &wgpu::Buffer),
+    n: usize,
+    seg_len: usize,
+    segments: usize,
+    value_shift: u32,
+) -> bool {
+    let s = &ctx.pipelines.sort;
+    let blocks = n.div_ceil(BLOCK);
+    let (mut src, mut dst) = (a, b);
+    let mut in_b = false;
+    for (mode, shift) in sort_passes(segments) {
         let p = SortParams {
             n: n as u32,
             n_blocks: blocks as u32,
-            mask,
-            inclusive: inclusive as u32,
-            ..Default::default()
+            shift,
+            mode,
+            seg_len: seg_len.min(u32::MAX as usize) as u32,
+            mask: u32::MAX,
+            inclusive: 0,
+            value_shift,
         };
-        let carries = if blocks > 1 {
-            let (sums, carries) = &scratch.levels[level];
-            self.dispatch(pass, &s.scan_reduce, &s.scan_reduce_layout, arena.push(&p), &[input, sums], blocks as u32);
-            self.encode_scan(pass, arena, scratch, level + 1, sums, carries, blocks, u32::MAX, false);
-            carries
-        } else {
-            &scratch.zero
-        };
-        self.dispatch(
+        dispatch(ctx, pass, &s.count, &s.count_layout, arena.push(&p), &[src.0, src.1, &scratch.hist], blocks as u32);
+        encode_scan(ctx, pass, arena, &scratch.scan, 0, &scratch.hist, &scratch.offsets, 16 * blocks, u32::MAX, false);
+        dispatch(
+            ctx,
             pass,
-            &s.scan_apply,
-            &s.scan_apply_layout,
+            &s.scatter,
+            &s.scatter_layout,
             arena.push(&p),
-            &[input, carries, output],
+            &[src.0, src.1, &scratch.offsets, dst.0, dst.1],
             blocks as u32,
         );
+        std::mem::swap(&mut src, &mut dst);
+        in_b = !in_b;
     }
-
-    /// Records a stable sort of `n` (key, value) pairs by (segment, key), segment =
-    /// (value >> value_shift) / seg_len, over `segments` segments. Sorts from `a` using
-    /// `b` as the other half of the ping-pong; returns true when the result ends in `b`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn encode_sort(
-        &self,
-        pass: &mut wgpu::ComputePass,
-        arena: &mut UniformArena,
-        scratch: &SortScratch,
-        a: (&wgpu::Buffer, &wgpu::Buffer),
-        b: (&wgpu::Buffer, &wgpu::Buffer),
-        n: usize,
-        seg_len: usize,
-        segments: usize,
-        value_shift: u32,
-    ) -> bool {
-        let s = &self.pipelines.sort;
-        let blocks = n.div_ceil(BLOCK);
-        let (mut src, mut dst) = (a, b);
-        let mut in_b = false;
-        for (mode, shift) in sort_passes(segments) {
-            let p = SortParams {
-                n: n as u32,
-                n_blocks: blocks as u32,
-                shift,
-                mode,
-                seg_len: seg_len.min(u32::MAX as usize) as u32,
-                mask: u32::MAX,
-                inclusive: 0,
-                value_shift,
-            };
-            self.dispatch(
-                pass,
-                &s.count,
-                &s.count_layout,
-                arena.push(&p),
-                &[src.0, src.1, &scratch.hist],
-                blocks as u32,
-            );
-            self.encode_scan(
-                pass,
-                arena,
-                &scratch.scan,
-                0,
-                &scratch.hist,
-                &scratch.offsets,
-                16 * blocks,
-                u32::MAX,
-                false,
-            );
-            self.dispatch(
-                pass,
-                &s.scatter,
-                &s.scatter_layout,
-                arena.push(&p),
-                &[src.0, src.1, &scratch.offsets, dst.0, dst.1],
-                blocks as u32,
-            );
-            std::mem::swap(&mut src, &mut dst);
-            in_b = !in_b;
-        }
-        in_b
-    }
+    in_b
 }
 
 /// Largest number of elements one sort or scan handles (one binding, one dispatch row).
@@ -260,90 +230,88 @@ pub(crate) fn max_elements(binding_elems: usize) -> usize {
     binding_elems.min(65535 * BLOCK)
 }
 
-impl GpuContext {
-    fn check_len(&self, n: usize, what: &str) -> crate::Result<()> {
-        let max = max_elements(self.binding_elems);
-        if n > max {
-            return Err(crate::Error::InvalidRequest(format!(
-                "{what} of {n} elements: at most {max} fit one storage binding on this device"
-            )));
-        }
-        Ok(())
+fn check_len(ctx: &GpuContext, n: usize, what: &str) -> crate::Result<()> {
+    let max = max_elements(ctx.binding_elems);
+    if n > max {
+        return Err(crate::Error::InvalidRequest(format!(
+            "{what} of {n} elements: at most {max} fit one storage binding on this device"
+        )));
     }
+    Ok(())
+}
 
-    /// Sorts (key, value) pairs stably by (value / segment_len, key) on the GPU.
-    pub(crate) fn sort_pairs(
-        &self,
-        keys: &[u32],
-        values: &[u32],
-        segment_len: usize,
-    ) -> crate::Result<(Vec<u32>, Vec<u32>)> {
-        use wgpu::BufferUsages as U;
-        let n = keys.len();
-        if values.len() != n {
-            return Err(crate::Error::InvalidRequest(format!("{n} keys but {} values", values.len())));
-        }
-        if let Some(i) = values.iter().position(|&v| v == u32::MAX) {
-            return Err(crate::Error::InvalidRequest(format!("value {i} is 0xffffffff, which marks padding")));
-        }
-        if n == 0 {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        self.check_len(n, "a sort")?;
-        let seg_len = segment_len.clamp(1, u32::MAX as usize);
-        let segments = values.iter().map(|&v| v as usize / seg_len).max().unwrap_or(0) + 1;
-        self.scoped(|| {
-            let bytes = (n * 4) as u64;
-            let ka = self.storage("keys a", bytes, U::COPY_DST | U::COPY_SRC);
-            let va = self.storage("values a", bytes, U::COPY_DST | U::COPY_SRC);
-            let kb = self.storage("keys b", bytes, U::COPY_SRC);
-            let vb = self.storage("values b", bytes, U::COPY_SRC);
-            self.queue.write_buffer(&ka, 0, bytemuck::cast_slice(keys));
-            self.queue.write_buffer(&va, 0, bytemuck::cast_slice(values));
-            let scratch = self.sort_scratch(n);
-            let mut arena = UniformArena::new(self, sort_slots(n, segments));
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            let in_b = {
-                let mut pass = self.compute_pass(&mut encoder, "radix sort");
-                self.encode_sort(&mut pass, &mut arena, &scratch, (&ka, &va), (&kb, &vb), n, seg_len, segments, 0)
-            };
-            let (k, v) = if in_b { (&kb, &vb) } else { (&ka, &va) };
-            let staging = self.staging(2 * bytes);
-            encoder.copy_buffer_to_buffer(k, 0, &staging, 0, Some(bytes));
-            encoder.copy_buffer_to_buffer(v, 0, &staging, bytes, Some(bytes));
-            arena.upload(&self.queue);
-            self.queue.submit([encoder.finish()]);
-            let data: Vec<u32> = bytemuck::pod_collect_to_vec(&self.read(&staging, 2 * bytes)?);
-            let (k, v) = data.split_at(n);
-            Ok((k.to_vec(), v.to_vec()))
-        })
+/// Sorts (key, value) pairs stably by (value / segment_len, key) on the GPU.
+pub(crate) fn sort_pairs(
+    ctx: &GpuContext,
+    keys: &[u32],
+    values: &[u32],
+    segment_len: usize,
+) -> crate::Result<(Vec<u32>, Vec<u32>)> {
+    use wgpu::BufferUsages as U;
+    let n = keys.len();
+    if values.len() != n {
+        return Err(crate::Error::InvalidRequest(format!("{n} keys but {} values", values.len())));
     }
+    if let Some(i) = values.iter().position(|&v| v == u32::MAX) {
+        return Err(crate::Error::InvalidRequest(format!("value {i} is 0xffffffff, which marks padding")));
+    }
+    if n == 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    check_len(ctx, n, "a sort")?;
+    let seg_len = segment_len.clamp(1, u32::MAX as usize);
+    let segments = values.iter().map(|&v| v as usize / seg_len).max().unwrap_or(0) + 1;
+    ctx.scoped(|| {
+        let bytes = (n * 4) as u64;
+        let ka = ctx.storage("keys a", bytes, U::COPY_DST | U::COPY_SRC);
+        let va = ctx.storage("values a", bytes, U::COPY_DST | U::COPY_SRC);
+        let kb = ctx.storage("keys b", bytes, U::COPY_SRC);
+        let vb = ctx.storage("values b", bytes, U::COPY_SRC);
+        ctx.queue.write_buffer(&ka, 0, bytemuck::cast_slice(keys));
+        ctx.queue.write_buffer(&va, 0, bytemuck::cast_slice(values));
+        let scratch = sort_scratch(ctx, n);
+        let mut arena = UniformArena::new(ctx, sort_slots(n, segments));
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let in_b = {
+            let mut pass = ctx.compute_pass(&mut encoder, "radix sort");
+            encode_sort(ctx, &mut pass, &mut arena, &scratch, (&ka, &va), (&kb, &vb), n, seg_len, segments, 0)
+        };
+        let (k, v) = if in_b { (&kb, &vb) } else { (&ka, &va) };
+        let staging = ctx.staging(2 * bytes);
+        encoder.copy_buffer_to_buffer(k, 0, &staging, 0, Some(bytes));
+        encoder.copy_buffer_to_buffer(v, 0, &staging, bytes, Some(bytes));
+        arena.upload(&ctx.queue);
+        ctx.queue.submit([encoder.finish()]);
+        let data: Vec<u32> = bytemuck::pod_collect_to_vec(&ctx.read(&staging, 2 * bytes)?);
+        let (k, v) = data.split_at(n);
+        Ok((k.to_vec(), v.to_vec()))
+    })
+}
 
-    /// Exact u32 prefix sums (wrapping) on the GPU.
-    pub(crate) fn prefix_scan(&self, data: &[u32], inclusive: bool) -> crate::Result<Vec<u32>> {
-        use wgpu::BufferUsages as U;
-        let n = data.len();
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        self.check_len(n, "a scan")?;
-        self.scoped(|| {
-            let bytes = (n * 4) as u64;
-            let input = self.storage("scan in", bytes, U::COPY_DST);
-            let output = self.storage("scan out", bytes, U::COPY_SRC);
-            self.queue.write_buffer(&input, 0, bytemuck::cast_slice(data));
-            let scratch = self.scan_scratch(n);
-            let mut arena = UniformArena::new(self, scan_slots(n));
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = self.compute_pass(&mut encoder, "prefix scan");
-                self.encode_scan(&mut pass, &mut arena, &scratch, 0, &input, &output, n, u32::MAX, inclusive);
-            }
-            let staging = self.staging(bytes);
-            encoder.copy_buffer_to_buffer(&output, 0, &staging, 0, Some(bytes));
-            arena.upload(&self.queue);
-            self.queue.submit([encoder.finish()]);
-            Ok(bytemuck::pod_collect_to_vec(&self.read(&staging, bytes)?))
-        })
+/// Exact u32 prefix sums (wrapping) on the GPU.
+pub(crate) fn prefix_scan(ctx: &GpuContext, data: &[u32], inclusive: bool) -> crate::Result<Vec<u32>> {
+    use wgpu::BufferUsages as U;
+    let n = data.len();
+    if n == 0 {
+        return Ok(Vec::new());
     }
+    check_len(ctx, n, "a scan")?;
+    ctx.scoped(|| {
+        let bytes = (n * 4) as u64;
+        let input = ctx.storage("scan in", bytes, U::COPY_DST);
+        let output = ctx.storage("scan out", bytes, U::COPY_SRC);
+        ctx.queue.write_buffer(&input, 0, bytemuck::cast_slice(data));
+        let scratch = scan_scratch(ctx, n);
+        let mut arena = UniformArena::new(ctx, scan_slots(n));
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = ctx.compute_pass(&mut encoder, "prefix scan");
+            encode_scan(ctx, &mut pass, &mut arena, &scratch, 0, &input, &output, n, u32::MAX, inclusive);
+        }
+        let staging = ctx.staging(bytes);
+        encoder.copy_buffer_to_buffer(&output, 0, &staging, 0, Some(bytes));
+        arena.upload(&ctx.queue);
+        ctx.queue.submit([encoder.finish()]);
+        Ok(bytemuck::pod_collect_to_vec(&ctx.read(&staging, bytes)?))
+    })
 }

@@ -10,9 +10,10 @@
 //! Lovasz softmax: per image, every class (an absent class contributes its largest probability).
 
 use super::{part, Activation, InputSpec, Kw, Part, Scale, TargetKind};
-use crate::aggregate::{AbsentClass, ClassOptions};
 use crate::error::Result;
-use crate::loss::{Dice, Focal, FocalForm, Loss, LovaszHinge, LovaszSoftmax, Reduction, TpForm, Tversky};
+use crate::loss::{Dice, Focal, Loss, LovaszHinge, LovaszSoftmax, Reduction, TpForm, Tversky};
+use crate::options::{AbsentClass, ClassOptions};
+use crate::pixel::FocalForm;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Function {

@@ -9,11 +9,11 @@
 //! logits (1 channel: `BCEWithLogits(pos_weight=weight)`), `DiceFocalLoss` the sigmoid focal.
 
 use super::{part, Activation, InputSpec, Kw, Part, Scale, TargetKind};
-use crate::aggregate::{ClassOptions, ClassSelection};
 use crate::error::Result;
-use crate::loss::{
-    Bce, CrossEntropy, Dice, Focal, FocalForm, GdlWeighting, GeneralizedDice, Loss, Reduction, Term, TpForm, Tversky,
-};
+use crate::loss::{Bce, CrossEntropy, Dice, Focal, GdlWeighting, GeneralizedDice, Loss, Reduction, TpForm, Tversky};
+use crate::options::{ClassOptions, ClassSelection};
+use crate::pixel::FocalForm;
+use crate::term::Term;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {

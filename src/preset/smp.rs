@@ -9,9 +9,10 @@
 //! `AbsentClass::Zero`.
 
 use super::{part, Activation, InputSpec, Kw, Part, Scale, TargetKind, Transform};
-use crate::aggregate::{AbsentClass, ClassOptions, ClassSelection};
 use crate::error::Result;
-use crate::loss::{Bce, CrossEntropy, Focal, FocalForm, Loss, LovaszHinge, LovaszSoftmax, Reduction, TpForm, Tversky};
+use crate::loss::{Bce, CrossEntropy, Focal, Loss, LovaszHinge, LovaszSoftmax, Reduction, TpForm, Tversky};
+use crate::options::{AbsentClass, ClassOptions, ClassSelection};
+use crate::pixel::FocalForm;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {

@@ -3,9 +3,10 @@
 //! reduction "none" returns a tensor; as a loss, give "mean" or "sum".
 
 use super::{part, Activation, InputSpec, Kw, Part, Scale, TargetKind};
-use crate::aggregate::ClassOptions;
 use crate::error::Result;
-use crate::loss::{Focal, FocalForm, Loss, Reduction};
+use crate::loss::{Focal, Loss, Reduction};
+use crate::options::ClassOptions;
+use crate::pixel::FocalForm;
 
 pub(crate) const KEYWORDS: &[&str] = &["alpha", "gamma", "reduction"];
 

@@ -1,6 +1,10 @@
-//! How a batch is cut into chunks that fit one storage binding, and how many workgroups
-//! each chunk's passes use. Chunk statistics merge exactly (`Stats::merge`), so a chunked
-//! run gives the same sums as one pass, up to f32 rounding order.
+//! How a batch is cut into chunks that fit one storage binding, how many workgroups each
+//! chunk's passes use, and the uniforms of those passes ([`ChunkPasses`]): the one schedule
+//! that the blocking path and plans both record (`record.rs`). Chunk statistics merge
+//! exactly (`Stats::merge`), so a chunked run gives the same sums as one pass, up to f32
+//! rounding order.
+
+use super::contract::Params;
 
 /// Workgroup size of every kernel (`WG_SIZE` in prelude.wgsl).
 pub const WG_SIZE: u32 = 256;
@@ -54,13 +58,6 @@ pub fn chunks(total: usize, seg_len: usize, max_len: usize) -> Vec<Chunk> {
         start += len;
     }
     out
-}
-
-/// The longest chunk and the most segments any chunk touches: what buffers must hold.
-pub fn largest(chunks: &[Chunk]) -> (usize, usize) {
-    let len = chunks.iter().map(|c| c.len).max().unwrap_or(1);
-    let n_seg = chunks.iter().map(|c| c.n_seg).max().unwrap_or(1);
-    (len, n_seg)
 }
 
 /// First-pass workgroups per segment: enough that each invocation has at least
@@ -150,6 +147,97 @@ pub fn class_workgroups(chunk: &ClassChunk, classes: usize, max_workgroups: u32,
     let by_cap = max_workgroups as usize / (chunk.n_images * blocks);
     let by_memory = binding_elems / 16 / (chunk.n_images * classes * class_lanes(classes));
     tiles.div_ceil(2).min(by_cap).min(by_memory).max(1) as u32
+}
+
+/// The device limits the schedule depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Most workgroups of one dispatch dimension the schedule uses.
+    pub max_workgroups: u32,
+    /// f32 elements one storage binding holds.
+    pub binding_elems: usize,
+}
+
+/// The first stage of a chunk's forward pass and its grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// `stats_partials.wgsl`: `workgroups` per segment × `segments`.
+    Sigmoid { workgroups: u32, segments: u32 },
+    /// `class_stats.wgsl`: `workgroups` per image × `images` × `class_blocks`.
+    Softmax { workgroups: u32, images: u32, class_blocks: u32 },
+}
+
+/// Everything the passes over one chunk need: the first stage, the uniforms of the
+/// forward stages and of the backward pass, and the rows the chunk writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChunkPasses {
+    /// The first stage.
+    pub stage: Stage,
+    /// Uniform of the first stage.
+    pub forward: Params,
+    /// Uniform of `stats_final.wgsl` (its `n_seg` rows from `wg_per_seg` partials each).
+    pub reduce: Params,
+    /// Rows of statistics the chunk writes.
+    pub rows: usize,
+    /// Uniform of the backward pass (`first_seg`: the chunk's first row among all rows).
+    pub backward: Params,
+    /// Workgroups of the backward pass.
+    pub backward_workgroups: u32,
+}
+
+impl ChunkPasses {
+    /// The passes over a binary/multilabel chunk of images of `seg_len` pixels; `base`
+    /// holds the flags and per-pixel parameters.
+    pub fn sigmoid(base: &Params, chunk: &Chunk, seg_len: usize, limits: Limits) -> ChunkPasses {
+        let forward = Params {
+            chunk_len: chunk.len as u32,
+            seg_offset: chunk.seg_offset as u32,
+            n_seg: chunk.n_seg as u32,
+            wg_per_seg: workgroups_per_segment(chunk, seg_len, limits.max_workgroups, limits.binding_elems),
+            ..*base
+        };
+        let backward_workgroups = elementwise_workgroups(chunk.len, limits.max_workgroups);
+        ChunkPasses {
+            stage: Stage::Sigmoid { workgroups: forward.wg_per_seg, segments: forward.n_seg },
+            forward,
+            reduce: forward,
+            rows: chunk.n_seg,
+            backward: Params { n_threads: backward_workgroups * WG_SIZE, first_seg: chunk.first_seg as u32, ..forward },
+            backward_workgroups,
+        }
+    }
+
+    /// The passes over a multiclass chunk of `classes` classes; `base` holds the flags, the
+    /// class count, the map format, the ignore index and γ.
+    pub fn softmax(base: &Params, chunk: &ClassChunk, classes: usize, limits: Limits) -> ChunkPasses {
+        let forward = Params {
+            chunk_len: (chunk.n_images * chunk.plane) as u32,
+            seg_len: chunk.plane as u32,
+            n_seg: chunk.n_images as u32,
+            wg_per_seg: class_workgroups(chunk, classes, limits.max_workgroups, limits.binding_elems),
+            ..*base
+        };
+        let rows = chunk.n_images * classes;
+        let lanes = class_lanes(classes) as u32;
+        let backward_workgroups = elementwise_workgroups(chunk.n_images * chunk.plane, limits.max_workgroups);
+        ChunkPasses {
+            stage: Stage::Softmax {
+                workgroups: forward.wg_per_seg,
+                images: forward.n_seg,
+                class_blocks: classes.div_ceil(WG_SIZE as usize) as u32,
+            },
+            forward,
+            reduce: Params { n_seg: rows as u32, wg_per_seg: forward.wg_per_seg * lanes, ..forward },
+            rows,
+            backward: Params { n_threads: backward_workgroups * WG_SIZE, ..forward },
+            backward_workgroups,
+        }
+    }
+
+    /// Partial rows the first stage writes.
+    pub fn partial_rows(&self) -> u64 {
+        self.reduce.n_seg as u64 * self.reduce.wg_per_seg as u64
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,110 @@
+//! The recorder: the one place that binds and dispatches the forward and backward passes of
+//! a chunk ([`ChunkPasses`]). The blocking path (`blocking.rs`: upload, record, submit, read
+//! back) and plans (`plan/`: record into the caller's encoder) both go through it.
+//!
+//! Forward, per chunk: the first stage (`stats_partials` for sigmoid rows, `class_stats` for
+//! softmax rows) writes per-workgroup partial sums; `stats_final` reduces them in a fixed
+//! order into one row per segment. Backward, per chunk: `grad` or `class_grad` writes every
+//! element's gradient from its row's coefficients.
+
+use super::chunk::{fold, ChunkPasses, Stage};
+use super::context::{GpuContext, Pipelines};
+
+/// The buffers a chunk's forward pass binds.
+pub(crate) struct ForwardBuffers<'a> {
+    /// The first stage's uniform (`ChunkPasses::forward`).
+    pub params: wgpu::BufferBinding<'a>,
+    /// `stats_final`'s uniform (`ChunkPasses::reduce`; sigmoid: may be `params`).
+    pub reduce_params: wgpu::BufferBinding<'a>,
+    /// The chunk's logits.
+    pub logits: wgpu::BufferBinding<'a>,
+    /// The chunk's targets (multiclass: its class map).
+    pub targets: wgpu::BufferBinding<'a>,
+    /// Partial sums scratch (`ChunkPasses::partial_rows` rows).
+    pub partials: wgpu::BufferBinding<'a>,
+    /// The status word (first bad input, first bad target).
+    pub status: wgpu::BufferBinding<'a>,
+    /// Where the chunk's rows go.
+    pub rows: wgpu::BufferBinding<'a>,
+    /// Multiclass: the C×C confusion counts (cleared by the caller).
+    pub confusion: Option<wgpu::BufferBinding<'a>>,
+}
+
+/// The buffers a chunk's backward pass binds.
+pub(crate) struct BackwardBuffers<'a> {
+    /// Its uniform (`ChunkPasses::backward`).
+    pub params: wgpu::BufferBinding<'a>,
+    /// The chunk's logits.
+    pub logits: wgpu::BufferBinding<'a>,
+    /// The chunk's targets.
+    pub targets: wgpu::BufferBinding<'a>,
+    /// Backward coefficients per row.
+    pub coefs: wgpu::BufferBinding<'a>,
+    /// The chunk's gradient.
+    pub grad: wgpu::BufferBinding<'a>,
+}
+
+/// Bind groups of a chunk's forward pass.
+pub(crate) struct ForwardGroups {
+    stage: wgpu::BindGroup,
+    reduce: wgpu::BindGroup,
+}
+
+/// The forward pass's bind groups for `passes` over `b`.
+pub(crate) fn forward_groups(ctx: &GpuContext, passes: &ChunkPasses, b: ForwardBuffers) -> ForwardGroups {
+    let pl = &ctx.pipelines;
+    let reduce = ctx.bind_ranges(&pl.final_layout, &[b.reduce_params, b.partials.clone(), b.rows]);
+    let stage = match (passes.stage, b.confusion) {
+        (Stage::Softmax { .. }, Some(confusion)) => {
+            ctx.bind_ranges(&pl.class_stats_layout, &[b.params, b.logits, b.targets, b.partials, b.status, confusion])
+        }
+        _ => ctx.bind_ranges(&pl.stats_layout, &[b.params, b.logits, b.targets, b.partials, b.status]),
+    };
+    ForwardGroups { stage, reduce }
+}
+
+/// The backward pass's bind group.
+pub(crate) fn backward_group(ctx: &GpuContext, b: BackwardBuffers) -> wgpu::BindGroup {
+    ctx.bind_ranges(&ctx.pipelines.grad_layout, &[b.params, b.logits, b.targets, b.coefs, b.grad])
+}
+
+/// Records a chunk's forward pass: first stage, then the rows.
+pub(crate) fn record_forward(pass: &mut wgpu::ComputePass, pl: &Pipelines, passes: &ChunkPasses, g: &ForwardGroups) {
+    match passes.stage {
+        Stage::Sigmoid { workgroups, segments } => {
+            pass.set_pipeline(&pl.stats_partials);
+            pass.set_bind_group(0, &g.stage, &[]);
+            pass.dispatch_workgroups(workgroups, segments, 1);
+        }
+        Stage::Softmax { workgroups, images, class_blocks } => {
+            pass.set_pipeline(&pl.class_stats);
+            pass.set_bind_group(0, &g.stage, &[]);
+            pass.dispatch_workgroups(workgroups, images, class_blocks);
+        }
+    }
+    pass.set_pipeline(&pl.stats_final);
+    pass.set_bind_group(0, &g.reduce, &[]);
+    let (x, y) = fold(passes.rows);
+    pass.dispatch_workgroups(x, y, 1);
+}
+
+/// Records a chunk's backward pass.
+pub(crate) fn record_backward(pass: &mut wgpu::ComputePass, pl: &Pipelines, passes: &ChunkPasses, g: &wgpu::BindGroup) {
+    let pipeline = match passes.stage {
+        Stage::Sigmoid { .. } => &pl.grad,
+        Stage::Softmax { .. } => &pl.class_grad,
+    };
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, g, &[]);
+    pass.dispatch_workgroups(passes.backward_workgroups, 1, 1);
+}
+
+/// A whole buffer as a binding.
+pub(crate) fn whole(buffer: &wgpu::Buffer) -> wgpu::BufferBinding<'_> {
+    wgpu::BufferBinding { buffer, offset: 0, size: None }
+}
+
+/// `len` elements of `per` bytes from byte `offset` of `buffer` (rounded up to whole words).
+pub(crate) fn range(buffer: &wgpu::Buffer, offset: u64, len: usize, per: u64) -> wgpu::BufferBinding<'_> {
+    wgpu::BufferBinding { buffer, offset, size: std::num::NonZeroU64::new((len as u64 * per).next_multiple_of(4)) }
+}
