@@ -182,10 +182,13 @@ pub fn read_npy_limited(path: &Path, max_values: u64) -> Result<Mask, String> {
         return Err("the file changed while it was read".into());
     }
     let Probe { c, h, w, .. } = p;
-    if let Some(values) = npy.to_i64() {
-        return Ok(Mask::Labels { h, w, values });
-    }
+    // The elements are moved, not copied: one array of the file's size at a time.
+    let widen = |v: Vec<i64>| Ok(Mask::Labels { h, w, values: v });
     let values: Vec<f32> = match npy.data {
+        NpyData::I64(v) => return widen(v),
+        NpyData::I32(v) => return widen(v.into_iter().map(i64::from).collect()),
+        NpyData::U16(v) => return widen(v.into_iter().map(i64::from).collect()),
+        NpyData::U8(v) => return widen(v.into_iter().map(i64::from).collect()),
         NpyData::F32(v) | NpyData::F16(v) => v,
         NpyData::F64(v) => {
             if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| x.is_finite() && x.abs() > f32::MAX as f64) {
@@ -193,7 +196,6 @@ pub fn read_npy_limited(path: &Path, max_values: u64) -> Result<Mask, String> {
             }
             v.into_iter().map(|x| x as f32).collect()
         }
-        _ => return Err("internal: integer data read as scores".into()),
     };
     Ok(Mask::Scores { c, h, w, values })
 }
