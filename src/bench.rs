@@ -351,3 +351,76 @@ pub fn measure_plans(engine: &Engine, side: usize, reps: usize) -> Result<Vec<Ro
     }
     Ok(rows)
 }
+
+/// The workloads timed side by side with PyTorch (PERFORMANCE.md, `segloss bench --versus`):
+/// names the PyTorch script (`scripts/torch_versus.py`) maps to the peers' losses. `divide`
+/// divides H and W (1: the full sizes).
+pub fn versus_workloads(divide: usize) -> Vec<Workload> {
+    let d = divide.max(1);
+    let batch = |l: Loss| l.batch();
+    let five = vec![
+        batch(Loss::Dice(loss::Dice::default())),
+        batch(Loss::Focal(loss::Focal::default())),
+        batch(Loss::Iou(loss::Iou::default())),
+        batch(Loss::Tversky(loss::Tversky::default())),
+        batch(Loss::Bce(loss::Bce::default())),
+    ];
+    let binary = [8, 1, 512 / d, 512 / d];
+    let classes = [4, 19, 256 / d, 512 / d];
+    let w = |name: &str, shape: [usize; 4], multiclass: bool, terms: Vec<Term>| Workload {
+        name: name.into(),
+        shape,
+        multiclass,
+        terms,
+    };
+    vec![
+        w("dice", binary, false, vec![batch(Loss::Dice(loss::Dice::default()))]),
+        w("five_losses", binary, false, five),
+        w("lovasz_hinge", binary, false, vec![Loss::LovaszHinge(loss::LovaszHinge).per_image()]),
+        w("dice_mc", classes, true, vec![batch(Loss::Dice(loss::Dice::default()))]),
+        w("dice_ce_mc", classes, true, vec![Loss::DiceCe(loss::DiceCe::default()).per_image()]),
+        w("lovasz_softmax_mc", classes, true, vec![batch(Loss::LovaszSoftmax(loss::LovaszSoftmax::default()))]),
+    ]
+}
+
+/// Host wall-clock seconds of one workload as a user sees them (upload and readback
+/// included): forward, and forward + backward (`value_and_grad`).
+#[derive(Debug, Clone)]
+pub struct HostRow {
+    /// The workload's name.
+    pub name: String,
+    /// N, C, H, W.
+    pub shape: [usize; 4],
+    /// Median seconds of `forward`.
+    pub forward: f64,
+    /// Median seconds of `value_and_grad`.
+    pub forward_backward: f64,
+}
+
+/// Times `forward` and `value_and_grad` of `w` on `engine` with the host clock: the median of
+/// `reps` calls after a warm-up.
+pub fn measure_host(engine: &Engine, w: &Workload, reps: usize) -> Result<HostRow> {
+    let [n, c, h, wd] = w.shape;
+    let (logits, targets, map) = inputs(w);
+    let input: Input = if w.multiclass {
+        Input::Multiclass(MulticlassBatch::new(&logits, ClassMap::U8(&map), &[n, c, h, wd])?)
+    } else {
+        Input::Binary(BinaryBatch::new(&logits, &targets, &[n, 1, h, wd])?)
+    };
+    let host = |f: &dyn Fn() -> Result<()>| -> Result<f64> {
+        f()?;
+        let mut samples = Vec::new();
+        for _ in 0..reps.max(1) {
+            let start = Instant::now();
+            f()?;
+            samples.push(start.elapsed().as_secs_f64());
+        }
+        Ok(median(samples))
+    };
+    Ok(HostRow {
+        name: w.name.clone(),
+        shape: w.shape,
+        forward: host(&|| engine.forward(input, &w.terms).map(|_| ()))?,
+        forward_backward: host(&|| engine.value_and_grad(input, &w.terms).map(|_| ()))?,
+    })
+}

@@ -176,10 +176,7 @@ pub(crate) fn validate(name: &str, src: &str, subgroups: bool) -> Result<naga::M
 /// Compares the size and field offsets of Rust mirrors with naga's layout of the WGSL
 /// structs of the same name in `module` (`Err` lists every difference).
 #[cfg(test)]
-pub(crate) fn compare_layouts(
-    module: &naga::Module,
-    mirrors: &[crate::finalize::StructMirror],
-) -> Result<(), String> {
+pub(crate) fn compare_layouts(module: &naga::Module, mirrors: &[crate::finalize::StructMirror]) -> Result<(), String> {
     let mut layouter = naga::proc::Layouter::default();
     layouter.update(module.to_ctx()).map_err(|e| e.to_string())?;
     let mut errors = Vec::new();

@@ -145,7 +145,8 @@ pub(crate) trait Catalogued: LossDef + Sized {
     fn examples() -> Vec<Self>;
 }
 
-/// One catalogue entry.
+/// One catalogue entry (the keywords and the parser serve the presets feature).
+#[cfg_attr(not(feature = "presets"), allow(dead_code))]
 pub(crate) struct Entry {
     /// Command-line name.
     pub name: &'static str,

@@ -23,6 +23,7 @@ mod eval;
 mod info;
 mod loss;
 mod out;
+mod versus;
 
 const HELP: &str = "\
 segloss — segmentation losses and their gradients on any GPU (wgpu), checked against float64
@@ -39,6 +40,10 @@ USAGE:
                                   (default: sizes for a software adapter; --full: 8 x 256² … 1024²;
                                   --smoke: tiny sizes, to check that it runs)
                                   example: segloss bench --reps 5 --reference
+    segloss versus [--json] [--reps N] [--divide K] [--no-reference]
+                                  host time of the workloads timed side by side with PyTorch
+                                  (scripts/torch_versus.py adds PyTorch's peers from the JSON)
+                                  example: segloss versus --json > segloss.json
     segloss eval --pred DIR --gt DIR [...]
                                   score a folder of predicted masks against ground truth
                                   (segloss eval --help for the options and an example)
@@ -68,6 +73,7 @@ fn main() {
         },
         Some("loss") => loss::parse(&args[1..]).and_then(|o| loss::run(&o)),
         Some("bench") => parse_bench(&args[1..]).and_then(|o| bench::run(&o)),
+        Some("versus") => versus::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
