@@ -146,6 +146,35 @@ impl GpuContext {
     }
 }
 
+/// The adapter `WGPU_ADAPTER_NAME` names (a case-insensitive part of its name), or the
+/// default one. wgpu's own helper panics when the name matches nothing: here that is
+/// [`Error::NoAdapter`] naming what was asked for and listing the adapters found.
+async fn pick_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(wanted) = std::env::var_os("WGPU_ADAPTER_NAME") {
+        let wanted = wanted.to_string_lossy().to_lowercase();
+        let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        let names: Vec<String> =
+            adapters.iter().map(|a| format!("'{}' ({})", a.get_info().name, a.get_info().backend)).collect();
+        return adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&wanted)).ok_or_else(|| {
+            Error::NoAdapter {
+                detail: format!(
+                    "WGPU_ADAPTER_NAME='{wanted}' matches no adapter; found: {}",
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                ),
+            }
+        });
+    }
+    instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::from_env().unwrap_or_default(),
+            compatible_surface: None,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::NoAdapter { detail: e.to_string() })
+}
+
 impl GpuContext {
     /// Picks an adapter (any backend; `WGPU_BACKEND` and `WGPU_ADAPTER_NAME` are honoured)
     /// and creates a device on it. Blocks: on the web (wasm32) use [`GpuContext::new_async`].
@@ -157,9 +186,7 @@ impl GpuContext {
     /// block, and for async callers on native.
     pub async fn new_async(options: &EngineOptions, finalize: &str) -> Result<GpuContext> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = wgpu::util::initialize_adapter_from_env_or_default(&instance, None)
-            .await
-            .map_err(|e| Error::NoAdapter { detail: e.to_string() })?;
+        let adapter = pick_adapter(&instance).await?;
         let info = adapter.get_info();
         let mut features = wgpu::Features::empty();
         if options.subgroups != SubgroupMode::Off && adapter.features().contains(wgpu::Features::SUBGROUP) {

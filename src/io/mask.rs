@@ -1,7 +1,7 @@
 //! Reading label masks and predictions from PNG (8- and 16-bit grayscale, palette images as
 //! class indices, sub-byte depths unpacked) and `.npy`, and writing RGB overlay PNGs.
 
-use super::npy::Npy;
+use super::npy::{Npy, NpyData};
 use std::path::Path;
 
 /// An image of values: class indices (hard) or scores per class (soft).
@@ -38,22 +38,115 @@ impl Mask {
     }
 }
 
+/// The size of a mask file, from its header alone (nothing is decoded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// Channels (1 for label maps and `[H, W]` scores).
+    pub c: usize,
+    /// Rows.
+    pub h: usize,
+    /// Columns.
+    pub w: usize,
+    /// Whether the file holds float scores (a float `.npy`) rather than labels.
+    pub scores: bool,
+}
+
+impl Probe {
+    /// Values the file holds (C·H·W), saturating.
+    pub fn values(&self) -> u64 {
+        (self.c as u64).saturating_mul(self.h as u64).saturating_mul(self.w as u64)
+    }
+}
+
+fn png_reader(path: &Path, max_values: u64) -> Result<png::Reader<std::io::BufReader<std::fs::File>>, String> {
+    let (file, _) = super::open_regular(path)?;
+    png_reader_from(std::io::BufReader::new(file), max_values)
+}
+
+fn png_reader_from<R: std::io::Read>(input: R, max_values: u64) -> Result<png::Reader<R>, String> {
+    // The decoder's own allocation cap: a 16-bit image of the budget, plus its metadata.
+    let bytes = usize::try_from(max_values.saturating_mul(2).saturating_add(1 << 20)).unwrap_or(usize::MAX);
+    let mut decoder = png::Decoder::new_with_limits(input, png::Limits { bytes });
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    decoder.read_info().map_err(|e| format!("corrupt PNG: {e}"))
+}
+
+fn npy_dims(shape: &[usize], float: bool) -> Result<Probe, String> {
+    match (float, shape) {
+        (false, [h, w]) | (false, [1, h, w]) => Ok(Probe { c: 1, h: *h, w: *w, scores: false }),
+        (true, [h, w]) => Ok(Probe { c: 1, h: *h, w: *w, scores: true }),
+        (true, [c, h, w]) => Ok(Probe { c: *c, h: *h, w: *w, scores: true }),
+        _ => Err(format!("shape {shape:?}: expected [H, W] labels or [H, W] / [C, H, W] scores")),
+    }
+}
+
+/// The size a mask file declares (.png or .npy), read from its header.
+pub fn probe(path: &Path) -> Result<Probe, String> {
+    match extension(path).as_deref() {
+        Some("png") => {
+            let reader = png_reader(path, u64::MAX)?;
+            let info = reader.info();
+            Ok(Probe { c: 1, h: info.height as usize, w: info.width as usize, scores: false })
+        }
+        Some("npy") => {
+            let (shape, float) = Npy::probe(path).map_err(|e| e.0)?;
+            npy_dims(&shape, float)
+        }
+        _ => Err("not a .png or .npy file".into()),
+    }
+}
+
+fn extension(path: &Path) -> Option<String> {
+    path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase())
+}
+
+fn over_budget(p: &Probe, max_values: u64) -> Result<(), String> {
+    if p.h == 0 || p.w == 0 || p.c == 0 {
+        return Err(format!("empty image ({}x{}, {} channels)", p.h, p.w, p.c));
+    }
+    if p.values() > max_values {
+        return Err(format!(
+            "{}x{}{} = {} values, above the pixel budget of {max_values} (raise it with --max-pixels)",
+            p.h,
+            p.w,
+            if p.c > 1 { format!("x{}", p.c) } else { String::new() },
+            p.values()
+        ));
+    }
+    Ok(())
+}
+
 /// Reads a PNG: grayscale (1–16 bits) and palette images give their stored values (palette
 /// indices, not colours); colour images are rejected.
 pub fn read_png(path: &Path) -> Result<Mask, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
-    decoder.set_transformations(png::Transformations::IDENTITY);
-    let mut reader = decoder.read_info().map_err(|e| format!("corrupt PNG: {e}"))?;
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).map_err(|e| format!("corrupt PNG: {e}"))?;
-    let (w, h) = (info.width as usize, info.height as usize);
-    match info.color_type {
+    read_png_limited(path, u64::MAX)
+}
+
+/// [`read_png`], refusing an image whose header declares more than `max_values` pixels
+/// before anything is decoded.
+pub fn read_png_limited(path: &Path, max_values: u64) -> Result<Mask, String> {
+    decode_png(png_reader(path, max_values)?, max_values)
+}
+
+/// [`read_png_limited`] on the bytes of a PNG (for fuzzing and in-memory data).
+pub fn decode_png_bytes(bytes: &[u8], max_values: u64) -> Result<Mask, String> {
+    decode_png(png_reader_from(bytes, max_values)?, max_values)
+}
+
+fn decode_png<R: std::io::Read>(mut reader: png::Reader<R>, max_values: u64) -> Result<Mask, String> {
+    let (w, h) = (reader.info().width as usize, reader.info().height as usize);
+    over_budget(&Probe { c: 1, h, w, scores: false }, max_values)?;
+    match reader.info().color_type {
         png::ColorType::Grayscale | png::ColorType::Indexed => {}
         other => return Err(format!("{other:?} PNG: a mask must be grayscale or palette (class indices)")),
     }
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).map_err(|e| format!("corrupt PNG: {e}"))?;
     let bits = info.bit_depth as usize;
     let line = info.line_size;
+    if buf.len() < line * h || line * 8 < w * bits {
+        return Err("corrupt PNG: frame smaller than its header says".into());
+    }
     let mut values = Vec::with_capacity(w * h);
     for row in buf[..line * h].chunks(line) {
         for x in 0..w {
@@ -75,40 +168,62 @@ pub fn read_png(path: &Path) -> Result<Mask, String> {
 
 /// Reads a `.npy`: integer `[H, W]` (or `[1, H, W]`) → labels; float `[H, W]` or `[C, H, W]` → scores.
 pub fn read_npy(path: &Path) -> Result<Mask, String> {
-    let npy = Npy::read(path).map_err(|e| e.0)?;
-    let dims: Vec<usize> = match npy.shape.as_slice() {
-        [1, rest @ ..] if rest.len() == 2 && !npy.is_float() => rest.to_vec(),
-        s => s.to_vec(),
-    };
-    match (npy.to_i64(), dims.as_slice()) {
-        (Some(values), [h, w]) => Ok(Mask::Labels { h: *h, w: *w, values }),
-        (None, [h, w]) => {
-            Ok(Mask::Scores { c: 1, h: *h, w: *w, values: npy.to_f64().iter().map(|&v| v as f32).collect() })
-        }
-        (None, [c, h, w]) => {
-            Ok(Mask::Scores { c: *c, h: *h, w: *w, values: npy.to_f64().iter().map(|&v| v as f32).collect() })
-        }
-        _ => Err(format!("shape {:?}: expected [H, W] labels or [H, W] / [C, H, W] scores", npy.shape)),
+    read_npy_limited(path, u64::MAX)
+}
+
+/// [`read_npy`], refusing more than `max_values` values before reading them. Float64 values
+/// outside the f32 range are an error saying so.
+pub fn read_npy_limited(path: &Path, max_values: u64) -> Result<Mask, String> {
+    let (shape, float) = Npy::probe(path).map_err(|e| e.0)?;
+    let p = npy_dims(&shape, float)?;
+    over_budget(&p, max_values)?;
+    let npy = Npy::read_limited(path, usize::try_from(max_values).unwrap_or(usize::MAX)).map_err(|e| e.0)?;
+    if npy.shape != shape {
+        return Err("the file changed while it was read".into());
     }
+    let Probe { c, h, w, .. } = p;
+    // The elements are moved, not copied: one array of the file's size at a time.
+    let widen = |v: Vec<i64>| Ok(Mask::Labels { h, w, values: v });
+    let values: Vec<f32> = match npy.data {
+        NpyData::I64(v) => return widen(v),
+        NpyData::I32(v) => return widen(v.into_iter().map(i64::from).collect()),
+        NpyData::U16(v) => return widen(v.into_iter().map(i64::from).collect()),
+        NpyData::U8(v) => return widen(v.into_iter().map(i64::from).collect()),
+        NpyData::F32(v) | NpyData::F16(v) => v,
+        NpyData::F64(v) => {
+            if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| x.is_finite() && x.abs() > f32::MAX as f64) {
+                return Err(format!("value {x:e} at flat index {i} is outside the f32 range (|x| <= 3.4e38)"));
+            }
+            v.into_iter().map(|x| x as f32).collect()
+        }
+    };
+    Ok(Mask::Scores { c, h, w, values })
 }
 
 /// Reads a mask by extension (.png or .npy).
 pub fn read_mask(path: &Path) -> Result<Mask, String> {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("png") => read_png(path),
-        Some("npy") => read_npy(path),
+    read_mask_limited(path, u64::MAX)
+}
+
+/// [`read_mask`] with a budget of values (H·W, times C for scores) checked on the header.
+pub fn read_mask_limited(path: &Path, max_values: u64) -> Result<Mask, String> {
+    match extension(path).as_deref() {
+        Some("png") => read_png_limited(path, max_values),
+        Some("npy") => read_npy_limited(path, max_values),
         _ => Err("not a .png or .npy file".into()),
     }
 }
 
 /// Writes an 8-bit RGB PNG.
 pub fn write_rgb_png(path: &Path, w: usize, h: usize, rgb: &[u8]) -> Result<(), String> {
-    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
+    let mut file = super::AtomicFile::create(path)?;
+    let mut enc = png::Encoder::new(file.writer(), w as u32, h as u32);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
-    let mut writer = enc.write_header().map_err(|e| e.to_string())?;
-    writer.write_image_data(rgb).map_err(|e| e.to_string())
+    let mut writer = enc.write_header().map_err(|e| format!("{}: error writing: {e}", path.display()))?;
+    writer.write_image_data(rgb).map_err(|e| format!("{}: error writing: {e}", path.display()))?;
+    writer.finish().map_err(|e| format!("{}: error writing: {e}", path.display()))?;
+    file.commit()
 }
 
 /// Writes a grayscale PNG of 8 or 16 bits, or a palette PNG (values are indices).

@@ -58,24 +58,81 @@ fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(rest[..end].trim())
 }
 
-impl Npy {
-    /// Parses the bytes of a `.npy` file.
-    pub fn parse(bytes: &[u8]) -> Result<Npy, NpyError> {
-        if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+/// The largest header accepted (NumPy itself refuses headers above 10 000 bytes by default).
+const MAX_HEADER: usize = 1 << 16;
+
+/// Opens a regular file and reads its header (bounded); the reader is left at the data.
+fn open_header(
+    path: &std::path::Path,
+) -> Result<(Header, std::io::BufReader<std::io::Take<std::fs::File>>, u64), NpyError> {
+    use std::io::Read;
+    let (file, file_len) = super::open_regular(path).map_err(NpyError)?;
+    // At most the bytes the file has: a growing or lying file cannot make us read more.
+    let mut file = std::io::BufReader::new(file.take(file_len));
+    // 10 bytes of magic, version and (version 1) header length; 2 more for versions 2 and 3.
+    let mut prefix = [0u8; 12];
+    let mut got = read_up_to(&mut file, &mut prefix[..10]).map_err(|e| NpyError(format!("reading: {e}")))?;
+    if got == 10 && matches!(prefix[6], 2 | 3) {
+        got += read_up_to(&mut file, &mut prefix[10..]).map_err(|e| NpyError(format!("reading: {e}")))?;
+    }
+    let mut head = prefix[..got].to_vec();
+    let header = Header::parse(&prefix[..got], |start, len| {
+        // The declared header length: bounded, and within the file.
+        if len > MAX_HEADER || (start + len) as u64 > file_len {
+            return Err(NpyError(format!("truncated or oversized .npy header ({len} bytes declared)")));
+        }
+        let mut rest = vec![0u8; start + len - head.len()];
+        file.read_exact(&mut rest).map_err(|e| NpyError(format!("reading the .npy header: {e}")))?;
+        head.extend_from_slice(&rest);
+        Ok(&head[start..start + len])
+    })?;
+    Ok((header, file, file_len))
+}
+
+/// Reads until `buf` is full or the input ends; the bytes read.
+fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// A parsed `.npy` header.
+struct Header {
+    descr: String,
+    shape: Vec<usize>,
+    count: usize,
+    elem_size: usize,
+    data_start: usize,
+}
+
+impl Header {
+    /// Parses the header from the file's first bytes (`prefix`, up to 12); `text(start, len)`
+    /// gives the header text's bytes.
+    fn parse<'b>(
+        prefix: &[u8],
+        text: impl FnOnce(usize, usize) -> Result<&'b [u8], NpyError>,
+    ) -> Result<Header, NpyError> {
+        if prefix.len() < 10 || &prefix[..6] != b"\x93NUMPY" {
             return err("not a .npy file (bad magic)");
         }
-        let major = bytes[6];
-        let (len, start) = match major {
-            1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        let (len, start) = match prefix[6] {
+            1 => (u16::from_le_bytes([prefix[8], prefix[9]]) as usize, 10),
             2 | 3 => {
-                if bytes.len() < 12 {
+                if prefix.len() < 12 {
                     return err("truncated .npy header");
                 }
-                (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+                (u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]) as usize, 12)
             }
             v => return err(format!("unsupported .npy version {v}")),
         };
-        let Some(header) = bytes.get(start..start + len) else { return err("truncated .npy header") };
+        let header = text(start, len)?;
         let header = std::str::from_utf8(header).map_err(|_| NpyError("the .npy header is not text".into()))?;
         let descr = header_field(header, "descr").ok_or_else(|| NpyError("the .npy header has no descr".into()))?;
         let descr = descr.trim_matches(|c| c == '\'' || c == '"');
@@ -94,41 +151,140 @@ impl Npy {
         let count = shape
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .ok_or_else(|| NpyError("shape too large".into()))?;
-        let body = &bytes[start + len..];
-        let take = |size: usize| -> Result<&[u8], NpyError> {
-            let need = count.checked_mul(size).ok_or_else(|| NpyError("shape too large".into()))?;
-            body.get(..need).ok_or_else(|| {
-                NpyError(format!("truncated data: {} bytes for {count} elements of {size} bytes", body.len()))
-            })
-        };
-        let data = match descr {
-            "<f4" => {
-                NpyData::F32(take(4)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
-            }
-            "<f8" => {
-                NpyData::F64(take(8)?.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect())
-            }
-            "<f2" => {
-                NpyData::F16(take(2)?.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect())
-            }
-            "|u1" | "<u1" | "|b1" => NpyData::U8(take(1)?.to_vec()),
-            "<u2" => NpyData::U16(take(2)?.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
-            "<i4" => {
-                NpyData::I32(take(4)?.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect())
-            }
-            "<i8" => {
-                NpyData::I64(take(8)?.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect())
-            }
+            .ok_or_else(|| NpyError(format!("shape {shape:?} too large")))?;
+        let elem_size = match descr {
+            "<f4" | "<i4" => 4,
+            "<f8" | "<i8" => 8,
+            "<f2" | "<u2" => 2,
+            "|u1" | "<u1" | "|b1" => 1,
             other => return err(format!("unsupported dtype {other} (float16/32/64, uint8/16, int32/64 are)")),
         };
-        Ok(Npy { shape, data })
+        Ok(Header { descr: descr.to_string(), shape, count, elem_size, data_start: start + len })
     }
 
-    /// Reads and parses a file.
+    fn body_bytes(&self) -> Result<usize, NpyError> {
+        self.count.checked_mul(self.elem_size).ok_or_else(|| NpyError(format!("shape {:?} too large", self.shape)))
+    }
+
+    /// The elements from exactly `body_bytes()` bytes.
+    fn decode(self, body: &[u8]) -> Result<Npy, NpyError> {
+        let data = self.decode_data(body);
+        Ok(Npy { shape: self.shape, data })
+    }
+
+    /// An empty array of this dtype with room for `n` elements.
+    fn empty(&self, n: usize) -> NpyData {
+        match self.descr.as_str() {
+            "<f4" => NpyData::F32(Vec::with_capacity(n)),
+            "<f8" => NpyData::F64(Vec::with_capacity(n)),
+            "<f2" => NpyData::F16(Vec::with_capacity(n)),
+            "<u2" => NpyData::U16(Vec::with_capacity(n)),
+            "<i4" => NpyData::I32(Vec::with_capacity(n)),
+            "<i8" => NpyData::I64(Vec::with_capacity(n)),
+            _ => NpyData::U8(Vec::with_capacity(n)),
+        }
+    }
+
+    /// The elements of whole-element bytes.
+    fn decode_data(&self, body: &[u8]) -> NpyData {
+        match self.descr.as_str() {
+            "<f4" => NpyData::F32(body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            "<f8" => NpyData::F64(
+                body.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect(),
+            ),
+            "<f2" => NpyData::F16(body.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()),
+            "<u2" => NpyData::U16(body.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
+            "<i4" => NpyData::I32(body.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            "<i8" => NpyData::I64(
+                body.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect(),
+            ),
+            _ => NpyData::U8(body.to_vec()),
+        }
+    }
+}
+
+impl NpyData {
+    /// Appends elements of the same dtype (a chunk decoded by the reader).
+    fn append(&mut self, more: NpyData) {
+        match (self, more) {
+            (NpyData::F32(a), NpyData::F32(b)) | (NpyData::F16(a), NpyData::F16(b)) => a.extend(b),
+            (NpyData::F64(a), NpyData::F64(b)) => a.extend(b),
+            (NpyData::U8(a), NpyData::U8(b)) => a.extend(b),
+            (NpyData::U16(a), NpyData::U16(b)) => a.extend(b),
+            (NpyData::I32(a), NpyData::I32(b)) => a.extend(b),
+            (NpyData::I64(a), NpyData::I64(b)) => a.extend(b),
+            _ => unreachable!("one dtype per array"),
+        }
+    }
+}
+
+impl Npy {
+    /// Parses the bytes of a `.npy` file.
+    pub fn parse(bytes: &[u8]) -> Result<Npy, NpyError> {
+        let header = Header::parse(bytes, |start, len| {
+            bytes.get(start..start + len).ok_or_else(|| NpyError("truncated .npy header".into()))
+        })?;
+        let body = &bytes[header.data_start..];
+        let need = header.body_bytes()?;
+        let body = body.get(..need).ok_or_else(|| {
+            NpyError(format!(
+                "truncated data: {} bytes for {} elements of {} bytes",
+                body.len(),
+                header.count,
+                header.elem_size
+            ))
+        })?;
+        header.decode(body)
+    }
+
+    /// Reads and parses a file: only a regular file (or a link to one) is opened, the header is
+    /// read first and then exactly the body it declares, once that fits in the file.
     pub fn read(path: &std::path::Path) -> Result<Npy, NpyError> {
-        let bytes = std::fs::read(path).map_err(|e| NpyError(e.to_string()))?;
-        Npy::parse(&bytes)
+        Npy::read_limited(path, usize::MAX)
+    }
+
+    /// [`Npy::read`], refusing arrays of more than `max_elements` elements before reading them.
+    pub fn read_limited(path: &std::path::Path, max_elements: usize) -> Result<Npy, NpyError> {
+        use std::io::Read;
+        let (header, mut file, file_len) = open_header(path)?;
+        if header.count > max_elements {
+            return err(format!(
+                "shape {:?}: {} elements, more than the limit of {max_elements}",
+                header.shape, header.count
+            ));
+        }
+        let need = header.body_bytes()?;
+        let have = file_len.saturating_sub(header.data_start as u64);
+        if (need as u64) > have {
+            return err(format!(
+                "truncated data: {have} bytes for {} elements of {} bytes",
+                header.count, header.elem_size
+            ));
+        }
+        // Decoded a chunk at a time: the raw bytes are never held whole beside the values.
+        let chunk = (1 << 16) / header.elem_size * header.elem_size;
+        let mut buf = vec![0u8; chunk.min(need)];
+        let mut data = header.empty(header.count);
+        let mut left = need;
+        while left > 0 {
+            let k = left.min(buf.len());
+            file.read_exact(&mut buf[..k]).map_err(|e| NpyError(format!("reading the .npy data: {e}")))?;
+            data.append(header.decode_data(&buf[..k]));
+            left -= k;
+        }
+        Ok(Npy { shape: header.shape, data })
+    }
+
+    /// The shape of a `.npy` file and whether its elements are floating point, from its header
+    /// alone (the data is not read).
+    pub fn probe(path: &std::path::Path) -> Result<(Vec<usize>, bool), NpyError> {
+        let (header, _, _) = open_header(path)?;
+        let float = header.descr.contains('f');
+        Ok((header.shape, float))
     }
 
     /// Whether the elements are floating point.

@@ -110,7 +110,14 @@ impl Catalogued for Focal {
     fn from_keywords(kw: &dyn Keywords) -> Result<Self> {
         let d = Focal::default();
         Ok(Focal {
-            alpha: if kw.is_set("alpha") { kw.opt_f64("alpha")?.filter(|a| *a >= 0.0) } else { d.alpha },
+            // One meaning: absent → the default; None → no α; a number, checked to lie in [0, 1].
+            alpha: if kw.is_null("alpha") {
+                None
+            } else if kw.is_set("alpha") {
+                kw.opt_f64("alpha")?
+            } else {
+                d.alpha
+            },
             gamma: kw.f64("gamma", d.gamma)?,
             reduction: reduction_keyword(kw)?,
             ..d

@@ -127,6 +127,8 @@ pub(crate) trait Keywords {
     fn choice(&self, key: &str, default: &'static str, accepted: &[&'static str]) -> Result<&'static str>;
     /// Whether the key is given (and not null).
     fn is_set(&self, key: &str) -> bool;
+    /// Whether the key is given as null (Python's None).
+    fn is_null(&self, key: &str) -> bool;
 }
 
 /// The static half of a catalogue entry.

@@ -13,10 +13,13 @@
 //! [`evaluate`] runs the parts on an [`Engine`] and sums them.
 
 mod kornia;
+mod kw;
 mod monai;
 mod native;
 mod smp;
 mod torchvision;
+
+pub(crate) use kw::Kw;
 
 use crate::batch::{BinaryBatch, ClassMap, MulticlassBatch};
 use crate::engine::Engine;
@@ -252,169 +255,11 @@ impl Preset {
     }
 }
 
+/// The largest magnitude of a keyword's number, and of a logit (see [`evaluate`]).
+pub const PARAM_LIMIT: f64 = 1e12;
+
 pub(crate) fn bad(msg: String) -> Error {
     Error::InvalidRequest(msg)
-}
-
-/// Keyword arguments of one preset, with typed getters whose errors name the preset and key.
-pub(crate) struct Kw<'a> {
-    pub preset: &'a str,
-    pub map: &'a Map<String, Value>,
-}
-
-impl Kw<'_> {
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    pub fn err(&self, key: &str, why: impl std::fmt::Display) -> Error {
-        let v = self.map.get(key).map_or("(default)".to_string(), |v| v.to_string());
-        bad(format!("{}: {key}={v}: {why}", self.preset))
-    }
-
-    pub fn is_set(&self, key: &str) -> bool {
-        self.get(key).is_some()
-    }
-
-    pub fn f64(&self, key: &str, default: f64) -> Result<f64> {
-        Ok(self.opt_f64(key)?.unwrap_or(default))
-    }
-
-    pub fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => match scalar(v) {
-                Some(x) => Ok(Some(x)),
-                None => Err(self.err(key, "expected a number")),
-            },
-        }
-    }
-
-    pub fn bool(&self, key: &str, default: bool) -> Result<bool> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(_) => Err(self.err(key, "expected true or false")),
-        }
-    }
-
-    pub fn opt_str(&self, key: &str) -> Result<Option<&str>> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(self.err(key, "expected a string")),
-        }
-    }
-
-    pub fn str_or<'b>(&'b self, key: &str, default: &'b str) -> Result<&'b str> {
-        Ok(self.opt_str(key)?.unwrap_or(default))
-    }
-
-    /// One of `accepted` (default `default`).
-    pub fn choice<'b>(&'b self, key: &str, default: &'b str, accepted: &[&str]) -> Result<&'b str> {
-        let v = self.str_or(key, default)?;
-        if accepted.contains(&v) {
-            Ok(v)
-        } else {
-            Err(self.err(key, format!("accepted: {}", accepted.join(", "))))
-        }
-    }
-
-    pub fn opt_i64(&self, key: &str) -> Result<Option<i64>> {
-        match self.opt_f64(key)? {
-            None => Ok(None),
-            Some(x) if x.fract() == 0.0 => Ok(Some(x as i64)),
-            Some(_) => Err(self.err(key, "expected an integer")),
-        }
-    }
-
-    /// A number or a list of numbers (also `{"tensor": [...]}`), as a list.
-    pub fn opt_list(&self, key: &str) -> Result<Option<Vec<f64>>> {
-        let Some(v) = self.get(key) else { return Ok(None) };
-        let v = v.get("tensor").unwrap_or(v);
-        if let Some(x) = scalar(v) {
-            return Ok(Some(vec![x]));
-        }
-        let list = flatten(v).ok_or_else(|| self.err(key, "expected a number or a list of numbers"))?;
-        Ok(Some(list))
-    }
-
-    /// Whether the value is a list (not a scalar).
-    pub fn is_list(&self, key: &str) -> bool {
-        self.get(key).map(|v| v.get("tensor").unwrap_or(v)).is_some_and(Value::is_array)
-    }
-
-    /// A list of class indices.
-    pub fn opt_classes(&self, key: &str) -> Result<Option<Vec<usize>>> {
-        let Some(list) = self.opt_list(key)? else { return Ok(None) };
-        list.iter()
-            .map(|&x| {
-                if x >= 0.0 && x.fract() == 0.0 {
-                    Ok(x as usize)
-                } else {
-                    Err(self.err(key, "expected class indices >= 0"))
-                }
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
-    }
-
-    /// Errs when `key` is set to anything but one of the values segloss reproduces.
-    pub fn unsupported(&self, key: &str, why: &str) -> Result<()> {
-        if self.is_set(key) {
-            Err(self.err(key, why))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl crate::loss::Keywords for Kw<'_> {
-    fn f64(&self, key: &str, default: f64) -> Result<f64> {
-        Kw::f64(self, key, default)
-    }
-
-    fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
-        Kw::opt_f64(self, key)
-    }
-
-    fn bool(&self, key: &str, default: bool) -> Result<bool> {
-        Kw::bool(self, key, default)
-    }
-
-    fn choice(&self, key: &str, default: &'static str, accepted: &[&'static str]) -> Result<&'static str> {
-        let v = Kw::choice(self, key, default, accepted)?;
-        Ok(accepted.iter().copied().find(|a| *a == v).unwrap_or(default))
-    }
-
-    fn is_set(&self, key: &str) -> bool {
-        Kw::is_set(self, key)
-    }
-}
-
-fn scalar(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::Bool(b) => Some(*b as u8 as f64),
-        Value::Array(a) if a.len() == 1 => scalar(&a[0]).filter(|_| !a[0].is_array()),
-        _ => None,
-    }
-}
-
-fn flatten(v: &Value) -> Option<Vec<f64>> {
-    match v {
-        Value::Array(a) => {
-            let mut out = Vec::new();
-            for x in a {
-                match x {
-                    Value::Array(_) => out.extend(flatten(x)?),
-                    _ => out.push(x.as_f64()?),
-                }
-            }
-            Some(out)
-        }
-        _ => None,
-    }
 }
 
 /// A prediction or target array: its dims and elements.
@@ -463,9 +308,27 @@ pub struct Evaluation {
 /// `[N, C, H, W]` of a prediction: 4-D as is, 3-D `[N, C, L]` as `[N, C, L, 1]`.
 pub fn prediction_dims(dims: &[usize]) -> Result<[usize; 4]> {
     match *dims {
+        _ if dims.contains(&0) => Err(bad(format!("the prediction has shape {dims:?}: no dimension may be 0"))),
         [n, c, h, w] => Ok([n, c, h, w]),
         [n, c, l] => Ok([n, c, l, 1]),
         _ => Err(bad(format!("the prediction must be [N, C, H, W] (or [N, C, L]); got {dims:?}"))),
+    }
+}
+
+/// Values that would not survive the GPU's f32 arithmetic are an error saying so: a float64
+/// value outside the f32 range (it would become ±inf), and for logits a magnitude above
+/// [`PARAM_LIMIT`] (sums of such values overflow f32 to NaN where the reference stays finite).
+/// NaN and ±inf themselves are left to the engine, which names the first one.
+fn check_values(values: &[f64], what: &str, logits: bool) -> Result<()> {
+    let limit = if logits { PARAM_LIMIT } else { f32::MAX as f64 };
+    match values.iter().enumerate().find(|(_, x)| x.is_finite() && x.abs() > limit) {
+        None => Ok(()),
+        Some((i, x)) if x.abs() > f32::MAX as f64 => {
+            Err(bad(format!("{what}: value {x:e} at flat index {i} is outside the f32 range (|x| <= 3.4e38)")))
+        }
+        Some((i, x)) => Err(bad(format!(
+            "{what}: logit {x:e} at flat index {i} is outside the accepted range [-{PARAM_LIMIT:e}, {PARAM_LIMIT:e}]"
+        ))),
     }
 }
 
@@ -475,6 +338,10 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
         return Err(bad("the prediction must be a float array".into()));
     };
     let [n, c, h, w] = prediction_dims(pdims)?;
+    check_values(pvals, "predictions", parts.iter().any(|p| p.input.activation != Activation::Probabilities))?;
+    if let Array::Float(_, t) = target {
+        check_values(t, "targets", false)?;
+    }
     let hw = h * w;
     let mut total = 0.0;
     let mut names = Vec::new();
@@ -551,10 +418,12 @@ impl BuiltTarget {
     fn new(spec: &InputSpec, target: &Array, [n, c, h, w]: [usize; 4]) -> Result<BuiltTarget> {
         let tdims = target.dims();
         let hw = h * w;
-        let full = target.len() == n * c * hw && tdims.first() == Some(&n) && (tdims.len() < 2 || tdims[1] == c);
-        let map_shape = target.len() == n * hw
-            && tdims.first() == Some(&n)
-            && (tdims.len() == 3 || (tdims.len() == 4 && tdims[1] == 1) || (tdims.len() == 2 && w == 1));
+        // Shapes must match exactly (a transposed or reshaped target of the same size would
+        // pair misaligned pixels); the equivalences: a class map [N, H, W] ≡ [N, 1, H, W], and
+        // for a prediction [N, C, L] (read as [N, C, L, 1]) the same without the trailing 1.
+        let full = tdims == [n, c, h, w] || (w == 1 && tdims == [n, c, h]);
+        let map_shape =
+            tdims == [n, h, w] || tdims == [n, 1, h, w] || (w == 1 && (tdims == [n, h] || tdims == [n, 1, h]));
         let ignore = spec.ignore;
         let shape_err =
             |what: &str| bad(format!("targets of shape {tdims:?} do not fit predictions [{n}, {c}, {h}, {w}]: {what}"));
@@ -647,7 +516,7 @@ fn class_labels(target: &Array, ignore: Option<f64>, classes: usize) -> Result<V
             let v = target.value(i);
             if Some(v) == ignore {
                 Ok(IGNORED)
-            } else if v >= 0.0 && v.fract() == 0.0 && v <= u32::MAX as f64 - 1.0 {
+            } else if v >= 0.0 && v.fract() == 0.0 && v < classes as f64 {
                 Ok(v as u32)
             } else {
                 let why = match ignore {

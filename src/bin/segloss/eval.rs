@@ -6,10 +6,10 @@
 //! and shows progress. Only a bounded number of decoded images is in flight at any time.
 //! A hard label map needs no GPU: counting it on the CPU costs less than uploading it.
 
-use segloss::io::mask::{read_mask, write_rgb_png, Mask};
+use segloss::io::mask::{probe, read_mask_limited, write_rgb_png, Mask};
 use segloss::{BinaryBatch, ClassMap, CrossEntropy, Dice, Engine, Loss, Metrics, MulticlassBatch, Term};
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -17,12 +17,18 @@ use std::time::Instant;
 
 type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+mod budget;
+mod output;
+use budget::{Budget, Ticket};
+use output::Output;
+
 pub const HELP: &str = "\
 segloss eval — score predicted masks against ground truth
 
 USAGE:
     segloss eval --pred DIR --gt DIR [--num-classes C] [--ignore-index I] [--threshold T]
                  [--logits] [--out FILE.csv|FILE.json] [--overlay DIR] [--strict] [--threads N]
+                 [--max-pixels N]
 
 Files are paired by name (stem): pred/img7.png with gt/img7.png (or .npy). Ground truth:
 PNG (8- or 16-bit grayscale, palette images as class indices) or integer .npy [H,W].
@@ -35,11 +41,21 @@ precision, recall and the confusion matrix. Dataset IoU = Σ intersections / Σ 
 dataset ('pooled'); also the mean of per-image values ('mean over images').
 Unreadable, corrupt, unpaired or mismatched files are skipped with a reason each, listed at
 the end; the exit code is 1 if any was skipped. --strict stops at the first.
+Limits: --num-classes 2..=2048, --threads 1..=256, --threshold in [0, 1]; an image file may
+declare at most --max-pixels values (H*W, C*H*W for scores; default 8388608), checked on its
+header before decoding. Only regular files are read (FIFOs and devices are skipped).
 
 EXAMPLE:
     segloss eval --pred runs/val/pred --gt data/val/masks --num-classes 19 --ignore-index 255 \\
                  --out scores.csv --overlay runs/val/overlay
 ";
+
+/// The most classes `--num-classes` accepts (the dataset's confusion matrix holds C² counts).
+pub const MAX_CLASSES: usize = 2048;
+/// The most worker threads `--threads` accepts.
+pub const MAX_THREADS: usize = 256;
+/// The default pixel budget: values one image file may declare (H·W, times C for scores).
+pub const DEFAULT_MAX_PIXELS: u64 = 1 << 23;
 
 pub struct Options {
     pub pred: PathBuf,
@@ -52,6 +68,30 @@ pub struct Options {
     pub overlay: Option<PathBuf>,
     pub strict: bool,
     pub threads: usize,
+    pub max_pixels: u64,
+}
+
+/// The output format, from `--out`'s extension.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Json,
+}
+
+fn format_of(path: &Path) -> Option<Format> {
+    match path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).as_deref() {
+        Some("csv") => Some(Format::Csv),
+        Some("json") => Some(Format::Json),
+        _ => None,
+    }
+}
+
+/// A flag's value parsed as `T` and checked by `ok`; the error names the flag and the range.
+fn number<T: std::str::FromStr>(flag: &str, text: &str, ok: impl Fn(&T) -> bool, range: &str) -> Res<T> {
+    match text.parse::<T>() {
+        Ok(v) if ok(&v) => Ok(v),
+        _ => Err(format!("{flag}: '{text}' is not {range}").into()),
+    }
 }
 
 pub fn parse(args: &[String]) -> Res<Options> {
@@ -65,7 +105,8 @@ pub fn parse(args: &[String]) -> Res<Options> {
         out: None,
         overlay: None,
         strict: false,
-        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()).min(MAX_THREADS),
+        max_pixels: DEFAULT_MAX_PIXELS,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -73,12 +114,23 @@ pub fn parse(args: &[String]) -> Res<Options> {
         match a.as_str() {
             "--pred" => o.pred = value()?.into(),
             "--gt" => o.gt = value()?.into(),
-            "--num-classes" => o.classes = Some(value()?.parse()?),
-            "--ignore-index" => o.ignore = Some(value()?.parse()?),
-            "--threshold" => o.threshold = value()?.parse()?,
+            "--num-classes" => {
+                let range = format!("a whole number in 2..={MAX_CLASSES} (leave it out for binary masks)");
+                o.classes = Some(number(a, value()?, |c| (2..=MAX_CLASSES).contains(c), &range)?)
+            }
+            "--ignore-index" => o.ignore = Some(number(a, value()?, |_: &i64| true, "a whole number")?),
+            "--threshold" => {
+                o.threshold = number(a, value()?, |t: &f64| (0.0..=1.0).contains(t), "a number in [0, 1]")?
+            }
             "--out" => o.out = Some(value()?.into()),
             "--overlay" => o.overlay = Some(value()?.into()),
-            "--threads" => o.threads = value()?.parse::<usize>()?.max(1),
+            "--threads" => {
+                let range = format!("a whole number in 1..={MAX_THREADS}");
+                o.threads = number(a, value()?, |t| (1..=MAX_THREADS).contains(t), &range)?
+            }
+            "--max-pixels" => {
+                o.max_pixels = number(a, value()?, |m: &u64| *m >= 1 && *m <= 1 << 40, "a whole number in 1..=2^40")?
+            }
             "--logits" => o.logits = true,
             "--strict" => o.strict = true,
             "--help" | "-h" => {
@@ -91,21 +143,73 @@ pub fn parse(args: &[String]) -> Res<Options> {
     if o.pred.as_os_str().is_empty() || o.gt.as_os_str().is_empty() {
         return Err(format!("eval needs --pred DIR and --gt DIR\n\n{HELP}").into());
     }
-    if o.classes.is_some_and(|c| c < 2) {
-        return Err("--num-classes must be at least 2 (leave it out for binary masks)".into());
+    if let Some(out) = &o.out {
+        if format_of(out).is_none() {
+            return Err(format!("--out {}: the file name must end in .csv or .json", out.display()).into());
+        }
+        if out.is_dir() {
+            return Err(format!("--out {}: is a folder, not a file name", out.display()).into());
+        }
+    }
+    if let Some(dir) = &o.overlay {
+        if dir.exists() && !dir.is_dir() {
+            return Err(format!("--overlay {}: exists and is not a folder", dir.display()).into());
+        }
+        for (flag, input) in [("--pred", &o.pred), ("--gt", &o.gt)] {
+            if segloss::io::same_file(dir, input) {
+                return Err(format!(
+                    "--overlay {}: is the {flag} folder; overlays would overwrite its masks",
+                    dir.display()
+                )
+                .into());
+            }
+        }
     }
     Ok(o)
 }
 
-/// stem → file, for the .png / .npy files of a folder.
-fn list(dir: &Path) -> Res<BTreeMap<String, PathBuf>> {
+/// The pairable files of a folder: stem → file. Files that cannot be paired (not a regular
+/// file, a name that is not UTF-8 or has no stem, two files with one stem) are returned as
+/// skipped with the reason; other extensions are not masks and are passed over.
+fn list(dir: &Path, skipped: &mut Vec<(String, String)>) -> Res<BTreeMap<String, PathBuf>> {
+    let mut by_stem: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list the folder: {e}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("{}: cannot list the folder: {e}", dir.display()))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let lossy = name.to_string_lossy().to_ascii_lowercase();
+        if !(lossy.ends_with(".png") || lossy.ends_with(".npy")) {
+            continue;
+        }
+        let shown = path.display().to_string();
+        let Some(name) = name.to_str() else {
+            skipped.push((shown, "the file name is not valid UTF-8".into()));
+            continue;
+        };
+        let stem = &name[..name.len() - 4];
+        if stem.is_empty() {
+            skipped.push((shown, "no name before the extension".into()));
+            continue;
+        }
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => by_stem.entry(stem.to_string()).or_default().push(path),
+            Ok(m) => skipped.push((shown, format!("{}, not a regular file: not read", segloss::io::file_kind(&m)))),
+            Err(e) => skipped.push((shown, format!("cannot read: {e}"))),
+        }
+    }
     let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-        let path = entry?.path();
-        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        if matches!(ext.as_deref(), Some("png" | "npy")) {
-            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                out.insert(stem.to_string(), path);
+    for (stem, mut paths) in by_stem {
+        if paths.len() == 1 {
+            out.insert(stem, paths.remove(0));
+        } else {
+            paths.sort();
+            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            for p in &names {
+                skipped.push((
+                    p.clone(),
+                    format!("ambiguous: several files with the stem '{stem}' ({})", names.join(", ")),
+                ));
             }
         }
     }
@@ -115,54 +219,85 @@ fn list(dir: &Path) -> Res<BTreeMap<String, PathBuf>> {
 /// Soft predictions kept for the losses: (scores [C,H,W], labels (255 = ignored), C, H, W).
 type Soft = (Vec<f32>, Vec<u8>, usize, usize, usize);
 
+/// Non-zero confusion counts of one image: (true class, predicted class, pixels).
+type Sparse = Vec<(u32, u32, u64)>;
+
 /// One scored image.
 struct Scored {
     stem: String,
-    confusion: Vec<u64>,
+    /// The prediction file, named when its losses fail.
+    pred: PathBuf,
+    confusion: Sparse,
     /// Soft predictions, for the losses.
     soft: Option<Soft>,
+    /// Its share of the decoding budget, given back when the image is dropped.
+    _ticket: Ticket,
 }
 
-/// The class of a ground-truth value (None = ignored).
-fn gt_class(
-    v: i64,
-    classes: usize,
-    binary: bool,
-    ignore: Option<i64>,
-    at: (usize, usize),
-) -> Result<Option<usize>, String> {
+/// Class of an ignored ground-truth pixel.
+const IGNORED: u32 = u32::MAX;
+
+/// The class of a ground-truth value (`IGNORED` = ignored).
+fn gt_class(v: i64, classes: usize, binary: bool, ignore: Option<i64>, at: (usize, usize)) -> Result<u32, String> {
     if ignore == Some(v) {
-        return Ok(None);
+        return Ok(IGNORED);
     }
     if binary {
-        return Ok(Some((v > 0) as usize));
+        return Ok((v > 0) as u32);
     }
-    if v < 0 || v as usize >= classes {
+    if v < 0 || v as u64 >= classes as u64 {
         return Err(format!(
             "ground-truth class {v} at row {}, column {} is not below {classes} (and not the ignore index)",
             at.0, at.1
         ));
     }
-    Ok(Some(v as usize))
+    Ok(v as u32)
 }
 
-fn score(o: &Options, stem: &str, pred: &Path, gt: &Path) -> Result<Scored, String> {
+fn score(o: &Options, budget: &std::sync::Arc<Budget>, stem: &str, pred: &Path, gt: &Path) -> Result<Scored, String> {
     let binary = o.classes.is_none();
     let c = o.classes.unwrap_or(2);
-    let gt_mask = read_mask(gt).map_err(|e| format!("{}: {e}", gt.display()))?;
-    let pred_mask = read_mask(pred).map_err(|e| format!("{}: {e}", pred.display()))?;
-    let Mask::Labels { h, w, values: gt_values } = gt_mask else {
-        return Err(format!("{}: ground truth must be a label map (integers), not scores", gt.display()));
+    let (pshow, gshow) = (pred.display(), gt.display());
+    // Sizes from the headers first: the budget, the pair's agreement and the channels are
+    // checked before a pixel is decoded.
+    let gp = probe(gt).map_err(|e| format!("{gshow}: {e}"))?;
+    let pp = probe(pred).map_err(|e| format!("{pshow}: {e}"))?;
+    if gp.scores {
+        return Err(format!("{gshow}: ground truth must be a label map (integers), not scores"));
+    }
+    for (show, p) in [(&gshow, &gp), (&pshow, &pp)] {
+        if p.values() > o.max_pixels || p.h == 0 || p.w == 0 || p.c == 0 {
+            // The reader says why, in the same words for every file.
+            read_mask_limited(if std::ptr::eq(p, &gp) { gt } else { pred }, o.max_pixels)
+                .map_err(|e| format!("{show}: {e}"))?;
+        }
+    }
+    if (pp.h, pp.w) != (gp.h, gp.w) {
+        return Err(format!("{pshow}: prediction is {}x{} but the ground truth is {}x{}", pp.h, pp.w, gp.h, gp.w));
+    }
+    let want = if binary { 1 } else { c };
+    if pp.scores && pp.c != want {
+        return Err(format!("{pshow}: {} score channels for {want} classes", pp.c));
+    }
+    let ticket = Budget::take(budget, gp.values().saturating_add(pp.values()));
+    let (h, w) = (gp.h, gp.w);
+    let gt_mask = read_mask_limited(gt, o.max_pixels).map_err(|e| format!("{gshow}: {e}"))?;
+    let Mask::Labels { h: gh, w: gw, values: gt_values } = gt_mask else {
+        return Err(format!("{gshow}: ground truth must be a label map (integers), not scores"));
     };
-    if pred_mask.size() != (h, w) {
-        let (ph, pw) = pred_mask.size();
-        return Err(format!("{}: prediction is {ph}x{pw} but the ground truth is {h}x{w}", pred.display()));
+    if (gh, gw) != (h, w) {
+        return Err(format!("{gshow}: the file changed while it was read"));
     }
     let mut labels = Vec::with_capacity(h * w);
     for (i, &v) in gt_values.iter().enumerate() {
-        labels.push(gt_class(v, c, binary, o.ignore, (i / w, i % w)).map_err(|e| format!("{}: {e}", gt.display()))?);
+        labels.push(gt_class(v, c, binary, o.ignore, (i / w, i % w)).map_err(|e| format!("{gshow}: {e}"))?);
     }
-    let (pred_class, soft): (Vec<usize>, _) = match pred_mask {
+    drop(gt_values);
+    let pred_mask = read_mask_limited(pred, o.max_pixels).map_err(|e| format!("{pshow}: {e}"))?;
+    if pred_mask.size() != (h, w) {
+        return Err(format!("{pshow}: the file changed while it was read"));
+    }
+    let (pred_class, soft): (Vec<u32>, _) = match pred_mask {
         Mask::Labels { values, .. } => {
             let max = values.iter().copied().max().unwrap_or(0);
             let classes = if binary {
@@ -175,66 +310,94 @@ fn score(o: &Options, stem: &str, pred: &Path, gt: &Path) -> Result<Scored, Stri
                 };
                 values
                     .iter()
-                    .map(|&v| if max <= 1 { (v == 1) as usize } else { (v as f64 / scale >= o.threshold) as usize })
+                    .map(|&v| if max <= 1 { (v == 1) as u32 } else { (v as f64 / scale >= o.threshold) as u32 })
                     .collect()
             } else {
-                if let Some((i, &v)) = values.iter().enumerate().find(|(_, &v)| v < 0 || v as usize >= c) {
+                if let Some((i, &v)) = values.iter().enumerate().find(|(_, &v)| v < 0 || v as u64 >= c as u64) {
                     return Err(format!(
-                        "{}: predicted class {v} at row {}, column {} is not below {c}",
-                        pred.display(),
+                        "{pshow}: predicted class {v} at row {}, column {} is not below {c}",
                         i / w,
                         i % w
                     ));
                 }
-                values.iter().map(|&v| v as usize).collect()
+                values.iter().map(|&v| v as u32).collect()
             };
             (classes, None)
         }
         Mask::Scores { c: pc, values, .. } => {
+            if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                let hw = h * w;
+                let (k, px) = (i / hw, i % hw);
+                return Err(format!(
+                    "{pshow}: score {v} (not finite) at channel {k}, row {}, column {}",
+                    px / w,
+                    px % w
+                ));
+            }
             if binary && pc == 1 {
                 let to_p = |x: f32| if o.logits { 1.0 / (1.0 + (-x as f64).exp()) } else { x as f64 };
-                let classes = values.iter().map(|&x| (to_p(x) >= o.threshold) as usize).collect();
-                let lab: Vec<u8> = labels.iter().map(|l| l.map_or(255, |k| k as u8)).collect();
+                let classes = values.iter().map(|&x| (to_p(x) >= o.threshold) as u32).collect();
+                let lab: Vec<u8> = labels.iter().map(|&l| if l == IGNORED { 255 } else { l as u8 }).collect();
                 (classes, Some((values, lab, 1, h, w)))
             } else if !binary && pc == c {
                 let hw = h * w;
                 let classes = (0..hw)
                     .map(|i| {
                         (0..c).fold(0, |best, k| if values[k * hw + i] > values[best * hw + i] { k } else { best })
+                            as u32
                     })
                     .collect();
-                let lab: Vec<u8> = labels.iter().map(|l| l.map_or(255, |k| k.min(254) as u8)).collect();
+                let lab: Vec<u8> = labels.iter().map(|&l| if l == IGNORED { 255 } else { l.min(254) as u8 }).collect();
                 (classes, (c <= 254).then_some((values, lab, c, h, w)))
             } else {
-                return Err(format!(
-                    "{}: {pc} score channels for {} classes",
-                    pred.display(),
-                    if binary { 1 } else { c }
-                ));
+                return Err(format!("{pshow}: {pc} score channels for {want} classes"));
             }
         }
     };
-    let mut confusion = vec![0u64; c * c];
-    for (t, p) in labels.iter().zip(&pred_class) {
-        if let Some(t) = t {
-            confusion[t * c + p] += 1;
-        }
-    }
+    let confusion = count(&labels, &pred_class, c);
     if let Some(dir) = &o.overlay {
         let rgb: Vec<u8> = labels
             .iter()
             .zip(&pred_class)
-            .flat_map(|(t, &p)| match t {
-                None => [0, 0, 0],
-                Some(t) if *t == p && p != 0 => [40, 200, 60], // true positive: green
-                Some(t) if p != 0 && p != *t => [220, 40, 40], // false positive (or wrong class): red
-                Some(t) if *t != 0 && p == 0 => [40, 90, 230], // false negative: blue
-                Some(_) => [70, 70, 70],                       // true background: grey
+            .flat_map(|(&t, &p)| match t {
+                IGNORED => [0, 0, 0],
+                t if t == p && p != 0 => [40, 200, 60], // true positive: green
+                t if p != 0 && p != t => [220, 40, 40], // false positive (or wrong class): red
+                t if t != 0 && p == 0 => [40, 90, 230], // false negative: blue
+                _ => [70, 70, 70],                      // true background: grey
             })
             .collect();
-        write_rgb_png(&dir.join(format!("{stem}.png")), w, h, &rgb).map_err(|e| format!("overlay {stem}: {e}"))?;
+        write_rgb_png(&dir.join(format!("{stem}.png")), w, h, &rgb).map_err(|e| format!("overlay: {e}"))?;
     }
-    Ok(Scored { stem: stem.to_string(), confusion, soft })
+    Ok(Scored { stem: stem.to_string(), pred: pred.to_path_buf(), confusion, soft, _ticket: ticket })
+}
+
+/// The non-zero confusion counts of one image: dense counters for few classes, a map for
+/// many (memory grows with the pixels, never with C²).
+fn count(labels: &[u32], pred: &[u32], c: usize) -> Sparse {
+    if c <= 64 {
+        let mut dense = vec![0u64; c * c];
+        for (&t, &p) in labels.iter().zip(pred) {
+            if t != IGNORED {
+                dense[t as usize * c + p as usize] += 1;
+            }
+        }
+        return dense
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| ((i / c) as u32, (i % c) as u32, n))
+            .collect();
+    }
+    let mut map: std::collections::HashMap<(u32, u32), u64> = std::collections::HashMap::new();
+    for (&t, &p) in labels.iter().zip(pred) {
+        if t != IGNORED {
+            *map.entry((t, p)).or_default() += 1;
+        }
+    }
+    let mut v: Sparse = map.into_iter().map(|((t, p), n)| (t, p, n)).collect();
+    v.sort_unstable();
+    v
 }
 
 /// Per-class metrics, mean IoU (over classes occurring) and pixel accuracy of a confusion matrix.
@@ -245,21 +408,29 @@ struct Summary {
     pixels: u64,
 }
 
-fn summarize(confusion: &[u64], c: usize) -> Summary {
+/// The summary of confusion counts given as (true class, predicted class, pixels).
+fn summarize(counts: impl Iterator<Item = (usize, usize, u64)>, c: usize) -> Summary {
+    let (mut tp, mut fp, mut fn_) = (vec![0u64; c], vec![0u64; c], vec![0u64; c]);
+    let mut pixels = 0u64;
+    for (t, p, n) in counts {
+        pixels += n;
+        if t == p {
+            tp[t] += n;
+        } else {
+            fp[p] += n;
+            fn_[t] += n;
+        }
+    }
     let mut per_class = Vec::with_capacity(c);
     let mut ious = Vec::new();
     for k in 0..c {
-        let tp = confusion[k * c + k];
-        let fp: u64 = (0..c).filter(|&r| r != k).map(|r| confusion[r * c + k]).sum();
-        let fn_: u64 = (0..c).filter(|&q| q != k).map(|q| confusion[k * c + q]).sum();
-        let m = Metrics::from_counts(tp, fp, fn_);
-        if tp + fp + fn_ > 0 {
+        let m = Metrics::from_counts(tp[k], fp[k], fn_[k]);
+        if tp[k] + fp[k] + fn_[k] > 0 {
             ious.push(m.iou);
         }
         per_class.push(m);
     }
-    let pixels: u64 = confusion.iter().sum();
-    let correct: u64 = (0..c).map(|k| confusion[k * c + k]).sum();
+    let correct: u64 = tp.iter().sum();
     Summary {
         per_class,
         mean_iou: if ious.is_empty() { 1.0 } else { ious.iter().sum::<f64>() / ious.len() as f64 },
@@ -294,26 +465,10 @@ fn losses(engine: &Engine, o: &Options, s: &Soft) -> Result<Vec<f64>, String> {
             .ignore_index(255);
         engine.forward(&batch, &loss_terms(true)).map(|f| f.values).map_err(|e| e.to_string())
     }
-}
-
-fn json_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
-}
-
-fn metrics_json(s: &Summary) -> String {
-    let list = |pick: fn(&Metrics) -> f64| {
-        s.per_class.iter().map(|m| format!("{:.12}", pick(m))).collect::<Vec<_>>().join(",")
-    };
-    format!(
-        "{{\"pixels\":{},\"pixel_accuracy\":{:.12},\"mean_iou\":{:.12},\"iou\":[{}],\"dice\":[{}],\"precision\":[{}],\"recall\":[{}]}}",
-        s.pixels,
-        s.pixel_accuracy,
-        s.mean_iou,
-        list(|m| m.iou),
-        list(|m| m.dice),
-        list(|m| m.precision),
-        list(|m| m.recall)
-    )
+    .and_then(|v| match v.iter().find(|x| !x.is_finite()) {
+        Some(x) => Err(format!("a loss is not finite ({x}): the scores are too extreme")),
+        None => Ok(v),
+    })
 }
 
 /// Peak resident memory of this process in KiB (Linux), for the memory report.
@@ -325,12 +480,13 @@ pub fn peak_rss_kib() -> Option<u64> {
 
 pub fn run(o: &Options) -> Res<i32> {
     let c = o.classes.unwrap_or(2);
-    let preds = list(&o.pred)?;
-    let mut gts = list(&o.gt)?;
-    if let Some(dir) = &o.overlay {
-        std::fs::create_dir_all(dir)?;
-    }
     let mut skipped: Vec<(String, String)> = Vec::new();
+    let preds = list(&o.pred, &mut skipped)?;
+    let mut gts = list(&o.gt, &mut skipped)?;
+    if let Some(dir) = &o.overlay {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("--overlay {}: cannot create the folder: {e}", dir.display()))?;
+    }
     // The only per-image state kept: the paired file names (decoded images stay bounded).
     let mut pairs = Vec::with_capacity(preds.len());
     for (stem, p) in preds {
@@ -344,14 +500,25 @@ pub fn run(o: &Options) -> Res<i32> {
     }
     pairs.shrink_to_fit();
     if o.strict && !skipped.is_empty() {
-        eprintln!("segloss eval: {}: {}", skipped[0].0, skipped[0].1);
-        return Ok(1);
+        return Err(format!("{}: {} (--strict)", skipped[0].0, skipped[0].1).into());
+    }
+    if pairs.is_empty() {
+        report_skipped(&skipped);
+        return Err(format!(
+            "no image pairs to score: no file in --pred {} has a ground truth of the same name in --gt {}",
+            o.pred.display(),
+            o.gt.display()
+        )
+        .into());
     }
     let engine = std::cell::OnceCell::new();
     let total = pairs.len();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let (tx, rx) = sync_channel::<Result<Scored, (String, String)>>(o.threads * 2);
+    let budget =
+        std::sync::Arc::new(Budget { limit: o.max_pixels, used: Default::default(), freed: Default::default() });
+    let threads = o.threads.min(total);
+    let (tx, rx) = sync_channel::<Result<Scored, (String, String)>>(threads);
     let mut dataset = vec![0u64; c * c];
     // Running sums for the means over images (nothing per image is kept).
     let mut scored_images = 0usize;
@@ -360,44 +527,10 @@ pub fn run(o: &Options) -> Res<i32> {
     let mut sum_precision = vec![0.0; c];
     let mut sum_recall = vec![0.0; c];
     let (mut sum_miou, mut sum_acc) = (0.0, 0.0);
-    let mut json = match &o.out {
-        Some(p) if p.extension().is_some_and(|e| e == "json") => {
-            let mut w = std::io::BufWriter::new(std::fs::File::create(p)?);
-            write!(w, "{{\"classes\":{c},\"images\":[")?;
-            Some(w)
-        }
-        _ => None,
-    };
-    let mut csv = match &o.out {
-        Some(p) if p.extension().is_some_and(|e| e == "csv") => {
-            Some(std::io::BufWriter::new(std::fs::File::create(p)?))
-        }
-        _ => None,
-    };
-    let header = |soft: bool| {
-        let mut h = vec!["image".to_string(), "pixels".into(), "pixel_accuracy".into(), "mean_iou".into()];
-        for name in ["iou", "dice", "precision", "recall"] {
-            h.extend((0..c).map(|k| format!("{name}_{k}")));
-        }
-        if soft {
-            h.extend(loss_terms(o.classes.is_some()).iter().map(|t| format!("loss_{}", t.loss.name())));
-        }
-        h.join(",")
-    };
-    let row = |name: &str, s: &Summary, losses: &Option<Vec<f64>>| {
-        let mut r = vec![
-            name.to_string(),
-            s.pixels.to_string(),
-            format!("{:.12}", s.pixel_accuracy),
-            format!("{:.12}", s.mean_iou),
-        ];
-        for pick in [|m: &Metrics| m.iou, |m: &Metrics| m.dice, |m: &Metrics| m.precision, |m: &Metrics| m.recall] {
-            r.extend(s.per_class.iter().map(|m| format!("{:.12}", pick(m))));
-        }
-        if let Some(l) = losses {
-            r.extend(l.iter().map(|v| format!("{v:.9}")));
-        }
-        r.join(",")
+    let n_losses = loss_terms(o.classes.is_some()).len();
+    let mut output = match &o.out {
+        Some(p) => Some(Output::create(p, c, o.classes.is_some())?),
+        None => None,
     };
     let start = Instant::now();
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -409,100 +542,99 @@ pub fn run(o: &Options) -> Res<i32> {
         b
     });
     let mut done = 0usize;
-    let mut wrote_header = false;
     std::thread::scope(|scope| -> Res<()> {
-        for _ in 0..o.threads.min(total.max(1)) {
+        for _ in 0..threads {
             let tx = tx.clone();
-            let (pairs, next, stop) = (&pairs, &next, &stop);
+            let (pairs, next, stop, budget) = (&pairs, &next, &stop, &budget);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= pairs.len() || stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let (stem, p, g) = &pairs[i];
-                let result = score(o, stem, p, g).map_err(|e| (stem.clone(), e));
+                let result = score(o, budget, stem, p, g).map_err(|e| (stem.clone(), e));
                 if tx.send(result).is_err() {
                     break;
                 }
             });
         }
         drop(tx);
-        for result in rx {
-            done += 1;
-            match result {
-                Ok(scored) => {
-                    for (d, v) in dataset.iter_mut().zip(&scored.confusion) {
-                        *d += v;
-                    }
+        let outcome = (|| -> Res<()> {
+            for result in &rx {
+                done += 1;
+                // An image's losses are computed before its counts are merged: one that fails
+                // is skipped like any other bad file.
+                let result = result.and_then(|scored| {
                     let losses = match &scored.soft {
                         Some(s) => {
-                            let engine = match engine.get() {
-                                Some(e) => e,
-                                None => {
-                                    let e = Engine::new().or_else(|_| Ok::<_, segloss::Error>(Engine::cpu()))?;
-                                    engine.get_or_init(|| e)
-                                }
-                            };
-                            Some(losses(engine, o, s).map_err(|e| format!("{}: {e}", scored.stem))?)
+                            let engine = engine.get_or_init(|| Engine::new().unwrap_or_else(|_| Engine::cpu()));
+                            Some(
+                                losses(engine, o, s)
+                                    .map_err(|e| (scored.stem.clone(), format!("{}: {e}", scored.pred.display())))?,
+                            )
                         }
                         None => None,
                     };
-                    let summary = summarize(&scored.confusion, c);
-                    if let Some(w) = csv.as_mut() {
-                        if !wrote_header {
-                            writeln!(w, "{}", header(losses.is_some()))?;
-                            wrote_header = true;
+                    Ok((scored, losses))
+                });
+                match result {
+                    Ok((scored, losses)) => {
+                        for &(t, p, n) in &scored.confusion {
+                            dataset[t as usize * c + p as usize] += n;
                         }
-                        writeln!(w, "{}", row(&scored.stem, &summary, &losses))?;
+                        let summary =
+                            summarize(scored.confusion.iter().map(|&(t, p, n)| (t as usize, p as usize, n)), c);
+                        if let (Some(out), Some(path)) = (output.as_mut(), &o.out) {
+                            out.image(path, &scored.stem, &summary, losses.as_deref(), n_losses)?;
+                        }
+                        scored_images += 1;
+                        for (k, m) in summary.per_class.iter().enumerate() {
+                            sum_iou[k] += m.iou;
+                            sum_dice[k] += m.dice;
+                            sum_precision[k] += m.precision;
+                            sum_recall[k] += m.recall;
+                        }
+                        sum_miou += summary.mean_iou;
+                        sum_acc += summary.pixel_accuracy;
                     }
-                    if let Some(w) = json.as_mut() {
-                        let losses = losses.as_ref().map_or("null".to_string(), |v| {
-                            format!("[{}]", v.iter().map(|x| format!("{x:.9}")).collect::<Vec<_>>().join(","))
-                        });
-                        let sep = if scored_images > 0 { "," } else { "" };
-                        write!(
-                            w,
-                            "{sep}{{\"image\":\"{}\",\"metrics\":{},\"losses\":{losses}}}",
-                            json_escape(&scored.stem),
-                            metrics_json(&summary)
-                        )?;
+                    Err((file, reason)) => {
+                        skipped.push((file, reason));
+                        if o.strict {
+                            return Ok(());
+                        }
                     }
-                    scored_images += 1;
-                    for (k, m) in summary.per_class.iter().enumerate() {
-                        sum_iou[k] += m.iou;
-                        sum_dice[k] += m.dice;
-                        sum_precision[k] += m.precision;
-                        sum_recall[k] += m.recall;
-                    }
-                    sum_miou += summary.mean_iou;
-                    sum_acc += summary.pixel_accuracy;
                 }
-                Err((file, reason)) => {
-                    skipped.push((file, reason));
-                    if o.strict {
-                        stop.store(true, Ordering::Relaxed);
-                        break;
+                match &bar {
+                    Some(b) => b.set_position(done as u64),
+                    None if done % (total / 10).max(1) == 0 || done == total => {
+                        let rate = done as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                        eprintln!("eval: {done}/{total} images, {rate:.0} images/s");
                     }
+                    None => {}
                 }
             }
-            match &bar {
-                Some(b) => b.set_position(done as u64),
-                None if done % (total / 10).max(1) == 0 || done == total => {
-                    let rate = done as f64 / start.elapsed().as_secs_f64().max(1e-9);
-                    eprintln!("eval: {done}/{total} images, {rate:.0} images/s");
-                }
-                None => {}
-            }
-        }
-        Ok(())
+            Ok(())
+        })();
+        // Stop the workers and let blocked senders finish before the scope joins them.
+        stop.store(true, Ordering::Relaxed);
+        for _ in rx.try_iter() {}
+        drop(rx);
+        outcome
     })?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    if o.strict && !skipped.is_empty() {
+        return Err(format!("{}: {} (--strict)", skipped[0].0, skipped[0].1).into());
+    }
+    if scored_images == 0 {
+        report_skipped(&skipped);
+        return Err("no image could be scored (every pair was skipped; reasons above)".into());
+    }
     let elapsed = start.elapsed().as_secs_f64();
-    let pooled = summarize(&dataset, c);
+    let pooled = summarize(dataset.iter().enumerate().filter(|(_, &n)| n > 0).map(|(i, &n)| (i / c, i % c, n)), c);
     // Mean over images: each image's value, averaged over the scored images.
-    let n_img = scored_images.max(1) as f64;
+    let n_img = scored_images as f64;
     let mean_summary = Summary {
         per_class: (0..c)
             .map(|k| Metrics {
@@ -516,32 +648,8 @@ pub fn run(o: &Options) -> Res<i32> {
         pixel_accuracy: sum_acc / n_img,
         pixels: pooled.pixels,
     };
-    if let Some(w) = csv.as_mut() {
-        if !wrote_header {
-            writeln!(w, "{}", header(false))?;
-        }
-        writeln!(w, "{}", row("DATASET(pooled)", &pooled, &None))?;
-        writeln!(w, "{}", row("MEAN(over images)", &mean_summary, &None))?;
-        w.flush()?;
-    }
-    if let Some(w) = json.as_mut() {
-        let conf: Vec<String> = dataset
-            .chunks(c)
-            .map(|r| format!("[{}]", r.iter().map(u64::to_string).collect::<Vec<_>>().join(",")))
-            .collect();
-        let skips: Vec<String> = skipped
-            .iter()
-            .map(|(f, r)| format!("{{\"file\":\"{}\",\"reason\":\"{}\"}}", json_escape(f), json_escape(r)))
-            .collect();
-        write!(
-            w,
-            "],\"dataset_pooled\":{},\"mean_over_images\":{},\"confusion\":[{}],\"skipped\":[{}]}}",
-            metrics_json(&pooled),
-            metrics_json(&mean_summary),
-            conf.join(","),
-            skips.join(",")
-        )?;
-        w.flush()?;
+    if let (Some(out), Some(path)) = (output, &o.out) {
+        out.finish(path, (&pooled, &mean_summary), &dataset, c, &skipped, n_losses)?;
     }
     println!(
         "segloss eval: {scored_images} images scored, {} skipped, {:.0} images/s",
@@ -563,11 +671,24 @@ pub fn run(o: &Options) -> Res<i32> {
         println!("peak resident memory: {} KiB", peak_rss_kib().unwrap_or(0));
     }
     if !skipped.is_empty() {
-        println!("skipped:");
-        for (file, reason) in &skipped {
-            println!("  {file}: {reason}");
-        }
+        report_skipped(&skipped);
         return Ok(1);
     }
     Ok(0)
+}
+
+/// The skipped files and why, on standard output (names with control characters escaped).
+fn report_skipped(skipped: &[(String, String)]) {
+    if skipped.is_empty() {
+        return;
+    }
+    println!("skipped:");
+    for (file, reason) in skipped {
+        println!("  {}: {}", printable(file), printable(reason));
+    }
+}
+
+/// `s` with control characters escaped (a file name cannot break the listing's lines).
+fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }

@@ -75,37 +75,34 @@ pub fn run(args: &[String]) -> Res<()> {
         pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all())).iter().map(describe).collect();
     let chosen = segloss::Engine::new();
     if json {
-        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-        let list: Vec<String> = adapters
+        let list: Vec<serde_json::Value> = adapters
             .iter()
             .map(|a| {
-                let feats: Vec<String> = a.features.iter().map(|f| format!("\"{f}\"")).collect();
-                let lims: Vec<String> = a.limits.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-                format!(
-                    "{{\"name\":\"{}\",\"backend\":\"{}\",\"device_type\":\"{}\",\"driver\":\"{}\",\"features\":[{}],\"limits\":{{{}}}}}",
-                    esc(&a.name),
-                    esc(&a.backend),
-                    esc(&a.device_type),
-                    esc(&a.driver),
-                    feats.join(","),
-                    lims.join(",")
-                )
+                let limits: serde_json::Map<String, serde_json::Value> =
+                    a.limits.iter().map(|(k, v)| (k.to_string(), (*v).into())).collect();
+                serde_json::json!({
+                    "name": a.name,
+                    "backend": a.backend,
+                    "device_type": a.device_type,
+                    "driver": a.driver,
+                    "features": a.features,
+                    "limits": limits,
+                })
             })
             .collect();
         let used = match &chosen {
             Ok(e) => {
                 let i = e.info();
-                format!(
-                    "{{\"name\":\"{}\",\"backend\":\"{}\",\"device_type\":\"{}\",\"subgroups\":{}}}",
-                    esc(&i.name),
-                    esc(&i.backend),
-                    esc(&i.device_type),
-                    i.subgroups
-                )
+                serde_json::json!({
+                    "name": i.name,
+                    "backend": i.backend,
+                    "device_type": i.device_type,
+                    "subgroups": i.subgroups,
+                })
             }
-            Err(e) => format!("{{\"error\":\"{}\"}}", esc(&e.to_string())),
+            Err(e) => serde_json::json!({ "error": e.to_string() }),
         };
-        println!("{{\"adapters\":[{}],\"segloss_uses\":{used}}}", list.join(","));
+        println!("{}", serde_json::json!({ "adapters": list, "segloss_uses": used }));
         return Ok(());
     }
     if adapters.is_empty() {

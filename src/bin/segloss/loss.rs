@@ -78,6 +78,17 @@ pub fn parse(args: &[String]) -> Res<Options> {
     }
     let logits = logits.ok_or("loss needs --logits L.npy")?;
     let targets = targets.ok_or("loss needs --targets T.npy")?;
+    if let Some(g) = &grad_out {
+        for (flag, input) in
+            [("--logits", Some(&logits)), ("--targets", Some(&targets)), ("--spec", spec_file.as_ref())]
+        {
+            if input.is_some_and(|i| segloss::io::same_file(g, i)) {
+                return Err(
+                    format!("--grad-out {}: is the {flag} file; refusing to overwrite an input", g.display()).into()
+                );
+            }
+        }
+    }
     let spec = match (&spec_file, rest.split_first()) {
         (Some(_), Some(_)) => return Err("give either --spec SPEC.json or LOSS KEY=VALUE..., not both".into()),
         (Some(f), None) => read_spec(f)?,
@@ -94,9 +105,20 @@ pub fn parse(args: &[String]) -> Res<Options> {
     Ok(Options { logits, targets, grad_out, grad_f64, backend, json, spec, spec_file })
 }
 
+/// The keys of a spec term.
+const SPEC_KEYS: [&str; 3] = ["loss", "params", "weight"];
+/// The largest spec file read.
+const MAX_SPEC_BYTES: u64 = 16 << 20;
+
 fn read_spec(path: &Path) -> Res<Vec<(String, Value, f64)>> {
     let p = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{p}: {e}"))?;
+    let (file, len) = segloss::io::open_regular(path).map_err(|e| format!("{p}: {e}"))?;
+    if len > MAX_SPEC_BYTES {
+        return Err(format!("{p}: {len} bytes; a spec file may have at most {MAX_SPEC_BYTES}").into());
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_SPEC_BYTES), &mut text)
+        .map_err(|e| format!("{p}: reading: {e}"))?;
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("{p}: not JSON: {e}"))?;
     let list = v.as_array().ok_or_else(|| format!("{p}: expected a list of terms"))?;
     if list.is_empty() {
@@ -105,10 +127,19 @@ fn read_spec(path: &Path) -> Res<Vec<(String, Value, f64)>> {
     list.iter()
         .enumerate()
         .map(|(i, t)| {
+            let obj = t.as_object().ok_or_else(|| {
+                format!("{p}: term {i} is not an object {{\"loss\": ..., \"params\": ..., \"weight\": ...}}")
+            })?;
+            if let Some(k) = obj.keys().find(|k| !SPEC_KEYS.contains(&k.as_str())) {
+                return Err(format!("{p}: term {i}: unknown key '{k}'; accepted: {}", SPEC_KEYS.join(", ")).into());
+            }
             let name = t["loss"].as_str().ok_or_else(|| format!("{p}: term {i} has no \"loss\" name"))?;
             let weight = match &t["weight"] {
                 Value::Null => 1.0,
-                w => w.as_f64().ok_or_else(|| format!("{p}: term {i}: weight must be a number"))?,
+                w => w
+                    .as_f64()
+                    .filter(|w| w.abs() <= segloss::preset::PARAM_LIMIT)
+                    .ok_or_else(|| format!("{p}: term {i}: weight must be a number in [-1e12, 1e12]"))?,
             };
             Ok((name.to_string(), t["params"].clone(), weight))
         })
@@ -152,7 +183,7 @@ fn blame(e: &Error, o: &Options) -> String {
     let data = matches!(
         e,
         Error::NonFinite { .. } | Error::OutOfRange { .. } | Error::ShapeMismatch { .. } | Error::InvalidShape { .. }
-    );
+    ) || matches!(e, Error::InvalidRequest(m) if m.starts_with("predictions") || m.starts_with("the prediction"));
     match (targets, data) {
         (true, _) => format!("{}: {}", o.targets.display(), one_line(e)),
         (false, true) => format!("{}: {}", o.logits.display(), one_line(e)),
@@ -194,10 +225,19 @@ pub fn run(o: &Options) -> Res<()> {
             }
         }
     }
+    // A backstop: whatever the inputs, a NaN or infinite result is an error, never printed.
+    let representable = |x: &f64| if o.grad_f64 { x.is_finite() } else { (*x as f32).is_finite() };
+    if !total.is_finite() || grad.as_ref().is_some_and(|g| !g.iter().all(representable)) {
+        return Err(format!(
+            "the result is not finite (f32 overflow): the logits in {} or the loss parameters are too large",
+            o.logits.display()
+        )
+        .into());
+    }
     if let (Some(path), Some(g)) = (&o.grad_out, grad) {
         let data = if o.grad_f64 { NpyData::F64(g) } else { NpyData::F32(g.iter().map(|&x| x as f32).collect()) };
         let npy = Npy { shape: logits.dims().to_vec(), data };
-        std::fs::write(path, npy.to_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+        segloss::io::AtomicFile::write_all(path, &npy.to_bytes())?;
     }
     let info = engine.info();
     let adapter = info.name.clone();

@@ -1,10 +1,28 @@
 //! The `segloss` command-line tool.
 
+// Every write to standard output goes through `out::text`: a closed pipe ends quietly, a
+// write error is one line and exit 1 (std's macros panic on both).
+macro_rules! println {
+    () => { $crate::out::text(format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::out::text(format_args!($($arg)*), true) };
+}
+// Diagnostics on standard error never panic either (stderr itself may be a full disk).
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::out::text(format_args!($($arg)*), false) };
+}
+
 mod bench;
 mod demo;
 mod eval;
 mod info;
 mod loss;
+mod out;
 mod versus;
 
 const HELP: &str = "\
@@ -47,7 +65,10 @@ fn main() {
         Some("demo") => parse_size(&args[1..]).and_then(|(n, h, w)| demo::run(n, h, w)),
         Some("info") => info::run(&args[1..]),
         Some("eval") => match eval::parse(&args[1..]).and_then(|o| eval::run(&o)) {
-            Ok(code) => std::process::exit(code),
+            Ok(code) => {
+                out::flush();
+                std::process::exit(code)
+            }
             Err(e) => Err(e),
         },
         Some("loss") => loss::parse(&args[1..]).and_then(|o| loss::run(&o)),
@@ -60,9 +81,21 @@ fn main() {
         Some(other) => Err(format!("unknown command '{other}'\n\n{HELP}").into()),
     };
     if let Err(e) = result {
-        eprintln!("segloss: {e}");
+        // The error on one line; usage text after a blank line is kept as it is.
+        let text = e.to_string();
+        let (first, usage) = text.split_once("\n\n").unwrap_or((&text, ""));
+        eprintln!("segloss: {}", one_line(first));
+        if !usage.is_empty() {
+            eprintln!("\n{usage}");
+        }
         std::process::exit(1);
     }
+    out::flush();
+}
+
+/// An error message on one line (wgpu's and some std messages span several).
+fn one_line(text: &str) -> String {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -70,7 +103,17 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 fn parse_size(args: &[String]) -> Res<(usize, usize, usize)> {
     match args {
         [] => Ok((8, 512, 512)),
-        [flag, n, h, w] if flag == "--size" => Ok((n.parse()?, h.parse()?, w.parse()?)),
+        [flag, n, h, w] if flag == "--size" => {
+            let dim = |v: &String| match v.parse::<usize>() {
+                Ok(d) if (1..=1 << 14).contains(&d) => Ok(d),
+                _ => Err(format!("--size: '{v}' is not a whole number in 1..=16384")),
+            };
+            let (n, h, w) = (dim(n)?, dim(h)?, dim(w)?);
+            if n.saturating_mul(h).saturating_mul(w) > 1 << 26 {
+                return Err(format!("--size {n} {h} {w}: at most 2^26 pixels in all").into());
+            }
+            Ok((n, h, w))
+        }
         [flag] if flag == "--help" || flag == "-h" => {
             print!("{HELP}");
             std::process::exit(0)
@@ -88,7 +131,14 @@ fn parse_bench(args: &[String]) -> Res<bench::Options> {
             "--full" => o.full = true,
             "--smoke" => o.smoke = true,
             "--reference" => o.reference = true,
-            "--reps" => o.reps = it.next().ok_or("--reps needs a number")?.parse()?,
+            "--reps" => {
+                let v = it.next().ok_or("--reps needs a number")?;
+                o.reps = v
+                    .parse()
+                    .ok()
+                    .filter(|r| (1..=10_000).contains(r))
+                    .ok_or_else(|| format!("--reps: '{v}' is not a whole number in 1..=10000"))?
+            }
             "--help" | "-h" => {
                 print!("{HELP}");
                 std::process::exit(0)

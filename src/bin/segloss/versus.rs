@@ -23,8 +23,15 @@ pub fn run(args: &[String]) -> Res<()> {
         match a.as_str() {
             "--json" => json = true,
             "--no-reference" => reference = false,
-            "--reps" => reps = it.next().ok_or("--reps needs a number")?.parse()?,
-            "--divide" => divide = it.next().ok_or("--divide needs a number")?.parse()?,
+            "--reps" | "--divide" => {
+                let v = it.next().ok_or_else(|| format!("{a} needs a number"))?;
+                let n = v.parse().map_err(|_| format!("{a}: '{v}' is not a whole number"))?;
+                if a == "--reps" {
+                    reps = n
+                } else {
+                    divide = n
+                }
+            }
             "--help" | "-h" => {
                 print!("{HELP}");
                 return Ok(());
