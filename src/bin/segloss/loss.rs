@@ -7,12 +7,16 @@ use segloss::{Engine, Error};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-pub const HELP: &str = "\
+/// The help text; the segloss names come from the loss catalogue.
+pub fn help() -> String {
+    HELP.replace("{NAMES}", &segloss::Loss::names().join(", "))
+}
+
+const HELP: &str = "\
 segloss loss --logits L.npy --targets T.npy [--grad-out G.npy] [--grad-dtype f32|f64]
              [--backend auto|gpu|cpu] [--json] (LOSS [KEY=VALUE ...] | --spec SPEC.json)
 
-    LOSS: a segloss loss (dice, iou, tversky, bce, bce_dice, focal, combo, cross_entropy, dice_ce,
-    generalized_dice, lovasz_hinge, lovasz_softmax) or a peer preset under the peer's own name and
+    LOSS: a segloss loss ({NAMES}) or a peer preset under the peer's own name and
     keyword arguments (smp.DiceLoss, monai.DiceCELoss, kornia.focal_loss,
     torchvision.sigmoid_focal_loss, ...). VALUE is JSON (1e-5, true, [1,2], null) or a bare string.
     SPEC.json: [{\"loss\": NAME, \"params\": {...}, \"weight\": 1.0}, ...], the weighted sum of the terms.
@@ -69,7 +73,7 @@ pub fn parse(args: &[String]) -> Res<Options> {
             }
             "--json" => json = true,
             "--help" | "-h" => {
-                print!("{HELP}");
+                print!("{}", help());
                 std::process::exit(0)
             }
             s if s.starts_with("--") => return Err(format!("loss: unknown option '{s}'").into()),
@@ -100,7 +104,7 @@ pub fn parse(args: &[String]) -> Res<Options> {
             }
             vec![(name.clone(), Value::Object(params), 1.0)]
         }
-        (None, None) => return Err(format!("loss needs LOSS [KEY=VALUE ...] or --spec SPEC.json\n\n{HELP}").into()),
+        (None, None) => return Err(format!("loss needs LOSS [KEY=VALUE ...] or --spec SPEC.json\n\n{}", help()).into()),
     };
     Ok(Options { logits, targets, grad_out, grad_f64, backend, json, spec, spec_file })
 }
