@@ -15,11 +15,21 @@ const H: usize = 4093;
 const W: usize = 4099;
 
 fn check(what: &str, x: &[f32], t: &[f32]) {
-    let gpu = gpu();
     let batch = BinaryBatch::new(x, t, &[1, H, W]).unwrap();
     let terms = &requests()[0];
-    let got = gpu.forward(&batch, terms).unwrap();
     let want = Engine::cpu().forward(&batch, terms).unwrap();
+    // The default engine (64 workgroups on a CPU adapter: 1024 values per invocation) and one
+    // capped at 16 workgroups (4096 values per invocation: every level of the cascade fills).
+    for (engine, name) in [
+        (gpu(), "default"),
+        (gpu_with(EngineOptions { max_workgroups: Some(16), ..Default::default() }), "16 workgroups"),
+    ] {
+        let got = engine.forward(&batch, terms).unwrap();
+        compare(&format!("{what}, {name}"), terms, &got, &want);
+    }
+}
+
+fn compare(what: &str, terms: &[Term], got: &Forward, want: &Forward) {
     let (g, w) = (&got.stats[0], &want.stats[0]);
     let mut failures = Vec::new();
     for (name, a, b) in [
@@ -64,4 +74,41 @@ fn random_data_16m_pixels_within_1e6() {
     let mut rng = Rng::new(0xacd);
     let (x, t) = make_case(&mut rng, 1, H, W, Mask::Hard, 2.0);
     check("random", &x, &t);
+}
+
+/// Every per-pixel term on its own: 4001 images of one pixel each (so each image's sums are
+/// one pixel's terms), logits −20 … 20 in steps of 0.01 (0 exactly included), hard and soft
+/// targets, two parameter sets (γ = 2 and a general γ; label smoothing and pos_weight):
+/// each sum within 1e-6 relative (+1e-7 absolute) of the f64 reference, and the thresholded
+/// counts (p ≥ 0.5 is positive, so logit 0 is) exactly equal.
+#[test]
+fn every_pixel_term_within_1e6() {
+    let gpu = gpu();
+    let n = 4001;
+    let x: Vec<f32> = (0..n).map(|i| (i as f32 - 2000.0) / 100.0).collect();
+    assert_eq!(x[2000], 0.0);
+    let hard: Vec<f32> = (0..n).map(|i| (i % 3 == 0) as u8 as f32).collect();
+    let soft: Vec<f32> = (0..n).map(|i| (i % 7) as f32 / 6.0).collect();
+    for (kind, t) in [("hard", &hard), ("soft", &soft)] {
+        let batch = BinaryBatch::new(&x, t, &[n, 1, 1]).unwrap();
+        for (r, terms) in requests().iter().enumerate().take(2) {
+            let got = gpu.forward(&batch, terms).unwrap();
+            let want = Engine::cpu().forward(&batch, terms).unwrap();
+            for (i, (g, w)) in got.stats.iter().zip(&want.stats).enumerate() {
+                let what = format!("{kind} targets, request {r}, logit {}, target {}", x[i], t[i]);
+                for (name, a, b) in [
+                    ("p", g.sp, w.sp),
+                    ("pt", g.tp, w.tp),
+                    ("p²", g.spp, w.spp),
+                    ("|p−t|", g.sad, w.sad),
+                    ("BCE", g.bce, w.bce),
+                    ("focal", g.focal, w.focal),
+                    ("WCE", g.wce, w.wce),
+                ] {
+                    assert!(close(a, b, REL, 1e-7), "{what}: {name} GPU {a} vs reference {b}");
+                }
+                assert_eq!((g.hard_tp, g.hard_fp, g.hard_fn), (w.hard_tp, w.hard_fp, w.hard_fn), "{what}: counts");
+            }
+        }
+    }
 }

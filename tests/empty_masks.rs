@@ -19,7 +19,11 @@ fn m4(m: &Metrics) -> [f64; 4] {
 fn assert_m(what: &str, got: &Metrics, want: [f64; 4]) {
     let g = m4(got);
     for (k, (a, b)) in g.iter().zip(want).enumerate() {
-        assert!((a - b).abs() < 1e-12, "{what}: {} = {a}, want {b} (all: {g:?})", ["dice", "iou", "precision", "recall"][k]);
+        assert!(
+            (a - b).abs() < 1e-12,
+            "{what}: {} = {a}, want {b} (all: {g:?})",
+            ["dice", "iou", "precision", "recall"][k]
+        );
     }
 }
 
@@ -84,8 +88,8 @@ fn an_all_background_batch_scores_one_and_has_hand_computed_losses() {
     let p: Vec<f64> = x.iter().map(|&v| 1.0 / (1.0 + (-(v as f64)).exp())).collect();
     let sp: f64 = p.iter().sum();
     let hw = h * w;
-    let per_image: f64 = (0..n).map(|i| 1.0 - 1.0 / (p[i * hw..(i + 1) * hw].iter().sum::<f64>() + 1.0)).sum::<f64>()
-        / n as f64;
+    let per_image: f64 =
+        (0..n).map(|i| 1.0 - 1.0 / (p[i * hw..(i + 1) * hw].iter().sum::<f64>() + 1.0)).sum::<f64>() / n as f64;
     let bce = x.iter().map(|&v| (v as f64).exp().ln_1p()).sum::<f64>() / x.len() as f64;
     let want = [1.0 - 1.0 / (sp + 1.0), per_image, 1.0 - 1.0 / (sp + 1.0), bce];
     for (name, e) in engines() {
@@ -113,7 +117,17 @@ fn multiclass_absent_and_unpredicted_classes() {
     // mean IoU over the classes that occur (0, 1, 3): (0.6 + 2/3 + 0)/3.
     let (c, h, w) = (4, 5, 7);
     let hw = h * w;
-    let target: Vec<u32> = (0..hw).map(|i| if i < 15 { 0 } else if i < 30 { 1 } else { 3 }).collect();
+    let target: Vec<u32> = (0..hw)
+        .map(|i| {
+            if i < 15 {
+                0
+            } else if i < 30 {
+                1
+            } else {
+                3
+            }
+        })
+        .collect();
     let pred: Vec<usize> = (0..hw).map(|i| if (15..25).contains(&i) { 1 } else { 0 }).collect();
     let mut logits = vec![-1f32; c * hw];
     for i in 0..hw {
@@ -122,12 +136,7 @@ fn multiclass_absent_and_unpredicted_classes() {
     }
     let batch = MulticlassBatch::new(&logits, ClassMap::U32(&target), &[1, c, h, w]).unwrap();
     let terms = [Loss::CrossEntropy(CrossEntropy::default()).batch()];
-    let want = [
-        [30.0 / 40.0, 15.0 / 25.0, 15.0 / 25.0, 1.0],
-        [20.0 / 25.0, 10.0 / 15.0, 1.0, 10.0 / 15.0],
-        ONE,
-        ZERO,
-    ];
+    let want = [[30.0 / 40.0, 15.0 / 25.0, 15.0 / 25.0, 1.0], [20.0 / 25.0, 10.0 / 15.0, 1.0, 10.0 / 15.0], ONE, ZERO];
     for (name, e) in engines() {
         let out = e.forward(&batch, &terms).unwrap();
         assert_eq!(out.per_class_metrics.len(), c, "{name}");

@@ -85,9 +85,8 @@ fn check_ties_hinge(gpu: &Engine, dims: &[usize], seed: u64) {
     let len: usize = dims.iter().product();
     let (x, t) = tied_case(&mut rng, len);
     // Sanity of the input: tie groups with both labels exist.
-    let both = [(0.5f32, 1.0f32), (-0.5, 0.0)]
-        .iter()
-        .all(|&(xv, tv)| x.iter().zip(&t).any(|(&a, &b)| a == xv && b == tv));
+    let both =
+        [(0.5f32, 1.0f32), (-0.5, 0.0)].iter().all(|&(xv, tv)| x.iter().zip(&t).any(|(&a, &b)| a == xv && b == tv));
     assert!(both, "the case must tie errors across labels");
     let batch = if dims.len() == 3 {
         BinaryBatch::new(&x, &t, dims).unwrap()
