@@ -39,10 +39,17 @@ fn binary_empty_mask_conventions_per_image_and_pooled() {
     let mut t = vec![0f32; n * hw];
     // Image 0: target empty, prediction empty (every logit −3 < 0)       → all 1.
     x[..hw].iter_mut().for_each(|v| *v = -3.0);
-    // Image 1: target empty, 10 pixels predicted (logit +2): FP = 10     → dice 0, iou 0,
-    //          precision 0/10 = 0, recall 0/0 with a non-empty prediction → 0.
+    // Image 1: target empty, 10 pixels predicted (logit +2, one of them logit 0 exactly:
+    //          p = 0.5 ≥ 0.5 is predicted): FP = 10 → dice 0, iou 0, precision 0/10 = 0,
+    //          recall 0/0 with a non-empty prediction → 0.
     for (i, v) in x[hw..2 * hw].iter_mut().enumerate() {
-        *v = if i < 10 { 2.0 } else { -2.0 };
+        *v = if i == 0 {
+            0.0
+        } else if i < 10 {
+            2.0
+        } else {
+            -2.0
+        };
     }
     // Image 2: 7 true pixels, nothing predicted: FN = 7                  → all 0.
     x[2 * hw..3 * hw].iter_mut().for_each(|v| *v = -2.0);

@@ -6,7 +6,7 @@
 //! focal γ = 2, DiceCE λ = 1. The inputs are asymmetric (errors in t' or β do not cancel) and
 //! chosen so that each parameter moves the value by far more than the tolerance: a 10×
 //! change of any of them changes a value here by ≥ 8 % (the comments give the arithmetic),
-//! against tolerances of 1e-9 (reference) and 1e-5 (GPU). Every parameter is pinned by
+//! against tolerances of 1e-9 (reference) and 1e-6 (GPU; presets 1e-5). Every parameter is pinned by
 //! several tests: a value on the reference, a value on the GPU, and a gradient (finite
 //! differences of the hand-written formula).
 mod common;
@@ -36,15 +36,16 @@ fn fd(f: &dyn Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Value on both engines (reference 1e-9, GPU 1e-5 relative) and gradient (reference 1e-6,
-/// GPU 1e-5 relative L2) against the hand-written loss `f` of the logits.
+/// Value on both engines (reference 1e-9, GPU 1e-6 relative) and gradient (reference and GPU
+/// 1e-6 relative L2) against the hand-written loss `f` of the logits. On four pixels the GPU's
+/// f32 is within ~1e-7, so 1e-6 also holds the per-pixel math (e.g. the log1p series).
 fn pin(what: &str, x: &[f64], t: &[f32], dims: &[usize], term: Term, f: &dyn Fn(&[f64]) -> f64) {
     let want = f(x);
     let want_grad = fd(f, x);
     let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
     assert!(xs.iter().zip(x).all(|(&a, &b)| a as f64 == b), "{what}: logits must be f32 values");
     let batch = BinaryBatch::new(&xs, t, dims).unwrap();
-    for (name, engine, rel) in [("reference", Engine::cpu(), 1e-9), ("gpu", gpu(), 1e-5)] {
+    for (name, engine, rel) in [("reference", Engine::cpu(), 1e-9), ("gpu", gpu(), 1e-6)] {
         let out = engine.value_and_grad(&batch, &[term.clone()]).unwrap();
         let got = out.forward.values[0];
         assert!(close(got, want, rel, 1e-12), "{what} ({name}): {got} vs by hand {want}");
