@@ -113,8 +113,8 @@ fn check_ties_hinge(gpu: &Engine, dims: &[usize], seed: u64) {
                 grad[i] = g / k;
             }
         }
-        let reference = Engine::cpu().value_and_grad(&batch, &[term.clone()]).unwrap();
-        let on_gpu = gpu.value_and_grad(&batch, &[term.clone()]).unwrap();
+        let reference = Engine::cpu().value_and_grad(&batch, std::slice::from_ref(&term)).unwrap();
+        let on_gpu = gpu.value_and_grad(&batch, std::slice::from_ref(&term)).unwrap();
         let r64: Vec<f64> = reference.grad.iter().map(|&v| v as f64).collect();
         let g64: Vec<f64> = on_gpu.grad.iter().map(|&v| v as f64).collect();
         assert!(close(reference.forward.values[0], value, 1e-12, 1e-12), "{what}: reference value");
@@ -175,8 +175,8 @@ fn lovasz_softmax_ties_are_broken_by_pixel_index() {
     let batch = MulticlassBatch::new(&logits, ClassMap::U32(&map), &[n, c, h, w]).unwrap();
     let l = Loss::LovaszSoftmax(LovaszSoftmax::default());
     for term in [l.per_image(), l.batch()] {
-        let reference = Engine::cpu().value_and_grad(&batch, &[term.clone()]).unwrap();
-        let on_gpu = gpu.value_and_grad(&batch, &[term.clone()]).unwrap();
+        let reference = Engine::cpu().value_and_grad(&batch, std::slice::from_ref(&term)).unwrap();
+        let on_gpu = gpu.value_and_grad(&batch, std::slice::from_ref(&term)).unwrap();
         assert!(close(on_gpu.forward.values[0], reference.forward.values[0], 1e-5, 1e-7), "{}", term.label());
         let r64: Vec<f64> = reference.grad.iter().map(|&v| v as f64).collect();
         let g64: Vec<f64> = on_gpu.grad.iter().map(|&v| v as f64).collect();

@@ -26,8 +26,10 @@ fn npy_file(descr: &str, shape: &[usize], body: &[u8]) -> Vec<u8> {
 /// Values whose byte-swapped reading differs from them (no palindromic byte patterns).
 const VALUES: [f64; 6] = [1.5, -2.25, 0.1, 3.0e5, -7.0, 0.0078125];
 
-/// Each dtype: descr without the order character, big- and little-endian bodies.
-fn cases() -> Vec<(&'static str, Vec<u8>, Vec<u8>, Vec<f64>)> {
+/// A dtype without its order character, its big- and little-endian bodies, and the values.
+type Case = (&'static str, Vec<u8>, Vec<u8>, Vec<f64>);
+
+fn cases() -> Vec<Case> {
     let ints: Vec<i64> = vec![1, -2, 300, 70000, -5, 4097];
     let u16s: Vec<u16> = vec![1, 2, 300, 7000, 5, 4097];
     // f16 bit patterns of 1.5, −2.25, 0.5, 1024, −7, 0.0078125.

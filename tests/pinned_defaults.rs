@@ -46,7 +46,7 @@ fn pin(what: &str, x: &[f64], t: &[f32], dims: &[usize], term: Term, f: &dyn Fn(
     assert!(xs.iter().zip(x).all(|(&a, &b)| a as f64 == b), "{what}: logits must be f32 values");
     let batch = BinaryBatch::new(&xs, t, dims).unwrap();
     for (name, engine, rel) in [("reference", Engine::cpu(), 1e-9), ("gpu", gpu(), 1e-6)] {
-        let out = engine.value_and_grad(&batch, &[term.clone()]).unwrap();
+        let out = engine.value_and_grad(&batch, std::slice::from_ref(&term)).unwrap();
         let got = out.forward.values[0];
         assert!(close(got, want, rel, 1e-12), "{what} ({name}): {got} vs by hand {want}");
         assert_grad(&format!("{what} ({name}) gradient"), &out.grad, &want_grad, rel.max(1e-6), 1e-9);
