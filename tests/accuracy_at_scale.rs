@@ -112,3 +112,50 @@ fn every_pixel_term_within_1e6() {
         }
     }
 }
+
+/// The multiclass pass (`class_stats.wgsl`: one cascade per class lane) at 4.2M pixels of a
+/// constant logit vector, C = 3: every per-class sum and the losses within 1e-6 of the f64
+/// reference (a plain running sum per lane is ~1e-5 off here).
+#[test]
+fn multiclass_constant_logits_4m_pixels_within_1e6() {
+    let (c, h, w) = (3, 2047, 2049);
+    let hw = h * w;
+    let mut rng = Rng::new(0xc1a5);
+    let proto = [0.3f32, -0.2, 0.1];
+    let logits: Vec<f32> = (0..c * hw).map(|j| proto[j / hw]).collect();
+    let map: Vec<u8> = (0..hw).map(|_| (rng.next_u64() % 3) as u8).collect();
+    let batch = MulticlassBatch::new(&logits, ClassMap::U8(&map), &[1, c, h, w]).unwrap();
+    let terms = [
+        Loss::Dice(Dice::default()).batch(),
+        Loss::Iou(Iou::default()).per_image(),
+        Loss::Tversky(Tversky { alpha: 0.3, beta: 0.7, ..Tversky::default() }).batch(),
+        Loss::CrossEntropy(CrossEntropy::default()).batch(),
+    ];
+    let got = gpu().forward(&batch, &terms).unwrap();
+    let want = Engine::cpu().forward(&batch, &terms).unwrap();
+    let mut failures = Vec::new();
+    for (k, (g, w)) in got.stats.iter().zip(&want.stats).enumerate() {
+        for (name, a, b) in [
+            ("Σp", g.sp, w.sp),
+            ("Σpt", g.tp, w.tp),
+            ("Σp²", g.spp, w.spp),
+            ("Σ|p−t|", g.sad, w.sad),
+            ("Σ−ln p_k", g.bce, w.bce),
+            ("Σ−ln p", g.wce, w.wce),
+        ] {
+            let rel = (a - b).abs() / b.abs();
+            if rel.is_nan() || rel > REL {
+                failures.push(format!("class {k} {name}: rel {rel:.2e}"));
+            }
+        }
+        assert_eq!((g.count, g.hard_tp, g.hard_fp, g.hard_fn), (w.count, w.hard_tp, w.hard_fp, w.hard_fn), "class {k}");
+    }
+    for ((term, a), b) in terms.iter().zip(&got.values).zip(&want.values) {
+        let rel = (a - b).abs() / b.abs();
+        eprintln!("multiclass {}: GPU {a} reference {b} rel {rel:.2e}", term.label());
+        if rel.is_nan() || rel > REL {
+            failures.push(format!("{}: rel {rel:.2e}", term.label()));
+        }
+    }
+    assert!(failures.is_empty(), "multiclass: beyond {REL:e} relative of the f64 reference: {failures:?}");
+}
