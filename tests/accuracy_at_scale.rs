@@ -8,6 +8,13 @@ mod common;
 use common::*;
 use segloss::*;
 
+/// One GPU engine for every test of this file (pipelines compile once per process: on
+/// llvmpipe without a warm shader cache each engine costs seconds).
+fn shared_gpu() -> &'static Engine {
+    static GPU: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    GPU.get_or_init(gpu)
+}
+
 const REL: f64 = 1e-6;
 
 /// 4093 × 4099 = 16 777 207 pixels (odd, just under 2^24).
@@ -20,10 +27,9 @@ fn check(what: &str, x: &[f32], t: &[f32]) {
     let want = Engine::cpu().forward(&batch, terms).unwrap();
     // The default engine (64 workgroups on a CPU adapter: 1024 values per invocation) and one
     // capped at 16 workgroups (4096 values per invocation: every level of the cascade fills).
-    for (engine, name) in [
-        (gpu(), "default"),
-        (gpu_with(EngineOptions { max_workgroups: Some(16), ..Default::default() }), "16 workgroups"),
-    ] {
+    static CAPPED: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    let capped = CAPPED.get_or_init(|| gpu_with(EngineOptions { max_workgroups: Some(16), ..Default::default() }));
+    for (engine, name) in [(shared_gpu(), "default"), (capped, "16 workgroups")] {
         let got = engine.forward(&batch, terms).unwrap();
         compare(&format!("{what}, {name}"), terms, &got, &want);
     }
@@ -83,7 +89,7 @@ fn random_data_16m_pixels_within_1e6() {
 /// counts (p ≥ 0.5 is positive, so logit 0 is) exactly equal.
 #[test]
 fn every_pixel_term_within_1e6() {
-    let gpu = gpu();
+    let gpu = shared_gpu();
     let n = 4001;
     let x: Vec<f32> = (0..n).map(|i| (i as f32 - 2000.0) / 100.0).collect();
     assert_eq!(x[2000], 0.0);
@@ -131,7 +137,7 @@ fn multiclass_constant_logits_4m_pixels_within_1e6() {
         Loss::Tversky(Tversky { alpha: 0.3, beta: 0.7, ..Tversky::default() }).batch(),
         Loss::CrossEntropy(CrossEntropy::default()).batch(),
     ];
-    let got = gpu().forward(&batch, &terms).unwrap();
+    let got = shared_gpu().forward(&batch, &terms).unwrap();
     let want = Engine::cpu().forward(&batch, &terms).unwrap();
     let mut failures = Vec::new();
     for (k, (g, w)) in got.stats.iter().zip(&want.stats).enumerate() {

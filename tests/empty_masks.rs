@@ -6,6 +6,13 @@ mod common;
 use common::*;
 use segloss::io::mask::write_gray_png;
 use segloss::*;
+
+/// One GPU engine for every test of this file (pipelines compile once per process: on
+/// llvmpipe without a warm shader cache each engine costs seconds).
+fn shared_gpu() -> &'static Engine {
+    static GPU: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    GPU.get_or_init(gpu)
+}
 use std::process::Command;
 
 const ONE: [f64; 4] = [1.0, 1.0, 1.0, 1.0];
@@ -27,8 +34,9 @@ fn assert_m(what: &str, got: &Metrics, want: [f64; 4]) {
     }
 }
 
-fn engines() -> Vec<(&'static str, Engine)> {
-    vec![("gpu", gpu()), ("reference", Engine::cpu())]
+fn engines() -> Vec<(&'static str, &'static Engine)> {
+    static CPU: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    vec![("gpu", shared_gpu()), ("reference", CPU.get_or_init(Engine::cpu))]
 }
 
 #[test]

@@ -8,6 +8,13 @@ mod common;
 use common::*;
 use segloss::*;
 
+/// One GPU engine for every test of this file (pipelines compile once per process: on
+/// llvmpipe without a warm shader cache each engine costs seconds).
+fn shared_gpu() -> &'static Engine {
+    static GPU: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    GPU.get_or_init(gpu)
+}
+
 /// One hinge problem solved independently of the crate: the loss and dloss/dlogit per pixel
 /// (indices into `x`). Ties are broken by ascending index (`sort_by` is stable and the
 /// items are built in index order).
@@ -128,11 +135,11 @@ fn check_ties_hinge(gpu: &Engine, dims: &[usize], seed: u64) {
 
 #[test]
 fn lovasz_hinge_ties_are_broken_by_pixel_index() {
-    let gpu = gpu();
+    let gpu = shared_gpu();
     // Odd sizes; segments long enough that an unstable sort really reorders ties.
-    check_ties_hinge(&gpu, &[3, 37, 53], 0x7135);
-    check_ties_hinge(&gpu, &[1, 61, 67], 0x7136);
-    check_ties_hinge(&gpu, &[2, 3, 19, 23], 0x7137);
+    check_ties_hinge(gpu, &[3, 37, 53], 0x7135);
+    check_ties_hinge(gpu, &[1, 61, 67], 0x7136);
+    check_ties_hinge(gpu, &[2, 3, 19, 23], 0x7137);
 }
 
 /// Lovasz softmax on pixels that copy a few prototype logit vectors: pixels with the same
@@ -140,7 +147,7 @@ fn lovasz_hinge_ties_are_broken_by_pixel_index() {
 /// prototypes are drawn until their errors are well apart (the f32 and f64 orders agree).
 #[test]
 fn lovasz_softmax_ties_are_broken_by_pixel_index() {
-    let gpu = gpu();
+    let gpu = shared_gpu();
     let (n, c, h, w) = (2, 3, 29, 31);
     let hw = h * w;
     let mut rng = Rng::new(0x50f7);

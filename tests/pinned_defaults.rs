@@ -14,6 +14,13 @@ use common::*;
 use segloss::preset::{evaluate, Array, Preset};
 use segloss::*;
 
+/// One GPU engine for every test of this file (pipelines compile once per process: on
+/// llvmpipe without a warm shader cache each engine costs seconds).
+fn shared_gpu() -> &'static Engine {
+    static GPU: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    GPU.get_or_init(gpu)
+}
+
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
@@ -45,7 +52,7 @@ fn pin(what: &str, x: &[f64], t: &[f32], dims: &[usize], term: Term, f: &dyn Fn(
     let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
     assert!(xs.iter().zip(x).all(|(&a, &b)| a as f64 == b), "{what}: logits must be f32 values");
     let batch = BinaryBatch::new(&xs, t, dims).unwrap();
-    for (name, engine, rel) in [("reference", Engine::cpu(), 1e-9), ("gpu", gpu(), 1e-6)] {
+    for (name, engine, rel) in [("reference", &Engine::cpu(), 1e-9), ("gpu", shared_gpu(), 1e-6)] {
         let out = engine.value_and_grad(&batch, std::slice::from_ref(&term)).unwrap();
         let got = out.forward.values[0];
         assert!(close(got, want, rel, 1e-12), "{what} ({name}): {got} vs by hand {want}");
@@ -239,8 +246,8 @@ fn preset_value(engine: &Engine, name: &str, kw: serde_json::Value, x: &[f64], t
 }
 
 fn pin_preset(name: &str, kw: serde_json::Value, x: &[f64], t: &[f64], dims: &[usize], want: f64) {
-    for (engine_name, engine, rel) in [("reference", Engine::cpu(), 1e-9), ("gpu", gpu(), 1e-5)] {
-        let got = preset_value(&engine, name, kw.clone(), x, t, dims);
+    for (engine_name, engine, rel) in [("reference", &Engine::cpu(), 1e-9), ("gpu", shared_gpu(), 1e-5)] {
+        let got = preset_value(engine, name, kw.clone(), x, t, dims);
         assert!(close(got, want, rel, 1e-12), "{name} {kw} ({engine_name}): {got} vs by hand {want}");
     }
 }
