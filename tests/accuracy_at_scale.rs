@@ -15,6 +15,14 @@ fn shared_gpu() -> &'static Engine {
     GPU.get_or_init(gpu)
 }
 
+/// Held for the whole of each test that uses the shared engine: the tests of this file take
+/// turns. (wgpu's GL backend gives up on its context lock after a second, so another thread
+/// compiling a pipeline on a cold shader cache would make a concurrent call panic.)
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 const REL: f64 = 1e-6;
 
 /// 4093 × 4099 = 16 777 207 pixels (odd, just under 2^24).
@@ -68,6 +76,7 @@ fn compare(what: &str, terms: &[Term], got: &Forward, want: &Forward) {
 
 #[test]
 fn constant_logit_16m_pixels_within_1e6() {
+    let _serial = serial();
     let mut rng = Rng::new(0xacc);
     // p = σ(0.3) ≈ 0.574, not a short binary fraction; targets 0/1 at random (≈ 45 % ones).
     let x = vec![0.3f32; H * W];
@@ -77,6 +86,7 @@ fn constant_logit_16m_pixels_within_1e6() {
 
 #[test]
 fn random_data_16m_pixels_within_1e6() {
+    let _serial = serial();
     let mut rng = Rng::new(0xacd);
     let (x, t) = make_case(&mut rng, 1, H, W, Mask::Hard, 2.0);
     check("random", &x, &t);
@@ -89,6 +99,7 @@ fn random_data_16m_pixels_within_1e6() {
 /// counts (p ≥ 0.5 is positive, so logit 0 is) exactly equal.
 #[test]
 fn every_pixel_term_within_1e6() {
+    let _serial = serial();
     let gpu = shared_gpu();
     let n = 4001;
     let x: Vec<f32> = (0..n).map(|i| (i as f32 - 2000.0) / 100.0).collect();
@@ -124,6 +135,7 @@ fn every_pixel_term_within_1e6() {
 /// reference (a plain running sum per lane is ~1e-5 off here).
 #[test]
 fn multiclass_constant_logits_4m_pixels_within_1e6() {
+    let _serial = serial();
     let (c, h, w) = (3, 2047, 2049);
     let hw = h * w;
     let mut rng = Rng::new(0xc1a5);

@@ -13,6 +13,14 @@ fn shared_gpu() -> &'static Engine {
     static GPU: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
     GPU.get_or_init(gpu)
 }
+
+/// Held for the whole of each test that uses the shared engine: the tests of this file take
+/// turns. (wgpu's GL backend gives up on its context lock after a second, so another thread
+/// compiling a pipeline on a cold shader cache would make a concurrent call panic.)
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 use std::process::Command;
 
 const ONE: [f64; 4] = [1.0, 1.0, 1.0, 1.0];
@@ -41,6 +49,7 @@ fn engines() -> Vec<(&'static str, &'static Engine)> {
 
 #[test]
 fn binary_empty_mask_conventions_per_image_and_pooled() {
+    let _serial = serial();
     let (n, h, w) = (4, 13, 17);
     let hw = h * w; // 221
     let mut x = vec![0f32; n * hw];
@@ -85,6 +94,7 @@ fn binary_empty_mask_conventions_per_image_and_pooled() {
 
 #[test]
 fn an_all_background_batch_scores_one_and_has_hand_computed_losses() {
+    let _serial = serial();
     let (n, h, w) = (3, 11, 23);
     let mut rng = Rng::new(0xb6);
     // Confident background: every logit in (−4, −1), so nothing is predicted.
@@ -122,6 +132,7 @@ fn an_all_background_batch_scores_one_and_has_hand_computed_losses() {
 
 #[test]
 fn multiclass_absent_and_unpredicted_classes() {
+    let _serial = serial();
     // C = 4 on one 5×7 image (35 pixels, index i):
     //   target:     i < 15 → 0,  15 ≤ i < 30 → 1,  30 ≤ i < 35 → 3   (class 2 absent)
     //   prediction: i < 15 → 0,  15 ≤ i < 25 → 1,  25 ≤ i < 35 → 0   (class 3 never predicted)
@@ -176,6 +187,7 @@ fn metrics_of(v: &serde_json::Value, class: usize) -> [f64; 4] {
 
 #[test]
 fn segloss_eval_applies_the_empty_mask_conventions() {
+    let _serial = serial();
     let dir = std::env::temp_dir().join(format!("segloss-empty-eval-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     for sub in ["a/pred", "a/gt", "b/pred", "b/gt"] {

@@ -15,6 +15,14 @@ fn shared_gpu() -> &'static Engine {
     GPU.get_or_init(gpu)
 }
 
+/// Held for the whole of each test that uses the shared engine: the tests of this file take
+/// turns. (wgpu's GL backend gives up on its context lock after a second, so another thread
+/// compiling a pipeline on a cold shader cache would make a concurrent call panic.)
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// One hinge problem solved independently of the crate: the loss and dloss/dlogit per pixel
 /// (indices into `x`). Ties are broken by ascending index (`sort_by` is stable and the
 /// items are built in index order).
@@ -135,6 +143,7 @@ fn check_ties_hinge(gpu: &Engine, dims: &[usize], seed: u64) {
 
 #[test]
 fn lovasz_hinge_ties_are_broken_by_pixel_index() {
+    let _serial = serial();
     let gpu = shared_gpu();
     // Odd sizes; segments long enough that an unstable sort really reorders ties.
     check_ties_hinge(gpu, &[3, 37, 53], 0x7135);
@@ -147,6 +156,7 @@ fn lovasz_hinge_ties_are_broken_by_pixel_index() {
 /// prototypes are drawn until their errors are well apart (the f32 and f64 orders agree).
 #[test]
 fn lovasz_softmax_ties_are_broken_by_pixel_index() {
+    let _serial = serial();
     let gpu = shared_gpu();
     let (n, c, h, w) = (2, 3, 29, 31);
     let hw = h * w;

@@ -21,6 +21,14 @@ fn shared_gpu() -> &'static Engine {
     GPU.get_or_init(gpu)
 }
 
+/// Held for the whole of each test that uses the shared engine: the tests of this file take
+/// turns. (wgpu's GL backend gives up on its context lock after a second, so another thread
+/// compiling a pipeline on a cold shader cache would make a concurrent call panic.)
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
@@ -83,6 +91,7 @@ fn focal_by_hand(alpha: f64, gamma: f64, t: &[f32]) -> impl Fn(&[f64]) -> f64 + 
 
 #[test]
 fn focal_default_is_alpha_0_8_gamma_2() {
+    let _serial = serial();
     // Per pixel α_t (1 − p_t)² (−ln p_t):
     //   0.8·0.25·ln 2 = 0.138629,  0.2·0.25·ln 2 = 0.034657,
     //   0.8·0.0625·ln(4/3) = 0.014384,  0.2·0.0625·ln(4/3) = 0.003596;  mean 0.0478167.
@@ -109,6 +118,7 @@ fn region_case() -> (Vec<f64>, Vec<f32>) {
 
 #[test]
 fn region_losses_default_smoothing_is_1() {
+    let _serial = serial();
     // TP = 0.9 + 0.6 = 1.5, Σp = 1.85, Σt = 2, FP = 0.35, FN = 0.5.
     // Dice = 1 − (2·1.5 + 1)/(1.85 + 2 + 1) = 1 − 4/4.85 = 0.175258
     //   (smooth 10: 1 − 13/13.85 = 0.0614; smooth 0.1: 1 − 3.1/3.95 = 0.2152)
@@ -171,6 +181,7 @@ fn combo_by_hand(alpha: f64, beta: f64, smooth: f64, t: &[f32]) -> impl Fn(&[f64
 
 #[test]
 fn combo_default_and_beta() {
+    let _serial = serial();
     // p = 0.9, 0.6, 0.3, 0.05; t = 1, 1, 0, 0 (positives and negatives with different losses,
     // so β and 1 − β are not interchangeable):
     //   −ln p on the positives: 0.105361 + 0.510826 = 0.616186
@@ -210,6 +221,7 @@ fn bce_by_hand(w: f64, s: f64, t: &[f32]) -> impl Fn(&[f64]) -> f64 + '_ {
 
 #[test]
 fn bce_label_smoothing_on_asymmetric_inputs() {
+    let _serial = serial();
     // Confident and right on the positives, unsure on the negatives, so that moving t'
     // towards 1/2 does not cancel between the classes:
     // p = 0.9, 0.6, 0.3, 0.05; t = 1, 1, 0, 0; s = 0.1: t' = 0.95, 0.95, 0.05, 0.05.
@@ -254,6 +266,7 @@ fn pin_preset(name: &str, kw: serde_json::Value, x: &[f64], t: &[f64], dims: &[u
 
 #[test]
 fn smp_smooth_factor_on_asymmetric_inputs() {
+    let _serial = serial();
     // smp.SoftBCEWithLogitsLoss: t' = (1 − t)s + t(1 − s), torch BCE-with-logits, mean.
     // s = 0.1 on the case above: t' = 0.9, 0.9, 0.1, 0.1:
     //   −(0.9 ln 0.9 + 0.1 ln 0.1) = 0.325084, −(0.9 ln 0.6 + 0.1 ln 0.4) = 0.551372,
@@ -275,6 +288,7 @@ fn smp_smooth_factor_on_asymmetric_inputs() {
 
 #[test]
 fn monai_defaults() {
+    let _serial = serial();
     // Two images of 2×2, one channel, sigmoid. Image 0: no true pixel, p = 2.5e-6 everywhere
     // (Σp = 1e-5, as small as MONAI's smoothing, so the smoothing decides the value);
     // image 1: p = 0.9, 0.6, 0.3, 0.05 with t = 1, 1, 0, 0.
