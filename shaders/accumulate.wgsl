@@ -4,16 +4,18 @@
 //
 // Workgroup (x, y) takes segment y's elements i ≡ x·WG_SIZE + lid (mod wg_per_seg·WG_SIZE):
 // checks each (finite input — in [0, 1] for probabilities —, target in [0, 1] or the ignore
-// value), accumulates every per-pixel sum (`pixel_sums`) with Kahan compensation, and
-// records the chunk-local index of the first bad input / target with atomicMin (order-free,
-// so deterministic). Binding 4 of the forward pass is declared here, 1 and 2 in load.wgsl.
+// value), accumulates every per-pixel sum (`pixel_sums`) in a blocked cascade (`Cascade` in
+// prelude.wgsl: blocks of 8, 64 and 512 values, so no running f32 sum sees more than 8
+// additions per level up to 4096 values per invocation; no compensation a compiler could
+// fold away), and records the chunk-local index of the first bad input / target with
+// atomicMin (order-free, so deterministic). Binding 4 of the forward pass is declared here, 1 and 2 in load.wgsl.
 
 @group(0) @binding(4) var<storage, read_write> status: array<atomic<u32>, 2>;
 
 fn accumulate_segment(seg: u32, wg_in_seg: u32, lid: u32) -> Sums {
     let range = segment_range(seg);
     let stride = params.wg_per_seg * WG_SIZE;
-    var acc = kahan_zero();
+    var acc = cascade_zero();
     var bad_input = NONE;
     var bad_target = NONE;
     for (var i = range.x + wg_in_seg * WG_SIZE + lid; i < range.y; i += stride) {
@@ -29,7 +31,7 @@ fn accumulate_segment(seg: u32, wg_in_seg: u32, lid: u32) -> Sums {
             bad_target = min(bad_target, i);
             continue;
         }
-        acc = kahan_add(acc, pixel_sums(x, t));
+        acc = cascade_add(acc, pixel_sums(x, t));
     }
     if (bad_input != NONE) {
         atomicMin(&status[0], bad_input);
@@ -37,5 +39,5 @@ fn accumulate_segment(seg: u32, wg_in_seg: u32, lid: u32) -> Sums {
     if (bad_target != NONE) {
         atomicMin(&status[1], bad_target);
     }
-    return acc.s;
+    return cascade_total(acc);
 }

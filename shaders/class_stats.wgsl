@@ -9,7 +9,7 @@
 //      k | argmax << 16 go to workgroup memory.
 //   2. invocation (class c, lane r) — R = 256 / C lanes per class when C ≤ 256, else 1 —
 //      walks pixels r, r + R, … of the tile, reads x_c (hot in cache from step 1),
-//      p_c = e^{x_c − lse}, and accumulates (Kahan) Σp, Σt, Σpt, Σp², Σt, Σ|p−t|,
+//      p_c = e^{x_c − lse}, and accumulates (cascade, prelude.wgsl) Σp, Σt, Σpt, Σp², Σt, Σ|p−t|,
 //      Σ_{k=c} −ln p_c (`bce` slot), Σ_{k=c} (1−p_c)^γ·(−ln p_c) (`focal`), Σ −ln p_c
 //      (`wce`), valid pixels and argmax TP/FP/FN of class c.
 // No reduction in the workgroup: each (class, lane) writes its own partial
@@ -38,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let c = c_lo + lid % block;
     let lane = lid / block;
     let in_block = lane < lanes && lid < lanes * block;
-    var acc = kahan_zero();
+    var acc = cascade_zero();
     var bad_logit = NONE;
     var bad_class = NONE;
     for (var tile = wid.x * WG_SIZE; tile < params.seg_len; tile += params.wg_per_seg * WG_SIZE) {
@@ -91,7 +91,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     v.f1.z = nl;
                     v.f1.w = focal_modulator(tile_q[j]) * nl;
                 }
-                acc = kahan_add(acc, v);
+                acc = cascade_add(acc, v);
             }
         }
         workgroupBarrier();
@@ -103,6 +103,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         atomicMin(&status[1], bad_class);
     }
     if (in_block) {
-        partials[((img * params.classes + c) * params.wg_per_seg + wid.x) * lanes + lane] = acc.s;
+        partials[((img * params.classes + c) * params.wg_per_seg + wid.x) * lanes + lane] = cascade_total(acc);
     }
 }

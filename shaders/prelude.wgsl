@@ -61,35 +61,68 @@ fn sums_add(a: Sums, b: Sums) -> Sums {
     return Sums(a.f0 + b.f0, a.f1 + b.f1, a.f2 + b.f2, a.n + b.n);
 }
 
-// Compensated (Kahan) accumulator for one invocation's grid-stride loop: keeps long
-// per-invocation runs as accurate as the tree levels that follow.
-struct Kahan {
-    s: Sums,
-    c0: vec4<f32>,
-    c1: vec4<f32>,
-    c2: vec4<f32>,
+// Blocked (cascade) accumulator for one invocation's grid-stride loop. A plain running f32
+// sum of n values errs by up to ~n·2^-24 relative (2e-6 at the ~1024 values per invocation
+// of a CPU adapter at 16.7M pixels), and compensated (Kahan) summation is no fix on every
+// adapter: its correction (t − s) − y is algebraically 0, and shader compilers that
+// reassociate floats (Mesa's NIR on lavapipe and llvmpipe does) fold it away. A cascade needs
+// no identity to survive: values are added into a block of 8 (`l0`); every 8 values the
+// block is added to `l1` and cleared, every 64 `l1` to `l2`, every 512 `l2` to `l3`. Each
+// running sum then sees at most 8 additions per level (n/512 at the top), so the rounding
+// error grows like 3·8 + n/512 additions instead of n, whatever the compiler does with
+// the association of independent sums. Integer counts are exact and kept once (`n`).
+// Fixed shape ⇒ the same inputs give the same bits run after run.
+struct Part {
+    f0: vec4<f32>,
+    f1: vec4<f32>,
+    f2: vec4<f32>,
 }
 
-fn kahan_zero() -> Kahan {
-    return Kahan(sums_zero(), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+struct Cascade {
+    l0: Part,
+    l1: Part,
+    l2: Part,
+    l3: Part,
+    n: vec4<u32>,
+    k: u32,       // values added so far
 }
 
-fn kahan_add(k: Kahan, v: Sums) -> Kahan {
-    var r = k;
-    let y0 = v.f0 - k.c0;
-    let t0 = k.s.f0 + y0;
-    r.c0 = (t0 - k.s.f0) - y0;
-    r.s.f0 = t0;
-    let y1 = v.f1 - k.c1;
-    let t1 = k.s.f1 + y1;
-    r.c1 = (t1 - k.s.f1) - y1;
-    r.s.f1 = t1;
-    let y2 = v.f2 - k.c2;
-    let t2 = k.s.f2 + y2;
-    r.c2 = (t2 - k.s.f2) - y2;
-    r.s.f2 = t2;
-    r.s.n = k.s.n + v.n;
+fn part_zero() -> Part {
+    return Part(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+}
+
+fn part_add(a: Part, b: Part) -> Part {
+    return Part(a.f0 + b.f0, a.f1 + b.f1, a.f2 + b.f2);
+}
+
+fn cascade_zero() -> Cascade {
+    return Cascade(part_zero(), part_zero(), part_zero(), part_zero(), vec4<u32>(0u), 0u);
+}
+
+fn cascade_add(c: Cascade, v: Sums) -> Cascade {
+    var r = c;
+    r.l0 = part_add(r.l0, Part(v.f0, v.f1, v.f2));
+    r.n = r.n + v.n;
+    r.k = r.k + 1u;
+    if ((r.k & 7u) == 0u) {
+        r.l1 = part_add(r.l1, r.l0);
+        r.l0 = part_zero();
+        if ((r.k & 63u) == 0u) {
+            r.l2 = part_add(r.l2, r.l1);
+            r.l1 = part_zero();
+            if ((r.k & 511u) == 0u) {
+                r.l3 = part_add(r.l3, r.l2);
+                r.l2 = part_zero();
+            }
+        }
+    }
     return r;
+}
+
+// The total, smallest levels first.
+fn cascade_total(c: Cascade) -> Sums {
+    let f = part_add(part_add(part_add(c.l0, c.l1), c.l2), c.l3);
+    return Sums(f.f0, f.f1, f.f2, c.n);
 }
 
 // Bit test instead of x != x: shader compilers may assume floats are finite.

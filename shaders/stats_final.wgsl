@@ -1,6 +1,6 @@
 // stats_final.wgsl — the fused forward pass, second stage: one workgroup per segment adds
 // that segment's `wg_per_seg` partials in a fixed order (invocation j takes partials
-// j, j+WG_SIZE, … with Kahan compensation, then the tree of tree.wgsl) and writes the
+// j, j+WG_SIZE, … in a blocked cascade (prelude.wgsl), then the tree of tree.wgsl) and writes the
 // segment's row. Fixed order ⇒ bit-identical results run after run.
 //
 // Bindings: 0 params (uniform) · 1 partials array<Sums> (read) · 2 rows array<Sums> (read_write)
@@ -16,11 +16,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         return;
     }
     let base = seg * params.wg_per_seg;
-    var acc = kahan_zero();
+    var acc = cascade_zero();
     for (var g = lid; g < params.wg_per_seg; g += WG_SIZE) {
-        acc = kahan_add(acc, partials[base + g]);
+        acc = cascade_add(acc, partials[base + g]);
     }
-    let total = tree_reduce(lid, acc.s);
+    let total = tree_reduce(lid, cascade_total(acc));
     if (lid == 0u) {
         rows[seg] = total;
     }

@@ -1,7 +1,7 @@
 // stats_partials.wgsl — the fused forward pass, first stage (portable: no subgroups).
 //
 // Algorithm: workgroup (x, y) handles part x of segment y of the chunk: the grid-stride loop
-// of accumulate.wgsl (checks + every per-pixel sum, Kahan compensated), then the tree
+// of accumulate.wgsl (checks + every per-pixel sum, blocked cascade sums), then the tree
 // reduction of tree.wgsl; invocation 0 writes `partials[y·wg_per_seg + x]`.
 // stats_final.wgsl then reduces each segment's partials in a fixed order.
 //

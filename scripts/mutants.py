@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Applies a list of small, realistic mutants to the shaders and the Rust code one at a time,
+runs the tests that should catch each, and reports which tests failed (killed) or whether the
+mutant survived. Every file is restored after each mutant (also on Ctrl-C).
+
+    python3 scripts/mutants.py                 # every mutant, its listed test binaries
+    python3 scripts/mutants.py --suite         # every mutant, the whole suite (slow: hours here)
+    python3 scripts/mutants.py focal_gamma_default_x10 lovasz_unstable_sort   # some mutants
+
+Backend: WGPU_BACKEND from the environment (default vulkan). Each mutant rebuilds the crate in
+release mode (~1 min on 2 cores). The results of a run are recorded in TESTING.md.
+
+A mutant is (name, why it is realistic, edits [(file, old, new)], test binaries). `old` must
+occur exactly once in its file, so that a mutant which no longer applies is reported, not
+silently skipped.
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+MUTANTS = [
+    # --- issue 18, part 1: Lovasz ties -------------------------------------------------
+    ("lovasz_unstable_sort", "reference sorts errors with an unstable sort",
+     [("src/cpu/lovasz.rs", "items.sort_by(|a, b| b.error.total_cmp(&a.error));",
+       "items.sort_unstable_by(|a, b| b.error.total_cmp(&a.error));")],
+     ["lovasz_ties", "lovasz"]),
+    # --- part 2: byte order -----------------------------------------------------------
+    ("npy_big_endian_as_little", "a '>f4' / '>f8' array read as little-endian",
+     [("src/io/npy.rs", '            "<f4" => {', '            "<f4" | ">f4" => {'),
+      ("src/io/npy.rs", '            "<f8" => {', '            "<f8" | ">f8" => {')],
+     ["npy_byte_order", "cli_loss"]),
+    # --- part 3: empty masks ----------------------------------------------------------
+    ("metrics_empty_convention_flipped", "0 when both are empty, 1 when only one is",
+     [("src/stats.rs", "            } else if all_empty {\n                1.0\n            } else {\n                0.0\n",
+       "            } else if all_empty {\n                0.0\n            } else {\n                1.0\n")],
+     ["empty_masks", "eval", "known_values"]),
+    ("metrics_empty_always_one", "every zero denominator gives 1",
+     [("src/stats.rs", "            } else if all_empty {\n                1.0\n            } else {\n                0.0\n",
+       "            } else if all_empty {\n                1.0\n            } else {\n                1.0\n")],
+     ["empty_masks", "eval", "known_values"]),
+    # --- part 5: accumulation ---------------------------------------------------------
+    ("cascade_removed", "one running f32 sum per invocation (what the Kahan loop compiled to)",
+     [("shaders/prelude.wgsl", "    if ((r.k & 7u) == 0u) {", "    if (false) {")],
+     ["accuracy_at_scale"]),
+    ("cascade_one_level", "blocks of 8 only, then one running sum",
+     [("shaders/prelude.wgsl", "        if ((r.k & 63u) == 0u) {", "        if (false) {")],
+     ["accuracy_at_scale"]),
+    ("cascade_drops_block", "the final total forgets the open block l0",
+     [("shaders/prelude.wgsl", "part_add(part_add(part_add(c.l0, c.l1), c.l2), c.l3)",
+       "part_add(part_add(c.l1, c.l2), c.l3)")],
+     ["accuracy_at_scale", "gpu_vs_reference"]),
+    # --- part 4: defaults and parameters (reference and shader alike) -------------------
+    ("focal_gamma_default_x10", "default focal γ 2 → 20",
+     [("src/loss.rs", "Focal { alpha: Some(0.8), gamma: 2.0,", "Focal { alpha: Some(0.8), gamma: 20.0,")],
+     ["pinned_defaults", "known_values"]),
+    ("focal_gamma_default_div10", "default focal γ 2 → 0.2",
+     [("src/loss.rs", "Focal { alpha: Some(0.8), gamma: 2.0,", "Focal { alpha: Some(0.8), gamma: 0.2,")],
+     ["pinned_defaults", "known_values"]),
+    ("focal_alpha_default_div10", "default focal α 0.8 → 0.08",
+     [("src/loss.rs", "Focal { alpha: Some(0.8), gamma: 2.0,", "Focal { alpha: Some(0.08), gamma: 2.0,")],
+     ["pinned_defaults", "known_values"]),
+    ("dice_smooth_default_x10", "default Dice smoothing 1 → 10",
+     [("src/loss.rs", "Dice { smooth_nr: 1.0, smooth_dr: 1.0,", "Dice { smooth_nr: 10.0, smooth_dr: 10.0,")],
+     ["pinned_defaults", "empty_masks", "known_values"]),
+    ("iou_smooth_default_x10", "default IoU smoothing 1 → 10",
+     [("src/loss.rs", "Iou { smooth: 1.0, eps: 1e-7 }", "Iou { smooth: 10.0, eps: 1e-7 }")],
+     ["pinned_defaults", "empty_masks", "known_values"]),
+    ("tversky_smooth_default_x10", "default Tversky smoothing 1 → 10",
+     [("src/loss.rs", "            beta: 0.5,\n            smooth: 1.0,", "            beta: 0.5,\n            smooth: 10.0,")],
+     ["pinned_defaults", "known_values"]),
+    ("combo_beta_default_div10", "default Combo β 0.5 → 0.05",
+     [("src/loss.rs", "Combo { ce_ratio: 0.5, beta: 0.5,", "Combo { ce_ratio: 0.5, beta: 0.05,")],
+     ["pinned_defaults", "known_values"]),
+    ("combo_beta_swapped", "β and 1 − β swapped in the WCE, shader and reference alike",
+     [("shaders/prelude.wgsl", "    let wce = b * t * a.nlp + (1.0 - b) * (1.0 - t) * a.nlq;",
+       "    let wce = (1.0 - b) * t * a.nlp + b * (1.0 - t) * a.nlq;"),
+      ("shaders/prelude.wgsl", "        g += c.wce * (b * t * a.d_nlp + (1.0 - b) * (1.0 - t) * a.d_nlq);",
+       "        g += c.wce * ((1.0 - b) * t * a.d_nlp + b * (1.0 - t) * a.d_nlq);"),
+      ("src/cpu/pixel.rs", "    s.wce += pp.wce_beta * t * a.nlp + (1.0 - pp.wce_beta) * (1.0 - t) * a.nlq;",
+       "    s.wce += (1.0 - pp.wce_beta) * t * a.nlp + pp.wce_beta * (1.0 - t) * a.nlq;"),
+      ("src/cpu/pixel.rs", "    g += c.wce * (pp.wce_beta * t * a.d_nlp + (1.0 - pp.wce_beta) * (1.0 - t) * a.d_nlq);",
+       "    g += c.wce * ((1.0 - pp.wce_beta) * t * a.d_nlp + pp.wce_beta * (1.0 - t) * a.d_nlq);")],
+     ["pinned_defaults", "known_values"]),
+    ("label_smoothing_full_shift", "t' = t(1 − s) + s instead of + s/2, shader and reference alike",
+     [("shaders/prelude.wgsl", "    let ts = t * (1.0 - params.label_smoothing) + 0.5 * params.label_smoothing;\n    let bce",
+       "    let ts = t * (1.0 - params.label_smoothing) + params.label_smoothing;\n    let bce"),
+      ("shaders/prelude.wgsl", "        let ts = t * (1.0 - params.label_smoothing) + 0.5 * params.label_smoothing;",
+       "        let ts = t * (1.0 - params.label_smoothing) + params.label_smoothing;"),
+      ("src/cpu/pixel.rs", "    let ts = t * (1.0 - pp.label_smoothing) + 0.5 * pp.label_smoothing;\n    s.",
+       "    let ts = t * (1.0 - pp.label_smoothing) + pp.label_smoothing;\n    s."),
+      ("src/cpu/pixel.rs", "    let ts = t * (1.0 - pp.label_smoothing) + 0.5 * pp.label_smoothing;\n    g",
+       "    let ts = t * (1.0 - pp.label_smoothing) + pp.label_smoothing;\n    g")],
+     ["pinned_defaults", "known_values"]),
+    ("monai_smooth_nr_x10", "MONAI Dice smooth_nr 1e-5 → 1e-4",
+     [("src/preset/monai.rs", 'let (nr, dr) = (kw.f64("smooth_nr", 1e-5)?, kw.f64("smooth_dr", 1e-5)?);',
+       'let (nr, dr) = (kw.f64("smooth_nr", 1e-4)?, kw.f64("smooth_dr", 1e-5)?);')],
+     ["pinned_defaults", "presets", "peer_test_values"]),
+    ("monai_smooth_dr_x10", "MONAI Dice smooth_dr 1e-5 → 1e-4",
+     [("src/preset/monai.rs", 'let (nr, dr) = (kw.f64("smooth_nr", 1e-5)?, kw.f64("smooth_dr", 1e-5)?);',
+       'let (nr, dr) = (kw.f64("smooth_nr", 1e-5)?, kw.f64("smooth_dr", 1e-4)?);')],
+     ["pinned_defaults", "presets", "peer_test_values"]),
+    ("monai_focal_gamma_x10", "MONAI FocalLoss γ 2 → 20",
+     [("src/preset/monai.rs", '    let gamma = kw.f64("gamma", 2.0)?;', '    let gamma = kw.f64("gamma", 20.0)?;')],
+     ["pinned_defaults", "presets", "peer_test_values"]),
+    ("monai_tversky_alpha_div10", "MONAI Tversky α 0.5 → 0.05",
+     [("src/preset/monai.rs", '                alpha: kw.f64("alpha", 0.5)?,\n                beta: kw.f64("beta", 0.5)?,\n                smooth: kw.f64("smooth_nr", 1e-5)?,',
+       '                alpha: kw.f64("alpha", 0.05)?,\n                beta: kw.f64("beta", 0.5)?,\n                smooth: kw.f64("smooth_nr", 1e-5)?,')],
+     ["pinned_defaults", "presets", "peer_test_values"]),
+    ("smp_smooth_factor_symmetric", "smp smooth_factor as torch's t(1 − s) + s/2",
+     [("src/preset/smp.rs", 'let f = kw.f64("smooth_factor", 0.0)?;', 'let f = kw.f64("smooth_factor", 0.0)? / 2.0;')],
+     ["pinned_defaults", "presets", "peer_test_values"]),
+    # --- WGSL kernels: per-pixel math ---------------------------------------------------
+    ("wgsl_focal_gamma2_cube", "the γ = 2 shortcut cubes instead of squaring",
+     [("shaders/prelude.wgsl", "    if (g == 2.0) {\n        return qt * qt;", "    if (g == 2.0) {\n        return qt * qt * qt;")],
+     ["gpu_vs_reference", "pinned_defaults"]),
+    ("wgsl_log1p_short", "log1p series cut after s^9 (1.5e-6 relative at x = 0)",
+     [("shaders/prelude.wgsl", "        + s2 * (1.0 / 11.0 + s2 * (1.0 / 13.0))))))", "        + s2 * (0.0 + s2 * (0.0))))))")],
+     ["gpu_vs_reference", "pinned_defaults", "accuracy_at_scale"]),
+    ("wgsl_pos_weight_on_negatives", "pos_weight multiplies the negative term",
+     [("shaders/prelude.wgsl", "    let bce = params.pos_weight * ts * a.nlp + (1.0 - ts) * a.nlq;",
+       "    let bce = ts * a.nlp + params.pos_weight * (1.0 - ts) * a.nlq;")],
+     ["gpu_vs_reference", "pinned_defaults"]),
+    ("wgsl_threshold_strict", "predicted positive is x > 0 instead of x ≥ 0",
+     [("shaders/prelude.wgsl", "    return x >= 0.0;\n}", "    return x > 0.0;\n}")],
+     ["gpu_vs_reference", "empty_masks", "known_values", "accuracy_at_scale"]),
+    ("wgsl_alpha_t_swapped", "α_t takes α for negatives",
+     [("shaders/prelude.wgsl", "        return params.focal_alpha * t + (1.0 - params.focal_alpha) * (1.0 - t);",
+       "        return params.focal_alpha * (1.0 - t) + (1.0 - params.focal_alpha) * t;")],
+     ["gpu_vs_reference", "pinned_defaults"]),
+    ("wgsl_grad_sad_sign", "the |p − t| coefficient with the wrong sign (equivalent: no loss sets Coef.sad)",
+     [("shaders/prelude.wgsl", "c.sad * sg + c.smin", "c.sad * -sg + c.smin")],
+     ["gradients", "gpu_vs_reference"]),
+    ("wgsl_tree_skips_half", "the tree reduction starts at WG_SIZE / 4",
+     [("shaders/tree.wgsl", "for (var s = WG_SIZE / 2u; s > 0u; s >>= 1u)", "for (var s = WG_SIZE / 4u; s > 0u; s >>= 1u)")],
+     ["gpu_vs_reference", "accuracy_at_scale"]),
+    ("wgsl_final_skips_partial", "stats_final drops the last partial",
+     [("shaders/stats_final.wgsl", "for (var g = lid; g < params.wg_per_seg; g += WG_SIZE)",
+       "for (var g = lid; g + 1u < params.wg_per_seg; g += WG_SIZE)")],
+     ["gpu_vs_reference", "accuracy_at_scale"]),
+]
+
+
+def run(cmd, env):
+    t0 = time.time()
+    p = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return p.returncode, p.stdout, time.time() - t0
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    suite = "--suite" in sys.argv
+    chosen = [m for m in MUTANTS if not args or m[0] in args]
+    env = dict(os.environ)
+    env.setdefault("WGPU_BACKEND", "vulkan")
+    env.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    results = []
+    for name, why, edits, tests in chosen:
+        saved = {}
+        try:
+            for f, old, new in edits:
+                path = os.path.join(ROOT, f)
+                text = saved.get(f) or open(path).read()
+                saved.setdefault(f, text)
+                cur = open(path).read()
+                if cur.count(old) != 1:
+                    raise SystemExit(f"{name}: '{old[:60]}' occurs {cur.count(old)} times in {f}")
+                open(path, "w").write(cur.replace(old, new))
+            cmd = ["cargo", "test", "--release", "--no-fail-fast"]
+            if not suite:
+                for t in tests:
+                    cmd += ["--test", t]
+            rc, out, secs = run(cmd, env)
+            # "---- name stdout ----" heads each failing test's output (robust to interleaved stderr).
+            failed = sorted(set(re.findall(r"^---- (\S+) stdout ----", out, re.M)))
+            build_error = rc != 0 and not failed and "error[" in out
+            if build_error:
+                verdict = "killed (does not build)"
+            elif rc != 0:
+                verdict = "killed"
+            else:
+                verdict = "SURVIVED"
+            results.append((name, why, verdict, failed))
+            print(f"{name}: {verdict} in {secs:.0f}s; failing: {', '.join(failed) or '-'}", flush=True)
+        finally:
+            for f, text in saved.items():
+                open(os.path.join(ROOT, f), "w").write(text)
+    killed = sum(1 for r in results if r[2] != "SURVIVED")
+    print(f"\n{killed}/{len(results)} killed ({100.0 * killed / max(1, len(results)):.0f}%)")
+    for name, why, verdict, failed in results:
+        print(f"| {name} | {why} | {verdict} | {', '.join(failed) or '-'} |")
+
+
+if __name__ == "__main__":
+    main()
