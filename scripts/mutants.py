@@ -29,9 +29,9 @@ MUTANTS = [
        "items.sort_unstable_by(|a, b| b.error.total_cmp(&a.error));")],
      ["lovasz_ties", "lovasz"]),
     # --- part 2: byte order -----------------------------------------------------------
-    ("npy_big_endian_as_little", "a '>f4' / '>f8' array read as little-endian",
-     [("src/io/npy.rs", '            "<f4" => {', '            "<f4" | ">f4" => {'),
-      ("src/io/npy.rs", '            "<f8" => {', '            "<f8" | ">f8" => {')],
+    ("npy_big_endian_as_little", "a big-endian array read as little-endian",
+     [("src/io/npy.rs", "        let elem_size = match descr {", "        let elem_size = match descr.replace('>', \"<\").as_str() {"),
+      ("src/io/npy.rs", "Ok(Header { descr: descr.to_string(),", "Ok(Header { descr: descr.replace('>', \"<\"),")],
      ["npy_byte_order", "cli_loss"]),
     # --- part 3: empty masks ----------------------------------------------------------
     ("metrics_empty_convention_flipped", "0 when both are empty, 1 when only one is",
@@ -55,25 +55,25 @@ MUTANTS = [
      ["accuracy_at_scale", "gpu_vs_reference"]),
     # --- part 4: defaults and parameters (reference and shader alike) -------------------
     ("focal_gamma_default_x10", "default focal γ 2 → 20",
-     [("src/loss.rs", "Focal { alpha: Some(0.8), gamma: 2.0,", "Focal { alpha: Some(0.8), gamma: 20.0,")],
+     [("src/loss/focal.rs", "Focal { alpha: Some(0.8), gamma: 2.0,", "Focal { alpha: Some(0.8), gamma: 20.0,")],
      ["pinned_defaults", "known_values"]),
     ("focal_gamma_default_div10", "default focal γ 2 → 0.2",
-     [("src/loss.rs", "Focal { alpha: Some(0.8), gamma: 2.0,", "Focal { alpha: Some(0.8), gamma: 0.2,")],
+     [("src/loss/focal.rs", "Focal { alpha: Some(0.8), gamma: 2.0,", "Focal { alpha: Some(0.8), gamma: 0.2,")],
      ["pinned_defaults", "known_values"]),
     ("focal_alpha_default_div10", "default focal α 0.8 → 0.08",
-     [("src/loss.rs", "Focal { alpha: Some(0.8), gamma: 2.0,", "Focal { alpha: Some(0.08), gamma: 2.0,")],
+     [("src/loss/focal.rs", "Focal { alpha: Some(0.8), gamma: 2.0,", "Focal { alpha: Some(0.08), gamma: 2.0,")],
      ["pinned_defaults", "known_values"]),
     ("dice_smooth_default_x10", "default Dice smoothing 1 → 10",
-     [("src/loss.rs", "Dice { smooth_nr: 1.0, smooth_dr: 1.0,", "Dice { smooth_nr: 10.0, smooth_dr: 10.0,")],
+     [("src/loss/dice.rs", "Dice { smooth_nr: 1.0, smooth_dr: 1.0,", "Dice { smooth_nr: 10.0, smooth_dr: 10.0,")],
      ["pinned_defaults", "empty_masks", "known_values"]),
     ("iou_smooth_default_x10", "default IoU smoothing 1 → 10",
-     [("src/loss.rs", "Iou { smooth: 1.0, eps: 1e-7 }", "Iou { smooth: 10.0, eps: 1e-7 }")],
+     [("src/loss/iou.rs", "Iou { smooth: 1.0, eps: 1e-7 }", "Iou { smooth: 10.0, eps: 1e-7 }")],
      ["pinned_defaults", "empty_masks", "known_values"]),
     ("tversky_smooth_default_x10", "default Tversky smoothing 1 → 10",
-     [("src/loss.rs", "            beta: 0.5,\n            smooth: 1.0,", "            beta: 0.5,\n            smooth: 10.0,")],
+     [("src/loss/tversky.rs", "            beta: 0.5,\n            smooth: 1.0,", "            beta: 0.5,\n            smooth: 10.0,")],
      ["pinned_defaults", "known_values"]),
     ("combo_beta_default_div10", "default Combo β 0.5 → 0.05",
-     [("src/loss.rs", "Combo { ce_ratio: 0.5, beta: 0.5,", "Combo { ce_ratio: 0.5, beta: 0.05,")],
+     [("src/loss/combo.rs", "Combo { ce_ratio: 0.5, beta: 0.5,", "Combo { ce_ratio: 0.5, beta: 0.05,")],
      ["pinned_defaults", "known_values"]),
     ("combo_beta_swapped", "β and 1 − β swapped in the WCE, shader and reference alike",
      [("shaders/prelude.wgsl", "    let wce = b * t * a.nlp + (1.0 - b) * (1.0 - t) * a.nlq;",
@@ -151,6 +151,14 @@ def run(cmd, env):
 
 
 def main():
+    if "--help" in sys.argv or "-h" in sys.argv:
+        print(__doc__)
+        print("mutants:", ", ".join(m[0] for m in MUTANTS))
+        return
+    if "--list" in sys.argv:
+        for name, why, _, tests in MUTANTS:
+            print(f"{name}: {why} (tests: {', '.join(tests)})")
+        return
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     suite = "--suite" in sys.argv
     chosen = [m for m in MUTANTS if not args or m[0] in args]
