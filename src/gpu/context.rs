@@ -104,6 +104,44 @@ pub struct GpuContext {
     pub(crate) profiler: Option<super::profile::Profiler>,
     /// A lost device or an error outside segloss's error scopes, reported by wgpu's callbacks.
     pub(crate) health: std::sync::Arc<Health>,
+    /// On wgpu's GL backend, one blocking call at a time: its device work holds one GL context,
+    /// and wgpu-hal panics ("Could not lock adapter context") when a thread waits more than a
+    /// second for it (a first dispatch compiling shaders on a cold cache takes longer).
+    pub(crate) serial: Option<Serial>,
+}
+
+/// A lock that the thread holding it may take again (a call inside a call).
+#[derive(Debug, Default)]
+pub(crate) struct Serial {
+    owner: std::sync::Mutex<Option<std::thread::ThreadId>>,
+    released: std::sync::Condvar,
+}
+
+/// Holds a [`Serial`] until dropped (or nothing, when the thread held it already).
+pub(crate) struct SerialGuard<'a>(Option<&'a Serial>);
+
+impl Serial {
+    fn enter(&self) -> SerialGuard<'_> {
+        let me = std::thread::current().id();
+        let mut owner = self.owner.lock().unwrap_or_else(|e| e.into_inner());
+        if *owner == Some(me) {
+            return SerialGuard(None);
+        }
+        while owner.is_some() {
+            owner = self.released.wait(owner).unwrap_or_else(|e| e.into_inner());
+        }
+        *owner = Some(me);
+        SerialGuard(Some(self))
+    }
+}
+
+impl Drop for SerialGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.0 {
+            *s.owner.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            s.released.notify_one();
+        }
+    }
 }
 
 /// What wgpu's device callbacks reported (engines on their own device install them).
@@ -273,6 +311,7 @@ impl GpuContext {
             pool: Default::default(),
             health: Default::default(),
             profiler,
+            serial: (adapter.backend == wgpu::Backend::Gl).then(Serial::default),
         })
     }
 
@@ -472,7 +511,9 @@ impl GpuContext {
     }
 
     /// Runs `f` inside Validation and OutOfMemory error scopes: a GPU error becomes `Err`.
+    /// On GL, one such call runs at a time per context (see `serial`).
     pub(crate) fn scoped<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _serial = self.exclusive();
         self.check_health()?;
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -484,6 +525,11 @@ impl GpuContext {
         }
         self.check_health()?;
         result
+    }
+
+    /// On GL, holds the context's serial lock (re-entrant) until the guard drops.
+    pub(crate) fn exclusive(&self) -> Option<SerialGuard<'_>> {
+        self.serial.as_ref().map(Serial::enter)
     }
 
     /// Begins a compute pass, with timestamps when profiling.

@@ -383,6 +383,7 @@ impl Plan {
             detail: "a thread panicked while encoding this plan".into(),
         })?;
         if cache.as_ref().is_none_or(|c| c.key != IoKey::of(io)) {
+            let _serial = ctx.exclusive();
             *cache = Some(self.io_bind_groups(io));
         }
         let Some(groups) = cache.as_ref() else { unreachable!("just filled") };
