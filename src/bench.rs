@@ -188,11 +188,7 @@ pub fn time_call(engine: &Engine, reps: usize, mut f: impl FnMut() -> Result<()>
 pub fn measure(engine: &Engine, w: &Workload, reps: usize, reference: bool) -> Result<Vec<Row>> {
     let [n, c, h, wd] = w.shape;
     let (logits, targets, map) = inputs(w);
-    let input: Input = if w.multiclass {
-        Input::Multiclass(MulticlassBatch::new(&logits, ClassMap::U8(&map), &[n, c, h, wd])?)
-    } else {
-        Input::Binary(BinaryBatch::new(&logits, &targets, &[n, 1, h, wd])?)
-    };
+    let input = batch(w, &logits, &targets, &map)?;
     let pixels = (n * h * wd) as u64;
     let input_bytes = logits.len() as u64 * 4 + if w.multiclass { pixels } else { pixels * 4 };
     let grad_elems = logits.len() as u64;
@@ -397,16 +393,21 @@ pub struct HostRow {
     pub forward_backward: f64,
 }
 
+/// The batch of a workload over its inputs (`inputs(w)`).
+fn batch<'a>(w: &Workload, logits: &'a [f32], targets: &'a [f32], map: &'a [u8]) -> Result<Input<'a>> {
+    let [n, c, h, wd] = w.shape;
+    Ok(if w.multiclass {
+        Input::Multiclass(MulticlassBatch::new(logits, ClassMap::U8(map), &[n, c, h, wd])?)
+    } else {
+        Input::Binary(BinaryBatch::new(logits, targets, &[n, 1, h, wd])?)
+    })
+}
+
 /// Times `forward` and `value_and_grad` of `w` on `engine` with the host clock: the median of
 /// `reps` calls after a warm-up.
 pub fn measure_host(engine: &Engine, w: &Workload, reps: usize) -> Result<HostRow> {
-    let [n, c, h, wd] = w.shape;
     let (logits, targets, map) = inputs(w);
-    let input: Input = if w.multiclass {
-        Input::Multiclass(MulticlassBatch::new(&logits, ClassMap::U8(&map), &[n, c, h, wd])?)
-    } else {
-        Input::Binary(BinaryBatch::new(&logits, &targets, &[n, 1, h, wd])?)
-    };
+    let input = batch(w, &logits, &targets, &map)?;
     let host = |f: &dyn Fn() -> Result<()>| -> Result<f64> {
         f()?;
         let mut samples = Vec::new();

@@ -7,20 +7,6 @@ use common::*;
 use segloss::io::mask::write_gray_png;
 use segloss::*;
 
-/// One GPU engine for every test of this file (pipelines compile once per process: on
-/// llvmpipe without a warm shader cache each engine costs seconds).
-fn shared_gpu() -> &'static Engine {
-    static GPU: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
-    GPU.get_or_init(gpu)
-}
-
-/// Held for the whole of each test that uses the shared engine: the tests of this file take
-/// turns. (wgpu's GL backend gives up on its context lock after a second, so another thread
-/// compiling a pipeline on a cold shader cache would make a concurrent call panic.)
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 use std::process::Command;
 
 const ONE: [f64; 4] = [1.0, 1.0, 1.0, 1.0];

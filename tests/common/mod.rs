@@ -68,6 +68,20 @@ pub fn make_case(rng: &mut Rng, n: usize, h: usize, w: usize, mask: Mask, scale:
     (x, t)
 }
 
+/// One GPU engine for every test of a test binary (pipelines compile once per process: on
+/// llvmpipe without a warm shader cache each engine costs seconds).
+pub fn shared_gpu() -> &'static Engine {
+    static GPU: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    GPU.get_or_init(gpu)
+}
+
+/// Held for the whole of each test that uses the shared engine: the tests of a binary take
+/// turns, so each test's timing and GPU work stay its own.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A GPU engine; panics (fails the test) when there is no adapter.
 pub fn gpu() -> Engine {
     gpu_with(EngineOptions::default())
