@@ -4,14 +4,18 @@
 // workgroup exclusive scan of one u32 per invocation (Hillis–Steele over a double buffer:
 // 8 steps, a barrier each; deterministic).
 //
+// Also shared by the lane strategy's kernels (radix_lane_*, scan_lane_*), which use
+// `SortParams` and `digit_with` only.
+//
 // Elements are (key, value) pairs of u32. The value 0xffffffff marks padding past the end.
-// Digits are 4 bits: `mode` 0 takes bits [shift, shift+4) of the key; `mode` 1 takes them
-// of the segment id (value >> value_shift) / seg_len, so extra passes make the sort segmented while
-// it stays one global sort (LSD passes are stable).
+// Digits are 4 bits (block kernels) or 8 bits (lane kernels): `mode` 0 takes bits
+// [shift, shift+width) of the key; `mode` 1 takes them of the segment id
+// (value >> value_shift) / seg_len, so extra passes make the sort segmented while it stays
+// one global sort (LSD passes are stable).
 
 struct SortParams {
     n: u32,          // elements
-    n_blocks: u32,   // ⌈n / 1024⌉
+    n_blocks: u32,   // ⌈n / 1024⌉ (block kernels) or the number of lanes (lane kernels)
     shift: u32,      // digit position
     mode: u32,       // 0: key digit; 1: segment digit
     seg_len: u32,    // elements per segment (mode 1)
@@ -27,14 +31,27 @@ const SENTINEL: u32 = 0xffffffffu;
 
 var<workgroup> scan_buf: array<u32, 512>;
 
-fn digit_of(key: u32, value: u32) -> u32 {
+// The digit of (key, value) under `mask` (15 or 255: the radix − 1); padding gets `mask`.
+fn digit_with(key: u32, value: u32, mask: u32) -> u32 {
     if (value == SENTINEL) {
-        return 15u;
+        return mask;
     }
     if (sp.mode == 0u) {
-        return (key >> sp.shift) & 15u;
+        return (key >> sp.shift) & mask;
     }
-    return (((value >> sp.value_shift) / sp.seg_len) >> sp.shift) & 15u;
+    return (((value >> sp.value_shift) / sp.seg_len) >> sp.shift) & mask;
+}
+
+fn digit_of(key: u32, value: u32) -> u32 {
+    return digit_with(key, value, 15u);
+}
+
+// The lane kernels: lane t of `lanes` owns elements [t·per, min((t+1)·per, n)),
+// per = ⌈n / lanes⌉ (x = start, y = end; empty past the last element).
+fn lane_range(t: u32, lanes: u32) -> vec2<u32> {
+    let per = (sp.n + lanes - 1u) / lanes;
+    let start = min(t * per, sp.n);
+    return vec2<u32>(start, min(start + per, sp.n));
 }
 
 // Exclusive prefix of `v` over the workgroup's invocations, and the workgroup total.

@@ -32,45 +32,49 @@ fn compare_hinge(gpu: &Engine, what: &str, batch: &BinaryBatch, terms: &[Term]) 
 
 #[test]
 fn lovasz_hinge_matches_reference() {
-    let gpu = gpu();
-    let mut rng = Rng::new(0x1a5);
-    for (n, c, h, w) in [(1, 1, 1, 1), (3, 1, 17, 19), (2, 1, 129, 131), (2, 3, 21, 23)] {
-        let len = n * c * h * w;
-        let x = tie_free_logits(&mut rng, len);
-        let (_, mut t) = make_case(&mut rng, n * c, h, w, Mask::Hard, 1.0);
-        for v in t.iter_mut().step_by(13) {
-            *v = 255.0;
+    for (strategy, gpu) in sort_strategy_engines() {
+        eprintln!("sort strategy {strategy:?}");
+        let mut rng = Rng::new(0x1a5);
+        for (n, c, h, w) in [(1, 1, 1, 1), (3, 1, 17, 19), (2, 1, 129, 131), (2, 3, 21, 23)] {
+            let len = n * c * h * w;
+            let x = tie_free_logits(&mut rng, len);
+            let (_, mut t) = make_case(&mut rng, n * c, h, w, Mask::Hard, 1.0);
+            for v in t.iter_mut().step_by(13) {
+                *v = 255.0;
+            }
+            let batch = if c == 1 {
+                BinaryBatch::new(&x, &t, &[n, h, w]).unwrap()
+            } else {
+                BinaryBatch::multilabel(&x, &t, &[n, c, h, w]).unwrap()
+            };
+            let batch = batch.ignore_value(255.0).unwrap();
+            compare_hinge(&gpu, &format!("hinge {n}x{c}x{h}x{w}"), &batch, &hinge_terms());
         }
-        let batch = if c == 1 {
-            BinaryBatch::new(&x, &t, &[n, h, w]).unwrap()
-        } else {
-            BinaryBatch::multilabel(&x, &t, &[n, c, h, w]).unwrap()
-        };
-        let batch = batch.ignore_value(255.0).unwrap();
-        compare_hinge(&gpu, &format!("hinge {n}x{c}x{h}x{w}"), &batch, &hinge_terms());
     }
 }
 
 #[test]
 fn lovasz_hinge_edge_cases_are_defined() {
-    let gpu = gpu();
-    let mut rng = Rng::new(2);
-    let (n, h, w) = (4, 9, 11);
-    let hw = h * w;
-    let x = tie_free_logits(&mut rng, n * hw);
-    let mut t = vec![0f32; n * hw]; // image 0: no foreground
-    t[hw..2 * hw].iter_mut().for_each(|v| *v = 1.0); // image 1: all foreground
-    t[2 * hw..3 * hw].iter_mut().for_each(|v| *v = 255.0); // image 2: all ignored
-    t[3 * hw + 5] = 1.0; // image 3: one foreground pixel
-    let batch = BinaryBatch::new(&x, &t, &[n, h, w]).unwrap().ignore_value(255.0).unwrap();
-    compare_hinge(&gpu, "edge cases", &batch, &hinge_terms());
-    let one = BinaryBatch::new(&[0.25], &[1.0], &[1, 1, 1]).unwrap();
-    let out = gpu.forward(&one, &hinge_terms()).unwrap();
-    assert!((out.values[0] - 0.75).abs() < 1e-7, "1x1: relu(1 − 0.25)·1 = 0.75, got {}", out.values[0]);
-    let ignored = BinaryBatch::new(&[0.25], &[255.0], &[1, 1, 1]).unwrap().ignore_value(255.0).unwrap();
-    let out = gpu.value_and_grad(&ignored, &hinge_terms()).unwrap();
-    assert_eq!(out.forward.values, vec![0.0, 0.0]);
-    assert_eq!(out.grad, vec![0.0]);
+    for (strategy, gpu) in sort_strategy_engines() {
+        eprintln!("sort strategy {strategy:?}");
+        let mut rng = Rng::new(2);
+        let (n, h, w) = (4, 9, 11);
+        let hw = h * w;
+        let x = tie_free_logits(&mut rng, n * hw);
+        let mut t = vec![0f32; n * hw]; // image 0: no foreground
+        t[hw..2 * hw].iter_mut().for_each(|v| *v = 1.0); // image 1: all foreground
+        t[2 * hw..3 * hw].iter_mut().for_each(|v| *v = 255.0); // image 2: all ignored
+        t[3 * hw + 5] = 1.0; // image 3: one foreground pixel
+        let batch = BinaryBatch::new(&x, &t, &[n, h, w]).unwrap().ignore_value(255.0).unwrap();
+        compare_hinge(&gpu, "edge cases", &batch, &hinge_terms());
+        let one = BinaryBatch::new(&[0.25], &[1.0], &[1, 1, 1]).unwrap();
+        let out = gpu.forward(&one, &hinge_terms()).unwrap();
+        assert!((out.values[0] - 0.75).abs() < 1e-7, "1x1: relu(1 − 0.25)·1 = 0.75, got {}", out.values[0]);
+        let ignored = BinaryBatch::new(&[0.25], &[255.0], &[1, 1, 1]).unwrap().ignore_value(255.0).unwrap();
+        let out = gpu.value_and_grad(&ignored, &hinge_terms()).unwrap();
+        assert_eq!(out.forward.values, vec![0.0, 0.0]);
+        assert_eq!(out.grad, vec![0.0]);
+    }
 }
 
 /// Classes where the f64 errors |fg − p_c| of every (image, class) are at least `gap` apart.
@@ -125,26 +129,28 @@ fn softmax_terms(c: usize) -> Vec<Term> {
 
 #[test]
 fn lovasz_softmax_matches_reference_on_tie_free_inputs() {
-    let gpu = gpu();
-    let (n, c, h, w) = (3, 4, 7, 9);
-    let seed = (1..200u64)
-        .find(|&s| {
-            let (x, m) = class_case(s, n, c, h, w);
-            tie_free(&x, &m, n, c, h * w, 1e-5)
-        })
-        .expect("a tie-free seed");
-    let (logits, mut map) = class_case(seed, n, c, h, w);
-    map[5] = 99; // ignored
-    let batch = MulticlassBatch::new(&logits, ClassMap::U32(&map), &[n, c, h, w]).unwrap().ignore_index(99);
-    let terms = softmax_terms(c);
-    let got = gpu.value_and_grad(&batch, &terms).unwrap();
-    let want = Engine::cpu().value_and_grad(&batch, &terms).unwrap();
-    for ((t, g), wv) in terms.iter().zip(&got.forward.values).zip(&want.forward.values) {
-        assert!(close(*g, *wv, 1e-5, 1e-7), "{} {:?}: GPU {g} vs reference {wv}", t.label(), t.classes);
+    for (strategy, gpu) in sort_strategy_engines() {
+        eprintln!("sort strategy {strategy:?}");
+        let (n, c, h, w) = (3, 4, 7, 9);
+        let seed = (1..200u64)
+            .find(|&s| {
+                let (x, m) = class_case(s, n, c, h, w);
+                tie_free(&x, &m, n, c, h * w, 1e-5)
+            })
+            .expect("a tie-free seed");
+        let (logits, mut map) = class_case(seed, n, c, h, w);
+        map[5] = 99; // ignored
+        let batch = MulticlassBatch::new(&logits, ClassMap::U32(&map), &[n, c, h, w]).unwrap().ignore_index(99);
+        let terms = softmax_terms(c);
+        let got = gpu.value_and_grad(&batch, &terms).unwrap();
+        let want = Engine::cpu().value_and_grad(&batch, &terms).unwrap();
+        for ((t, g), wv) in terms.iter().zip(&got.forward.values).zip(&want.forward.values) {
+            assert!(close(*g, *wv, 1e-5, 1e-7), "{} {:?}: GPU {g} vs reference {wv}", t.label(), t.classes);
+        }
+        let w64: Vec<f64> = want.grad.iter().map(|&v| v as f64).collect();
+        assert_grad("lovasz softmax", &got.grad, &w64, 1e-4, 1e-9);
+        assert!(got.grad.iter().any(|&g| g != 0.0));
     }
-    let w64: Vec<f64> = want.grad.iter().map(|&v| v as f64).collect();
-    assert_grad("lovasz softmax", &got.grad, &w64, 1e-4, 1e-9);
-    assert!(got.grad.iter().any(|&g| g != 0.0));
 }
 
 #[test]
@@ -167,25 +173,27 @@ fn lovasz_softmax_values_match_at_larger_sizes_and_split_images() {
 
 #[test]
 fn lovasz_softmax_edge_cases_are_defined() {
-    let gpu = gpu();
-    let (n, c, h, w) = (3, 3, 5, 6);
-    let hw = h * w;
-    let (logits, _) = class_case(3, n, c, h, w);
-    let mut map = vec![0u8; n * hw]; // image 0: only class 0 (others absent)
-    map[hw..2 * hw].iter_mut().for_each(|v| *v = 255); // image 1: all ignored
-    map[2 * hw..].iter_mut().enumerate().for_each(|(i, v)| *v = (i % 3) as u8);
-    let batch = MulticlassBatch::new(&logits, ClassMap::U8(&map), &[n, c, h, w]).unwrap().ignore_index(255);
-    for engine in [&gpu, &Engine::cpu()] {
-        let out = engine.value_and_grad(&batch, &softmax_terms(c)).unwrap();
-        assert!(out.forward.values.iter().all(|v| v.is_finite()), "{:?}", out.forward.values);
-        assert!(out.grad.iter().all(|g| g.is_finite()));
-        // Ignored image: zero gradient.
-        assert!(out.grad[c * hw..2 * c * hw].iter().all(|&g| g == 0.0));
+    for (strategy, gpu) in sort_strategy_engines() {
+        eprintln!("sort strategy {strategy:?}");
+        let (n, c, h, w) = (3, 3, 5, 6);
+        let hw = h * w;
+        let (logits, _) = class_case(3, n, c, h, w);
+        let mut map = vec![0u8; n * hw]; // image 0: only class 0 (others absent)
+        map[hw..2 * hw].iter_mut().for_each(|v| *v = 255); // image 1: all ignored
+        map[2 * hw..].iter_mut().enumerate().for_each(|(i, v)| *v = (i % 3) as u8);
+        let batch = MulticlassBatch::new(&logits, ClassMap::U8(&map), &[n, c, h, w]).unwrap().ignore_index(255);
+        for engine in [&gpu, &Engine::cpu()] {
+            let out = engine.value_and_grad(&batch, &softmax_terms(c)).unwrap();
+            assert!(out.forward.values.iter().all(|v| v.is_finite()), "{:?}", out.forward.values);
+            assert!(out.grad.iter().all(|g| g.is_finite()));
+            // Ignored image: zero gradient.
+            assert!(out.grad[c * hw..2 * c * hw].iter().all(|&g| g == 0.0));
+        }
+        let one = MulticlassBatch::new(&[1.0, 0.0], ClassMap::U8(&[0]), &[1, 2, 1, 1]).unwrap();
+        let v = gpu.forward(&one, &[Loss::LovaszSoftmax(LovaszSoftmax::default()).batch()]).unwrap().values[0];
+        let p0 = 1.0 / (1.0 + (-1.0f64).exp());
+        assert!((v - (1.0 - p0)).abs() < 1e-6, "1x1: only class 0 present, loss = |1 − p0| = {}, got {v}", 1.0 - p0);
     }
-    let one = MulticlassBatch::new(&[1.0, 0.0], ClassMap::U8(&[0]), &[1, 2, 1, 1]).unwrap();
-    let v = gpu.forward(&one, &[Loss::LovaszSoftmax(LovaszSoftmax::default()).batch()]).unwrap().values[0];
-    let p0 = 1.0 / (1.0 + (-1.0f64).exp());
-    assert!((v - (1.0 - p0)).abs() < 1e-6, "1x1: only class 0 present, loss = |1 − p0| = {}, got {v}", 1.0 - p0);
 }
 
 #[test]

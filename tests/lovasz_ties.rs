@@ -129,11 +129,14 @@ fn check_ties_hinge(gpu: &Engine, dims: &[usize], seed: u64) {
 #[test]
 fn lovasz_hinge_ties_are_broken_by_pixel_index() {
     let _serial = serial();
-    let gpu = shared_gpu();
-    // Odd sizes; segments long enough that an unstable sort really reorders ties.
-    check_ties_hinge(gpu, &[3, 37, 53], 0x7135);
-    check_ties_hinge(gpu, &[1, 61, 67], 0x7136);
-    check_ties_hinge(gpu, &[2, 3, 19, 23], 0x7137);
+    for (strategy, gpu) in sort_strategy_engines() {
+        eprintln!("sort strategy {strategy:?}");
+        let gpu = &gpu;
+        // Odd sizes; segments long enough that an unstable sort really reorders ties.
+        check_ties_hinge(gpu, &[3, 37, 53], 0x7135);
+        check_ties_hinge(gpu, &[1, 61, 67], 0x7136);
+        check_ties_hinge(gpu, &[2, 3, 19, 23], 0x7137);
+    }
 }
 
 /// Lovasz softmax on pixels that copy a few prototype logit vectors: pixels with the same
@@ -142,46 +145,49 @@ fn lovasz_hinge_ties_are_broken_by_pixel_index() {
 #[test]
 fn lovasz_softmax_ties_are_broken_by_pixel_index() {
     let _serial = serial();
-    let gpu = shared_gpu();
-    let (n, c, h, w) = (2, 3, 29, 31);
-    let hw = h * w;
-    let mut rng = Rng::new(0x50f7);
-    let k = 5;
-    let protos: Vec<Vec<f32>> = 'draw: loop {
-        let p: Vec<Vec<f32>> = (0..k).map(|_| (0..c).map(|_| (2.0 * rng.normal()) as f32).collect()).collect();
-        for cls in 0..c {
-            let mut e: Vec<f64> = Vec::new();
-            for v in &p {
-                let m = v.iter().fold(f64::MIN, |a, &b| a.max(b as f64));
-                let s: f64 = v.iter().map(|&q| (q as f64 - m).exp()).sum();
-                let pk = (v[cls] as f64 - m).exp() / s;
-                e.push(pk);
-                e.push(1.0 - pk);
+    for (strategy, gpu) in sort_strategy_engines() {
+        eprintln!("sort strategy {strategy:?}");
+        let gpu = &gpu;
+        let (n, c, h, w) = (2, 3, 29, 31);
+        let hw = h * w;
+        let mut rng = Rng::new(0x50f7);
+        let k = 5;
+        let protos: Vec<Vec<f32>> = 'draw: loop {
+            let p: Vec<Vec<f32>> = (0..k).map(|_| (0..c).map(|_| (2.0 * rng.normal()) as f32).collect()).collect();
+            for cls in 0..c {
+                let mut e: Vec<f64> = Vec::new();
+                for v in &p {
+                    let m = v.iter().fold(f64::MIN, |a, &b| a.max(b as f64));
+                    let s: f64 = v.iter().map(|&q| (q as f64 - m).exp()).sum();
+                    let pk = (v[cls] as f64 - m).exp() / s;
+                    e.push(pk);
+                    e.push(1.0 - pk);
+                }
+                e.sort_by(f64::total_cmp);
+                if e.windows(2).any(|w| w[1] - w[0] < 1e-3) {
+                    continue 'draw;
+                }
             }
-            e.sort_by(f64::total_cmp);
-            if e.windows(2).any(|w| w[1] - w[0] < 1e-3) {
-                continue 'draw;
+            break p;
+        };
+        let choice: Vec<usize> = (0..n * hw).map(|_| rng.next_u64() as usize % k).collect();
+        let map: Vec<u32> = (0..n * hw).map(|_| (rng.next_u64() % c as u64) as u32).collect();
+        let mut logits = vec![0f32; n * c * hw];
+        for f in 0..n * hw {
+            let (img, i) = (f / hw, f % hw);
+            for q in 0..c {
+                logits[(img * c + q) * hw + i] = protos[choice[f]][q];
             }
         }
-        break p;
-    };
-    let choice: Vec<usize> = (0..n * hw).map(|_| rng.next_u64() as usize % k).collect();
-    let map: Vec<u32> = (0..n * hw).map(|_| (rng.next_u64() % c as u64) as u32).collect();
-    let mut logits = vec![0f32; n * c * hw];
-    for f in 0..n * hw {
-        let (img, i) = (f / hw, f % hw);
-        for q in 0..c {
-            logits[(img * c + q) * hw + i] = protos[choice[f]][q];
+        let batch = MulticlassBatch::new(&logits, ClassMap::U32(&map), &[n, c, h, w]).unwrap();
+        let l = Loss::LovaszSoftmax(LovaszSoftmax::default());
+        for term in [l.per_image(), l.batch()] {
+            let reference = Engine::cpu().value_and_grad(&batch, std::slice::from_ref(&term)).unwrap();
+            let on_gpu = gpu.value_and_grad(&batch, std::slice::from_ref(&term)).unwrap();
+            assert!(close(on_gpu.forward.values[0], reference.forward.values[0], 1e-5, 1e-7), "{}", term.label());
+            let r64: Vec<f64> = reference.grad.iter().map(|&v| v as f64).collect();
+            let g64: Vec<f64> = on_gpu.grad.iter().map(|&v| v as f64).collect();
+            assert_pixelwise(&format!("softmax {}", term.label()), &g64, &r64, GPU_REL);
         }
-    }
-    let batch = MulticlassBatch::new(&logits, ClassMap::U32(&map), &[n, c, h, w]).unwrap();
-    let l = Loss::LovaszSoftmax(LovaszSoftmax::default());
-    for term in [l.per_image(), l.batch()] {
-        let reference = Engine::cpu().value_and_grad(&batch, std::slice::from_ref(&term)).unwrap();
-        let on_gpu = gpu.value_and_grad(&batch, std::slice::from_ref(&term)).unwrap();
-        assert!(close(on_gpu.forward.values[0], reference.forward.values[0], 1e-5, 1e-7), "{}", term.label());
-        let r64: Vec<f64> = reference.grad.iter().map(|&v| v as f64).collect();
-        let g64: Vec<f64> = on_gpu.grad.iter().map(|&v| v as f64).collect();
-        assert_pixelwise(&format!("softmax {}", term.label()), &g64, &r64, GPU_REL);
     }
 }

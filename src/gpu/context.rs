@@ -18,6 +18,22 @@ pub enum SubgroupMode {
     Require,
 }
 
+/// How the sort and scan primitives (and so the Lovasz losses) split their work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortStrategy {
+    /// From the adapter: `Lanes` on CPU adapters (`DeviceType::Cpu`: lavapipe, llvmpipe,
+    /// WARP), `Blocks` otherwise.
+    #[default]
+    Auto,
+    /// Workgroups of 256 invocations cooperate on blocks of 1024 elements (4-bit digits,
+    /// workgroup scans in workgroup memory): the GPU layout, coalesced and barrier-synchronised.
+    Blocks,
+    /// Every invocation works through a contiguous run of elements serially (8-bit digits,
+    /// no workgroup memory, no barrier): for adapters whose invocations are SIMD lanes of a
+    /// few CPU threads, where every workgroup barrier is a context switch.
+    Lanes,
+}
+
 /// Options of a GPU engine.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -31,6 +47,8 @@ pub struct EngineOptions {
     /// Time every compute pass with timestamp queries (needs `Features::TIMESTAMP_QUERY`;
     /// read with `Engine::take_gpu_time`). Off by default: it adds a readback per call.
     pub profile: bool,
+    /// The sort and scan strategy (default: chosen from the adapter).
+    pub sort: SortStrategy,
 }
 
 /// What the engine runs on.
@@ -46,8 +64,14 @@ pub struct BackendInfo {
     pub subgroups: bool,
 }
 
-/// Layouts and pipelines of the sort and scan primitives.
+/// Layouts and pipelines of the sort and scan primitives, one set per strategy.
 pub(crate) struct SortPipelines {
+    pub blocks: SortKernels,
+    pub lanes: SortKernels,
+}
+
+/// The four kernels of one sort strategy (the scan's two are also the prefix scan's).
+pub(crate) struct SortKernels {
     pub count_layout: wgpu::BindGroupLayout,
     pub count: wgpu::ComputePipeline,
     pub scatter_layout: wgpu::BindGroupLayout,
@@ -97,6 +121,8 @@ pub struct GpuContext {
     pub(crate) info: BackendInfo,
     pub(crate) max_workgroups: u32,
     pub(crate) binding_elems: usize,
+    /// `Blocks` or `Lanes` (never `Auto`): see [`SortStrategy`].
+    pub(crate) sort_strategy: SortStrategy,
     pub(crate) pipelines: Pipelines,
     /// Reused buffers of the blocking path; also counts the bytes segloss has created.
     pub(crate) pool: super::pool::BufferPool,
@@ -289,6 +315,11 @@ impl GpuContext {
         };
         let is_cpu = adapter.device_type == wgpu::DeviceType::Cpu;
         let max_workgroups = options.max_workgroups.unwrap_or(if is_cpu { 64 } else { 2048 }).clamp(1, 65535);
+        let sort_strategy = match options.sort {
+            SortStrategy::Auto if is_cpu => SortStrategy::Lanes,
+            SortStrategy::Auto => SortStrategy::Blocks,
+            chosen => chosen,
+        };
         let limits = device.limits();
         let binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let binding_elems = (binding / 4).min(u32::MAX as u64 / 2) as usize;
@@ -307,6 +338,7 @@ impl GpuContext {
             info,
             max_workgroups,
             binding_elems,
+            sort_strategy,
             pipelines,
             pool: Default::default(),
             health: Default::default(),
@@ -331,19 +363,33 @@ impl GpuContext {
             let p = pipeline(device, k, &l);
             (l, p)
         };
-        let (count_layout, count) = kernel(Kernel::RadixCount, &[Uniform, ro, ro, rw]);
-        let (scatter_layout, scatter) = kernel(Kernel::RadixScatter, &[Uniform, ro, ro, ro, rw, rw]);
-        let (scan_reduce_layout, scan_reduce) = kernel(Kernel::ScanReduce, &[Uniform, ro, rw]);
-        let (scan_apply_layout, scan_apply) = kernel(Kernel::ScanApply, &[Uniform, ro, ro, rw]);
+        let sort_kernels = |[count_k, scatter_k, reduce_k, apply_k]: [Kernel; 4], cursors| {
+            let (count_layout, count) = kernel(count_k, &[Uniform, ro, ro, rw]);
+            // The lane scatter advances its cursors in `offsets` (binding 3) in place.
+            let offsets = if cursors { rw } else { ro };
+            let (scatter_layout, scatter) = kernel(scatter_k, &[Uniform, ro, ro, offsets, rw, rw]);
+            let (scan_reduce_layout, scan_reduce) = kernel(reduce_k, &[Uniform, ro, rw]);
+            let (scan_apply_layout, scan_apply) = kernel(apply_k, &[Uniform, ro, ro, rw]);
+            SortKernels {
+                count_layout,
+                count,
+                scatter_layout,
+                scatter,
+                scan_reduce_layout,
+                scan_reduce,
+                scan_apply_layout,
+                scan_apply,
+            }
+        };
         let sort = SortPipelines {
-            count_layout,
-            count,
-            scatter_layout,
-            scatter,
-            scan_reduce_layout,
-            scan_reduce,
-            scan_apply_layout,
-            scan_apply,
+            blocks: sort_kernels(
+                [Kernel::RadixCount, Kernel::RadixScatter, Kernel::ScanReduce, Kernel::ScanApply],
+                false,
+            ),
+            lanes: sort_kernels(
+                [Kernel::RadixLaneCount, Kernel::RadixLaneScatter, Kernel::ScanLaneReduce, Kernel::ScanLaneApply],
+                true,
+            ),
         };
         let (keys_layout, hinge_keys) = kernel(Kernel::LovaszHingeKeys, &[Uniform, ro, ro, rw, rw, rw]);
         let softmax_keys = pipeline(device, Kernel::LovaszSoftmaxKeys, &keys_layout);
@@ -438,6 +484,14 @@ fn pipeline_from_source(
 
 /// Buffers, bind groups, readback and error scopes: the helpers every pass uses.
 impl GpuContext {
+    /// The sort and scan kernels of this context's strategy.
+    pub(crate) fn sort_kernels(&self) -> &SortKernels {
+        match self.sort_strategy {
+            SortStrategy::Lanes => &self.pipelines.sort.lanes,
+            _ => &self.pipelines.sort.blocks,
+        }
+    }
+
     /// The device limits the chunk schedule depends on.
     pub(crate) fn limits(&self) -> super::chunk::Limits {
         super::chunk::Limits { max_workgroups: self.max_workgroups, binding_elems: self.binding_elems }

@@ -53,6 +53,8 @@ shared_constants! { PRELUDE_CONSTANTS:
     SORT_WG = 256;
     /// Elements per sort/scan workgroup (4 per invocation).
     BLOCK = 1024;
+    /// Workgroup size of the lane strategy's sort and scan kernels (`@workgroup_size(LANE_WG)`).
+    LANE_WG = 64;
 }
 
 /// The generated head of every kernel: the constants above.

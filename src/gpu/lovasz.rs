@@ -99,7 +99,7 @@ fn read_status(ctx: &GpuContext, pr: &Problem) -> Result<[Option<usize>; 2]> {
 /// and whether the sorted pairs are in the `b` buffers.
 fn sort_and_reduce(ctx: &GpuContext, pr: &Problem, forward: bool) -> Result<(Vec<LovaszRow>, bool)> {
     let p = lovasz_params(ctx, pr);
-    let slots = sort::sort_slots(pr.n, pr.segments) + sort::scan_slots(pr.n) + 2;
+    let slots = sort::sort_slots(ctx, pr.n, pr.segments) + sort::scan_slots(ctx, pr.n) + 2;
     let mut arena = UniformArena::new(ctx, slots);
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     let mut pass = ctx.compute_pass(&mut encoder, "lovasz sort");

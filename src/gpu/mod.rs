@@ -18,6 +18,6 @@ pub(crate) mod upload;
 
 pub use blocking::DispatchCount;
 pub(crate) use context::GpuContext;
-pub use context::{BackendInfo, EngineOptions, SubgroupMode};
+pub use context::{BackendInfo, EngineOptions, SortStrategy, SubgroupMode};
 pub(crate) use lovasz::LovaszScales;
 pub use readback::read_buffer_async;

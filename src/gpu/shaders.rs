@@ -37,6 +37,14 @@ pub enum Kernel {
     ScanReduce,
     /// Prefix scan: in-block scan plus carry.
     ScanApply,
+    /// Radix sort, lane strategy: per-lane digit histogram.
+    RadixLaneCount,
+    /// Radix sort, lane strategy: stable scatter by digit.
+    RadixLaneScatter,
+    /// Prefix scan, lane strategy: run sums.
+    ScanLaneReduce,
+    /// Prefix scan, lane strategy: serial scan of each run plus carry.
+    ScanLaneApply,
     /// Lovasz hinge: errors as sort keys.
     LovaszHingeKeys,
     /// Lovasz softmax: one class's errors as sort keys.
@@ -56,7 +64,7 @@ pub enum Kernel {
 impl Kernel {
     /// All kernels.
     #[cfg(test)]
-    pub const ALL: [Kernel; 18] = [
+    pub const ALL: [Kernel; 22] = [
         Kernel::StatsPartials,
         Kernel::StatsPartialsSubgroup,
         Kernel::StatsFinal,
@@ -68,6 +76,10 @@ impl Kernel {
         Kernel::RadixScatter,
         Kernel::ScanReduce,
         Kernel::ScanApply,
+        Kernel::RadixLaneCount,
+        Kernel::RadixLaneScatter,
+        Kernel::ScanLaneReduce,
+        Kernel::ScanLaneApply,
         Kernel::LovaszHingeKeys,
         Kernel::LovaszSoftmaxKeys,
         Kernel::LovaszReduce,
@@ -104,6 +116,10 @@ impl Kernel {
             Kernel::RadixScatter => "radix_scatter.wgsl",
             Kernel::ScanReduce => "scan_reduce.wgsl",
             Kernel::ScanApply => "scan_apply.wgsl",
+            Kernel::RadixLaneCount => "radix_lane_count.wgsl",
+            Kernel::RadixLaneScatter => "radix_lane_scatter.wgsl",
+            Kernel::ScanLaneReduce => "scan_lane_reduce.wgsl",
+            Kernel::ScanLaneApply => "scan_lane_apply.wgsl",
             Kernel::LovaszHingeKeys => "lovasz_hinge_keys.wgsl",
             Kernel::LovaszSoftmaxKeys => "lovasz_softmax_keys.wgsl",
             Kernel::LovaszReduce => "lovasz_reduce.wgsl",
@@ -131,6 +147,10 @@ impl Kernel {
             Kernel::RadixScatter => return sort(include_str!("../../shaders/radix_scatter.wgsl")),
             Kernel::ScanReduce => return sort(include_str!("../../shaders/scan_reduce.wgsl")),
             Kernel::ScanApply => return sort(include_str!("../../shaders/scan_apply.wgsl")),
+            Kernel::RadixLaneCount => return sort(include_str!("../../shaders/radix_lane_count.wgsl")),
+            Kernel::RadixLaneScatter => return sort(include_str!("../../shaders/radix_lane_scatter.wgsl")),
+            Kernel::ScanLaneReduce => return sort(include_str!("../../shaders/scan_lane_reduce.wgsl")),
+            Kernel::ScanLaneApply => return sort(include_str!("../../shaders/scan_lane_apply.wgsl")),
             Kernel::LovaszHingeKeys => &[LOVASZ_KEY, include_str!("../../shaders/lovasz_hinge_keys.wgsl")],
             Kernel::LovaszSoftmaxKeys => &[CLASSES, LOVASZ_KEY, include_str!("../../shaders/lovasz_softmax_keys.wgsl")],
             Kernel::LovaszReduce => {

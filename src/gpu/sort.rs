@@ -1,16 +1,50 @@
-//! GPU primitives: a stable, segmented key/value LSD radix sort of u32 keys (4-bit digits,
-//! `radix_count.wgsl` + exclusive scan + `radix_scatter.wgsl` per pass) and an exact u32
-//! prefix scan (`scan_reduce.wgsl` + `scan_apply.wgsl`, reduce-then-scan, recursive over
-//! levels). Portable: no subgroups, no workgroup ever waits on another. Both record into a
-//! command encoder; their uniforms come from a [`UniformArena`].
+//! GPU primitives: a stable, segmented key/value LSD radix sort of u32 keys (per pass: a
+//! digit histogram, its exclusive scan, a stable scatter) and an exact u32 prefix scan
+//! (reduce-then-scan, recursive over levels), in two strategies ([`SortStrategy`], chosen
+//! from the adapter in `GpuContext`): `Blocks` (`radix_count` / `radix_scatter` /
+//! `scan_reduce` / `scan_apply`: workgroups of 256 cooperate on 1024-element blocks, 4-bit
+//! digits) and `Lanes` (`radix_lane_*` / `scan_lane_*`: each invocation works through a
+//! contiguous run serially, 8-bit digits, no barrier). Both are exact and stable, so their
+//! results are identical. Portable: no subgroups, no workgroup ever waits on another. Both
+//! record into a command encoder; their uniforms come from a [`UniformArena`].
 
-use super::context::GpuContext;
+use super::context::{GpuContext, SortStrategy};
 use super::pool::Pooled;
 use bytemuck::{Pod, Zeroable};
 
-/// Elements per workgroup of the sort and scan kernels.
-/// Elements per sort/scan workgroup (defined once, in `contract.rs`).
+/// Elements per sort/scan workgroup of the `Blocks` strategy (defined once, in `contract.rs`).
 pub const BLOCK: usize = super::contract::BLOCK as usize;
+
+/// Elements per lane of the `Lanes` strategy (a run a CPU thread works through serially).
+const LANE_ITEMS: usize = 2048;
+
+/// How one sort or scan of `n` elements is split under a strategy.
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    /// Blocks, or lanes: `SortParams::n_blocks`.
+    parts: usize,
+    /// Workgroups to dispatch.
+    workgroups: u32,
+    /// Digit width of the sort's passes.
+    radix_bits: u32,
+}
+
+impl Split {
+    fn of(strategy: SortStrategy, n: usize) -> Split {
+        if strategy == SortStrategy::Lanes {
+            let parts = n.div_ceil(LANE_ITEMS).max(1);
+            Split { parts, workgroups: parts.div_ceil(super::contract::LANE_WG as usize) as u32, radix_bits: 8 }
+        } else {
+            let parts = n.div_ceil(BLOCK);
+            Split { parts, workgroups: parts as u32, radix_bits: 4 }
+        }
+    }
+
+    /// Histogram entries of one sort pass: radix × parts.
+    fn hist_len(self) -> usize {
+        self.parts << self.radix_bits
+    }
+}
 
 /// Mirror of WGSL `SortParams` (sort_common.wgsl).
 #[repr(C)]
@@ -69,25 +103,26 @@ impl UniformArena {
 }
 
 /// Uniform slots a sort of `n` elements in `segments` segments records.
-pub(crate) fn sort_slots(n: usize, segments: usize) -> usize {
-    sort_passes(segments).len() * (2 + scan_slots(16 * n.div_ceil(BLOCK)))
+pub(crate) fn sort_slots(ctx: &GpuContext, n: usize, segments: usize) -> usize {
+    let split = Split::of(ctx.sort_strategy, n);
+    sort_passes(segments, split.radix_bits).len() * (2 + scan_slots(ctx, split.hist_len()))
 }
 
 /// Uniform slots a scan of `n` elements records.
-pub(crate) fn scan_slots(n: usize) -> usize {
-    let blocks = n.div_ceil(BLOCK);
-    if blocks <= 1 {
+pub(crate) fn scan_slots(ctx: &GpuContext, n: usize) -> usize {
+    let parts = Split::of(ctx.sort_strategy, n).parts;
+    if parts <= 1 {
         1
     } else {
-        2 + scan_slots(blocks)
+        2 + scan_slots(ctx, parts)
     }
 }
 
-/// (mode, shift) of every pass: 8 key digits, then the digits of the segment id.
-fn sort_passes(segments: usize) -> Vec<(u32, u32)> {
-    let mut passes: Vec<(u32, u32)> = (0..8).map(|d| (0, 4 * d)).collect();
+/// (mode, shift) of every pass: the key's digits, then the digits of the segment id.
+fn sort_passes(segments: usize, radix_bits: u32) -> Vec<(u32, u32)> {
+    let mut passes: Vec<(u32, u32)> = (0..32 / radix_bits).map(|d| (0, radix_bits * d)).collect();
     let bits = usize::BITS - (segments.max(1) - 1).leading_zeros();
-    passes.extend((0..bits.div_ceil(4)).map(|d| (1, 4 * d)));
+    passes.extend((0..bits.div_ceil(radix_bits)).map(|d| (1, radix_bits * d)));
     passes
 }
 
@@ -106,20 +141,20 @@ pub(crate) struct ScanScratch<'a> {
 
 pub(crate) fn scan_scratch(ctx: &GpuContext, n: usize) -> ScanScratch<'_> {
     let mut levels = Vec::new();
-    let mut blocks = n.div_ceil(BLOCK);
-    while blocks > 1 {
-        let size = (blocks * 4) as u64;
+    let mut parts = Split::of(ctx.sort_strategy, n).parts;
+    while parts > 1 {
+        let size = (parts * 4) as u64;
         levels.push((
             ctx.storage("scan sums", size, wgpu::BufferUsages::empty()),
             ctx.storage("scan carries", size, wgpu::BufferUsages::empty()),
         ));
-        blocks = blocks.div_ceil(BLOCK);
+        parts = Split::of(ctx.sort_strategy, parts).parts;
     }
     ScanScratch { levels, zero: ctx.storage("scan zero", 16, wgpu::BufferUsages::empty()) }
 }
 
 pub(crate) fn sort_scratch(ctx: &GpuContext, n: usize) -> SortScratch<'_> {
-    let hist_len = 16 * n.div_ceil(BLOCK);
+    let hist_len = Split::of(ctx.sort_strategy, n).hist_len();
     SortScratch {
         hist: ctx.storage("radix hist", (hist_len * 4) as u64, wgpu::BufferUsages::empty()),
         offsets: ctx.storage("radix offsets", (hist_len * 4) as u64, wgpu::BufferUsages::empty()),
@@ -163,19 +198,25 @@ pub(crate) fn encode_scan(
     mask: u32,
     inclusive: bool,
 ) {
-    let s = &ctx.pipelines.sort;
-    let blocks = n.div_ceil(BLOCK);
-    let p =
-        SortParams { n: n as u32, n_blocks: blocks as u32, mask, inclusive: inclusive as u32, ..Default::default() };
-    let carries = if blocks > 1 {
+    let s = ctx.sort_kernels();
+    let split = Split::of(ctx.sort_strategy, n);
+    let p = SortParams {
+        n: n as u32,
+        n_blocks: split.parts as u32,
+        mask,
+        inclusive: inclusive as u32,
+        ..Default::default()
+    };
+    let carries = if split.parts > 1 {
         let (sums, carries) = &scratch.levels[level];
-        dispatch(ctx, pass, &s.scan_reduce, &s.scan_reduce_layout, arena.push(&p), &[input, sums], blocks as u32);
-        encode_scan(ctx, pass, arena, scratch, level + 1, sums, carries, blocks, u32::MAX, false);
+        dispatch(ctx, pass, &s.scan_reduce, &s.scan_reduce_layout, arena.push(&p), &[input, sums], split.workgroups);
+        encode_scan(ctx, pass, arena, scratch, level + 1, sums, carries, split.parts, u32::MAX, false);
         carries
     } else {
         &scratch.zero
     };
-    dispatch(ctx, pass, &s.scan_apply, &s.scan_apply_layout, arena.push(&p), &[input, carries, output], blocks as u32);
+    let apply = [input, carries, output];
+    dispatch(ctx, pass, &s.scan_apply, &s.scan_apply_layout, arena.push(&p), &apply, split.workgroups);
 }
 
 /// Records a stable sort of `n` (key, value) pairs by (segment, key), segment =
@@ -194,14 +235,14 @@ pub(crate) fn encode_sort(
     segments: usize,
     value_shift: u32,
 ) -> bool {
-    let s = &ctx.pipelines.sort;
-    let blocks = n.div_ceil(BLOCK);
+    let s = ctx.sort_kernels();
+    let split = Split::of(ctx.sort_strategy, n);
     let (mut src, mut dst) = (a, b);
     let mut in_b = false;
-    for (mode, shift) in sort_passes(segments) {
+    for (mode, shift) in sort_passes(segments, split.radix_bits) {
         let p = SortParams {
             n: n as u32,
-            n_blocks: blocks as u32,
+            n_blocks: split.parts as u32,
             shift,
             mode,
             seg_len: seg_len.min(u32::MAX as usize) as u32,
@@ -209,8 +250,10 @@ pub(crate) fn encode_sort(
             inclusive: 0,
             value_shift,
         };
-        dispatch(ctx, pass, &s.count, &s.count_layout, arena.push(&p), &[src.0, src.1, &scratch.hist], blocks as u32);
-        encode_scan(ctx, pass, arena, &scratch.scan, 0, &scratch.hist, &scratch.offsets, 16 * blocks, u32::MAX, false);
+        let count = [src.0, src.1, &scratch.hist];
+        dispatch(ctx, pass, &s.count, &s.count_layout, arena.push(&p), &count, split.workgroups);
+        let hist_len = split.hist_len();
+        encode_scan(ctx, pass, arena, &scratch.scan, 0, &scratch.hist, &scratch.offsets, hist_len, u32::MAX, false);
         dispatch(
             ctx,
             pass,
@@ -218,7 +261,7 @@ pub(crate) fn encode_sort(
             &s.scatter_layout,
             arena.push(&p),
             &[src.0, src.1, &scratch.offsets, dst.0, dst.1],
-            blocks as u32,
+            split.workgroups,
         );
         std::mem::swap(&mut src, &mut dst);
         in_b = !in_b;
@@ -271,7 +314,7 @@ pub(crate) fn sort_pairs(
         ctx.queue.write_buffer(&ka, 0, bytemuck::cast_slice(keys));
         ctx.queue.write_buffer(&va, 0, bytemuck::cast_slice(values));
         let scratch = sort_scratch(ctx, n);
-        let mut arena = UniformArena::new(ctx, sort_slots(n, segments));
+        let mut arena = UniformArena::new(ctx, sort_slots(ctx, n, segments));
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         let in_b = {
             let mut pass = ctx.compute_pass(&mut encoder, "radix sort");
@@ -303,7 +346,7 @@ pub(crate) fn prefix_scan(ctx: &GpuContext, data: &[u32], inclusive: bool) -> cr
         let output = ctx.storage("scan out", bytes, U::COPY_SRC);
         ctx.queue.write_buffer(&input, 0, bytemuck::cast_slice(data));
         let scratch = scan_scratch(ctx, n);
-        let mut arena = UniformArena::new(ctx, scan_slots(n));
+        let mut arena = UniformArena::new(ctx, scan_slots(ctx, n));
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = ctx.compute_pass(&mut encoder, "prefix scan");

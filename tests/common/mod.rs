@@ -87,6 +87,15 @@ pub fn gpu() -> Engine {
     gpu_with(EngineOptions::default())
 }
 
+/// One GPU engine per sort strategy: both are tested on every backend, whichever the
+/// adapter would choose. (A failing test's captured output names the strategy.)
+pub fn sort_strategy_engines() -> Vec<(segloss::SortStrategy, Engine)> {
+    [segloss::SortStrategy::Blocks, segloss::SortStrategy::Lanes]
+        .into_iter()
+        .map(|sort| (sort, gpu_with(EngineOptions { sort, ..Default::default() })))
+        .collect()
+}
+
 pub fn gpu_with(options: EngineOptions) -> Engine {
     match Engine::with_options(options) {
         Ok(e) => e,
