@@ -96,7 +96,7 @@ fn eval(dir: &Path, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-fn merge(files: &[PathBuf], extra: &[&str]) -> Output {
+fn merge<P: AsRef<std::ffi::OsStr>>(files: &[P], extra: &[&str]) -> Output {
     segloss().arg("merge").args(files).args(extra).output().unwrap()
 }
 
@@ -207,7 +207,7 @@ fn merged_shards_are_the_unsharded_report_byte_for_byte() {
 }
 
 /// Merge's refusal of `files`: exit 1, one line, naming `names` and saying `why`.
-fn refused(files: &[PathBuf], names: &[&Path], why: &str) {
+fn refused<P: AsRef<std::ffi::OsStr>>(files: &[P], names: &[&Path], why: &str) {
     let out = merge(files, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -226,37 +226,37 @@ fn merge_refuses_what_is_not_the_n_shards_of_one_run() {
     let half = shards(&dir, 2, "b", &[]);
     let threshold = shards(&dir, 4, "t", &["--threshold", "0.25"]);
     let five = shards(&dir, 4, "c", &["--num-classes", "5"]);
-    let (p0, p1, p2, p3) = (p[0].clone(), p[1].clone(), p[2].clone(), p[3].clone());
+    let (p0, p1, p2, p3) = (&p[0], &p[1], &p[2], &p[3]);
     let copy = dir.join("copy-of-0.json");
-    std::fs::copy(&p0, &copy).unwrap();
-    refused(&[p0.clone(), p1.clone(), copy.clone(), p2.clone(), p3.clone()], &[&copy, &p0], "is shard 0/4, and so is");
-    refused(&[p2.clone(), p0.clone()], &[], "missing shards 1, 3 (of 4, numbered 0 to 3)");
-    refused(&[p0.clone(), p1.clone(), p2.clone()], &[], "missing shard 3 (of 4");
-    refused(&[p0.clone(), half[1].clone()], &[&half[1], &p0], "different shard counts");
-    refused(&[p0.clone(), threshold[1].clone()], &[&threshold[1], &p0], "other eval options than");
-    refused(&[p0.clone(), threshold[1].clone()], &[], "--threshold 0.5 vs 0.25");
-    refused(&[p0.clone(), five[1].clone()], &[&five[1]], "--num-classes 4 vs 5");
+    std::fs::copy(p0, &copy).unwrap();
+    refused(&[p0, p1, &copy, p2, p3], &[&copy, p0], "is shard 0/4, and so is");
+    refused(&[p2, p0], &[], "missing shards 1, 3 (of 4, numbered 0 to 3)");
+    refused(&[p0, p1, p2], &[], "missing shard 3 (of 4");
+    refused(&[p0, &half[1]], &[&half[1], p0], "different shard counts");
+    refused(&[p0, &threshold[1]], &[&threshold[1], p0], "other eval options than");
+    refused(&[p0, &threshold[1]], &[], "--threshold 0.5 vs 0.25");
+    refused(&[p0, &five[1]], &[&five[1]], "--num-classes 4 vs 5");
     // Another listing: one more pair in the folders.
     write_gray_png(&dir.join("gt/zz.png"), 3, 3, &[0; 9], 8, false).unwrap();
     write_gray_png(&dir.join("pred/zz.png"), 3, 3, &[0; 9], 8, false).unwrap();
     let other = shards(&dir, 4, "d", &[]);
-    refused(&[p0.clone(), other[1].clone()], &[&other[1], &p0], "cut from another list of files");
+    refused(&[p0, &other[1]], &[&other[1], p0], "cut from another list of files");
     // Not a partial: eval's report, a PNG, a folder, no file.
     let report = dir.join("report.json");
     eval(&dir, &["--out", report.to_str().unwrap()]);
-    refused(&[report.clone()], &[&report], "not a segloss eval partial");
+    refused(&[&report], &[&report], "not a segloss eval partial");
     let png = dir.join("gt/zz.png");
-    refused(&[png.clone()], &[&png], "not JSON");
-    refused(&[dir.clone()], &[&dir], "not a regular file");
+    refused(&[&png], &[&png], "not JSON");
+    refused(&[&dir], &[&dir], "not a regular file");
     let gone = dir.join("gone.json");
-    refused(&[gone.clone()], &[&gone], "No such file");
+    refused(&[&gone], &[&gone], "No such file");
     // Another format version.
     let v2 = dir.join("v2.json");
-    let body = std::fs::read_to_string(&p0).unwrap();
+    let body = std::fs::read_to_string(p0).unwrap();
     std::fs::write(&v2, body.replacen("\"version\":1", "\"version\":2", 1)).unwrap();
-    refused(&[v2.clone()], &[&v2], "partial format version 2");
+    refused(&[&v2], &[&v2], "partial format version 2");
     // The output must not overwrite an input.
-    let out = merge(&[p0.clone()], &["--out", p0.to_str().unwrap()]);
+    let out = merge(&[p0], &["--out", p0.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("would be overwritten"), "{}", text(&out));
 }
 
@@ -291,7 +291,7 @@ fn malformed_partials_are_one_line_errors_never_panics() {
     let bad = dir.join("bad.json");
     let run = |body: &str| -> Output {
         std::fs::write(&bad, body).unwrap();
-        merge(&[bad.clone()], &[])
+        merge(&[&bad], &[])
     };
     // Edits with a known reason.
     let v: serde_json::Value = serde_json::from_str(&good).unwrap();

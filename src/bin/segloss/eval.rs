@@ -1,10 +1,13 @@
 //! `segloss eval`: score a folder of predicted masks against ground truth.
 //!
 //! Pairs files by stem; a pool of CPU threads decodes each pair (PNG or .npy), checks it,
-//! counts its confusion matrix exactly and writes its overlay; the main thread merges the
-//! counts, computes the losses of soft predictions on the GPU engine, streams per-image rows
-//! and shows progress. Only a bounded number of decoded images is in flight at any time.
-//! A hard label map needs no GPU: counting it on the CPU costs less than uploading it.
+//! counts its confusion matrix exactly and writes its overlay (`score.rs`, `pool.rs`); the
+//! main thread computes the losses of soft predictions on the GPU engine (`losses.rs`), adds
+//! each image to the report's mergeable totals (`totals.rs`) and streams per-image rows in
+//! pair order (`report.rs`), showing progress. Only a bounded number of decoded images is in
+//! flight at any time. A hard label map needs no GPU: counting it on the CPU costs less than
+//! uploading it. With `--shard K/N` (`shard.rs`) the rows and totals of one shard go to a
+//! partial result (`partial.rs`) instead, which `segloss merge` turns into the report.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -171,10 +174,8 @@ pub fn parse(args: &[String]) -> Res<Options> {
         (Some(_), Some(_), Some(_)) => {
             return Err("--out with --shard: a shard writes --partial; `segloss merge` writes the report".into())
         }
-        (Some(_), Some(partial), None) => {
-            if format_of(partial) != Some(Format::Json) || partial.is_dir() {
-                return Err(format!("--partial {}: must be a file name ending in .json", partial.display()).into());
-            }
+        (Some(_), Some(partial), None) if format_of(partial) != Some(Format::Json) || partial.is_dir() => {
+            return Err(format!("--partial {}: must be a file name ending in .json", partial.display()).into());
         }
         _ => {}
     }
@@ -334,7 +335,8 @@ pub fn run(o: &Options) -> Res<i32> {
             }
             Err(skip) => pair_skips.push((index, skip)),
         }
-        Ok(!(o.strict && !pair_skips.is_empty()))
+        // --strict stops at the first skipped pair.
+        Ok(!o.strict || pair_skips.is_empty())
     })?;
     if let (true, Some((_, (file, reason)))) = (o.strict, pair_skips.first()) {
         return Err(format!("{file}: {reason} (--strict)").into());

@@ -21,7 +21,8 @@ impl Default for ExactSum {
 }
 
 impl ExactSum {
-    /// Adds `x`, a number in [0, 1] (what every metric is); anything else is an error.
+    /// Adds `x`, a number in [0, 1] (what every metric is); anything else is an error. After
+    /// an error (also from [`ExactSum::merge`]: an overflow) the sum is not to be used.
     pub(crate) fn add(&mut self, x: f64) -> Result<(), String> {
         if !(0.0..=1.0).contains(&x) {
             return Err(format!("{x} is not a number in [0, 1]"));
@@ -217,8 +218,9 @@ mod tests {
         for bad in [-0.5, 1.5, f64::NAN, f64::INFINITY] {
             assert!(s.add(bad).is_err(), "{bad}");
         }
-        let mut full = ExactSum::from_hex(&"f".repeat(MAX_HEX)).unwrap();
-        assert!(full.add(f64::from_bits(1)).is_err());
-        assert!(full.merge(&sum_of(&[f64::from_bits(1)])).is_err());
+        let full = ExactSum::from_hex(&"f".repeat(MAX_HEX)).unwrap();
+        assert!(full.clone().add(f64::from_bits(1)).is_err());
+        assert!(full.clone().merge(&sum_of(&[f64::from_bits(1)])).is_err());
+        assert!(full.clone().merge(&ExactSum::default()).is_ok());
     }
 }
