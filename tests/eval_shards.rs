@@ -206,6 +206,45 @@ fn merged_shards_are_the_unsharded_report_byte_for_byte() {
     assert!(empty.is_file());
 }
 
+#[test]
+fn binary_masks_with_probabilities_merge_byte_for_byte_too() {
+    let dir = temp_dir("binary");
+    let mut rng = Rng::new(5);
+    for i in 0..7 {
+        let (h, w) = (3 + i % 4, 5 + 2 * (i % 3));
+        let truth: Vec<u16> = (0..h * w).map(|_| if rng.uniform() < 0.4 { 255 } else { 0 }).collect();
+        write_gray_png(&dir.join(format!("gt/b{i}.png")), w, h, &truth, 8, false).unwrap();
+        if i % 2 == 0 {
+            let p: Vec<f32> = (0..h * w).map(|_| rng.uniform() as f32).collect();
+            let npy = Npy { shape: vec![h, w], data: NpyData::F32(p) };
+            std::fs::write(dir.join(format!("pred/b{i}.npy")), npy.to_bytes()).unwrap();
+        } else {
+            let pred: Vec<u16> = (0..h * w).map(|_| if rng.uniform() < 0.5 { 255 } else { 0 }).collect();
+            write_gray_png(&dir.join(format!("pred/b{i}.png")), w, h, &pred, 8, false).unwrap();
+        }
+    }
+    let run = |args: &[&str]| {
+        let out = segloss()
+            .args(["eval", "--pred", dir.join("pred").to_str().unwrap(), "--gt", dir.join("gt").to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    };
+    let full = dir.join("full.json");
+    run(&["--threshold", "0.3", "--out", full.to_str().unwrap()]);
+    let parts: Vec<PathBuf> = (0..3).map(|k| dir.join(format!("p{k}.json"))).collect();
+    for (k, part) in parts.iter().enumerate() {
+        run(&["--threshold", "0.3", "--shard", &format!("{k}/3"), "--partial", part.to_str().unwrap()]);
+    }
+    let merged = dir.join("merged.json");
+    let out = merge(&parts, &["--out", merged.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let report = std::fs::read_to_string(&full).unwrap();
+    assert!(report.contains("\"losses\":[") && report.contains("\"classes\":2"), "{report}");
+    assert!(std::fs::read_to_string(&merged).unwrap() == report, "merged binary report differs from eval's");
+}
+
 /// Merge's refusal of `files`: exit 1, one line, naming `names` and saying `why`.
 fn refused<P: AsRef<std::ffi::OsStr>>(files: &[P], names: &[&Path], why: &str) {
     let out = merge(files, &[]);
