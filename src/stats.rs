@@ -41,6 +41,71 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The number of values in [`Stats::to_array`].
+    pub const ARRAY_LEN: usize = 13;
+
+    /// The names of [`Stats::to_array`]'s slots, in order.
+    pub const ARRAY_NAMES: [&'static str; Stats::ARRAY_LEN] =
+        ["sp", "st", "tp", "spp", "stt", "sad", "bce", "focal", "wce", "count", "hard_tp", "hard_fp", "hard_fn"];
+
+    /// The largest count [`Stats::from_array`] accepts: every whole number up to 2^53 is exact
+    /// in f64, so a count of at most this travels through an array unchanged.
+    pub const MAX_EXACT_COUNT: u64 = 1 << 53;
+
+    /// The statistics as plain numbers, to send to another process (MPI, a file, a socket):
+    /// the sums `sp, st, tp, spp, stt, sad, bce, focal, wce`, then the counts `count, hard_tp,
+    /// hard_fp, hard_fn` (slots 9–12; names in [`Stats::ARRAY_NAMES`]). This order is fixed.
+    /// Counts up to 2^53 ([`Stats::MAX_EXACT_COUNT`]) are exact; [`Stats::from_array`] refuses
+    /// larger ones rather than rounding them.
+    pub fn to_array(&self) -> [f64; Stats::ARRAY_LEN] {
+        [
+            self.sp,
+            self.st,
+            self.tp,
+            self.spp,
+            self.stt,
+            self.sad,
+            self.bce,
+            self.focal,
+            self.wce,
+            self.count as f64,
+            self.hard_tp as f64,
+            self.hard_fp as f64,
+            self.hard_fn as f64,
+        ]
+    }
+
+    /// The statistics of an array written by [`Stats::to_array`]. The sums are taken as they
+    /// are; each count must be a whole number in 0..=2^53, else the error names its slot.
+    pub fn from_array(a: &[f64; Stats::ARRAY_LEN]) -> crate::Result<Stats> {
+        let count = |slot: usize| -> crate::Result<u64> {
+            let v = a[slot];
+            if v >= 0.0 && v <= Stats::MAX_EXACT_COUNT as f64 && v.fract() == 0.0 {
+                Ok(v as u64)
+            } else {
+                Err(crate::Error::StatsMismatch(format!(
+                    "Stats::from_array: slot {slot} ({}) = {v} is not a count (a whole number in 0..=2^53)",
+                    Stats::ARRAY_NAMES[slot]
+                )))
+            }
+        };
+        Ok(Stats {
+            sp: a[0],
+            st: a[1],
+            tp: a[2],
+            spp: a[3],
+            stt: a[4],
+            sad: a[5],
+            bce: a[6],
+            focal: a[7],
+            wce: a[8],
+            count: count(9)?,
+            hard_tp: count(10)?,
+            hard_fp: count(11)?,
+            hard_fn: count(12)?,
+        })
+    }
+
     /// Adds `other` into `self` (statistics of the union of both pixel sets).
     pub fn merge(&mut self, other: &Stats) {
         self.sp += other.sp;
@@ -206,4 +271,52 @@ pub struct LovaszRow {
     pub valid: u64,
     /// Pixels labelled 1 (hinge: t ≥ 0.5; softmax: of this class).
     pub positives: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(seed: u64) -> Stats {
+        // Sums with every bit of the mantissa in use; counts near the exact limit.
+        let x = |k: u64| f64::from_bits(0x3ff0_0000_0000_0000 | (seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (12 + k)));
+        Stats {
+            sp: x(0),
+            st: -x(1) * 1e300,
+            tp: x(2) * 1e-300,
+            spp: f64::from_bits(1),
+            stt: x(4),
+            sad: x(5),
+            bce: x(6),
+            focal: x(7),
+            wce: x(8),
+            count: Stats::MAX_EXACT_COUNT,
+            hard_tp: Stats::MAX_EXACT_COUNT - 1,
+            hard_fp: seed,
+            hard_fn: 0,
+        }
+    }
+
+    #[test]
+    fn arrays_round_trip_bit_for_bit() {
+        for seed in [1, 7, 123_456_789] {
+            let s = sample(seed);
+            let a = s.to_array();
+            assert_eq!(a[9], s.count as f64);
+            let back = Stats::from_array(&a).unwrap();
+            assert_eq!(back, s);
+            assert_eq!(back.to_array().map(f64::to_bits), a.map(f64::to_bits));
+        }
+    }
+
+    #[test]
+    fn arrays_with_a_count_that_is_not_one_are_refused_by_slot() {
+        let good = sample(3).to_array();
+        for (slot, bad) in [(9, -1.0), (10, 0.5), (11, f64::NAN), (12, f64::INFINITY), (9, 2f64.powi(53) + 2.0)] {
+            let mut a = good;
+            a[slot] = bad;
+            let e = Stats::from_array(&a).unwrap_err().to_string();
+            assert!(e.contains(&format!("slot {slot} ({})", Stats::ARRAY_NAMES[slot])), "{e}");
+        }
+    }
 }

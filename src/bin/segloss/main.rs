@@ -22,6 +22,7 @@ mod demo;
 mod eval;
 mod info;
 mod loss;
+mod merge;
 mod out;
 mod versus;
 
@@ -46,7 +47,11 @@ USAGE:
                                   example: segloss versus --json > segloss.json
     segloss eval --pred DIR --gt DIR [...]
                                   score a folder of predicted masks against ground truth
-                                  (segloss eval --help for the options and an example)
+                                  (segloss eval --help for the options and an example;
+                                  --shard K/N --partial FILE scores one shard of N)
+    segloss merge PART.json... [--out FILE.csv|FILE.json]
+                                  the report of a sharded eval from its shards' partial results,
+                                  the same bytes as one unsharded run (segloss merge --help)
     segloss loss --logits L.npy --targets T.npy [--grad-out G.npy] [--grad-dtype f32|f64]
                  [--backend auto|gpu|cpu] [--json] (LOSS [KEY=VALUE ...] | --spec SPEC.json)
                                   a loss (segloss's, or a peer preset such as smp.DiceLoss or
@@ -65,6 +70,13 @@ fn main() {
         Some("demo") => parse_size(&args[1..]).and_then(|(n, h, w)| demo::run(n, h, w)),
         Some("info") => info::run(&args[1..]),
         Some("eval") => match eval::parse(&args[1..]).and_then(|o| eval::run(&o)) {
+            Ok(code) => {
+                out::flush();
+                std::process::exit(code)
+            }
+            Err(e) => Err(e),
+        },
+        Some("merge") => match merge::parse(&args[1..]).and_then(|o| merge::run(&o)) {
             Ok(code) => {
                 out::flush();
                 std::process::exit(code)

@@ -1,6 +1,8 @@
 //! `eval --out`: the CSV or JSON file, written whole or not at all.
 
-use super::{format_of, loss_terms, Format, Res, Summary};
+use super::losses::loss_terms;
+use super::totals::Summary;
+use super::{format_of, Format, Res};
 use segloss::io::AtomicFile;
 use segloss::Metrics;
 use std::io::Write;
