@@ -3,9 +3,8 @@
 // The lane strategy is for adapters whose invocations are SIMD lanes of a few CPU threads
 // (DeviceType::Cpu: lavapipe, llvmpipe, WARP), where a workgroup barrier is a context switch
 // per lane group: no workgroup memory, no barrier. Lane t owns a contiguous run of elements
-// (sort_common.wgsl `lane_range`) and counts their 8-bit digits serially into its own
-// column of `hist`, digit-major: hist[d·lanes + t] (it alone writes that column, so no
-// atomics). An exclusive scan of `hist` gives every (digit, lane) its first output position,
+// (sort_common.wgsl `lane_range`) and counts their 8-bit digits serially in a private array,
+// then writes it to its own column of `hist`, digit-major: hist[d·lanes + t] (no atomics). An exclusive scan of `hist` gives every (digit, lane) its first output position,
 // and radix_lane_scatter.wgsl moves the elements in order: the pass is stable.
 //
 // Bindings: 0 SortParams (n_blocks = lanes) · 1 keys u32 (read) · 2 values u32 (read)
@@ -23,12 +22,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (t >= lanes) {
         return;
     }
-    for (var d = 0u; d < 256u; d++) {
-        hist[d * lanes + t] = 0u;
-    }
+    // Counted in the lane's own (private, contiguous) array, written out once.
+    var counts: array<u32, 256>;
     let run = lane_range(t, lanes);
     for (var i = run.x; i < run.y; i++) {
-        let slot = digit_with(keys[i], values[i], 255u) * lanes + t;
-        hist[slot] += 1u;
+        counts[digit_with(keys[i], values[i], 255u)] += 1u;
+    }
+    for (var d = 0u; d < 256u; d++) {
+        hist[d * lanes + t] = counts[d];
     }
 }

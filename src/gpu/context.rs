@@ -363,11 +363,9 @@ impl GpuContext {
             let p = pipeline(device, k, &l);
             (l, p)
         };
-        let sort_kernels = |[count_k, scatter_k, reduce_k, apply_k]: [Kernel; 4], cursors| {
+        let sort_kernels = |[count_k, scatter_k, reduce_k, apply_k]: [Kernel; 4]| {
             let (count_layout, count) = kernel(count_k, &[Uniform, ro, ro, rw]);
-            // The lane scatter advances its cursors in `offsets` (binding 3) in place.
-            let offsets = if cursors { rw } else { ro };
-            let (scatter_layout, scatter) = kernel(scatter_k, &[Uniform, ro, ro, offsets, rw, rw]);
+            let (scatter_layout, scatter) = kernel(scatter_k, &[Uniform, ro, ro, ro, rw, rw]);
             let (scan_reduce_layout, scan_reduce) = kernel(reduce_k, &[Uniform, ro, rw]);
             let (scan_apply_layout, scan_apply) = kernel(apply_k, &[Uniform, ro, ro, rw]);
             SortKernels {
@@ -382,14 +380,13 @@ impl GpuContext {
             }
         };
         let sort = SortPipelines {
-            blocks: sort_kernels(
-                [Kernel::RadixCount, Kernel::RadixScatter, Kernel::ScanReduce, Kernel::ScanApply],
-                false,
-            ),
-            lanes: sort_kernels(
-                [Kernel::RadixLaneCount, Kernel::RadixLaneScatter, Kernel::ScanLaneReduce, Kernel::ScanLaneApply],
-                true,
-            ),
+            blocks: sort_kernels([Kernel::RadixCount, Kernel::RadixScatter, Kernel::ScanReduce, Kernel::ScanApply]),
+            lanes: sort_kernels([
+                Kernel::RadixLaneCount,
+                Kernel::RadixLaneScatter,
+                Kernel::ScanLaneReduce,
+                Kernel::ScanLaneApply,
+            ]),
         };
         let (keys_layout, hinge_keys) = kernel(Kernel::LovaszHingeKeys, &[Uniform, ro, ro, rw, rw, rw]);
         let softmax_keys = pipeline(device, Kernel::LovaszSoftmaxKeys, &keys_layout);

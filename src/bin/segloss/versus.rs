@@ -8,21 +8,27 @@ use segloss::Engine;
 type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 const HELP: &str = "\
-segloss versus [--json] [--reps N] [--divide K] [--no-reference]
+segloss versus [--json] [--reps N] [--divide K] [--no-reference] [--only NAME[,NAME…]]
     forward and forward+backward host time of the side-by-side workloads (Dice binary
     8x1x512x512, five losses summed, Lovasz hinge per image, Dice and Dice+CE C=19 4x19x256x512,
     Lovasz softmax C=19) on the default adapter and on the f64 reference; --divide K divides
-    H and W by K. scripts/torch_versus.py runs PyTorch's peers on the same shapes from the JSON.
+    H and W by K; --only keeps the named workloads (dice, five_losses, lovasz_hinge, dice_mc,
+    dice_ce_mc, lovasz_softmax_mc). scripts/torch_versus.py runs PyTorch's peers on the same shapes from the JSON.
     example: segloss versus --json --reps 5 > segloss.json && python3 scripts/torch_versus.py segloss.json
 ";
 
 pub fn run(args: &[String]) -> Res<()> {
     let (mut json, mut reps, mut divide, mut reference) = (false, 5usize, 1usize, true);
+    let mut only: Option<Vec<String>> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--json" => json = true,
             "--no-reference" => reference = false,
+            "--only" => {
+                let v = it.next().ok_or("--only needs workload names")?;
+                only = Some(v.split(',').map(str::to_string).collect());
+            }
             "--reps" | "--divide" => {
                 let v = it.next().ok_or_else(|| format!("{a} needs a number"))?;
                 let n = v.parse().map_err(|_| format!("{a}: '{v}' is not a whole number"))?;
@@ -42,10 +48,17 @@ pub fn run(args: &[String]) -> Res<()> {
     if !(1..=64).contains(&divide) || !(1..=1000).contains(&reps) {
         return Err("versus: --divide must be 1..=64 and --reps 1..=1000".into());
     }
+    let mut workloads = versus_workloads(divide);
+    if let Some(names) = &only {
+        if let Some(bad) = names.iter().find(|n| !workloads.iter().any(|w| &w.name == *n)) {
+            return Err(format!("versus: --only: no workload '{bad}'\n\n{HELP}").into());
+        }
+        workloads.retain(|w| names.contains(&w.name));
+    }
     let engine = Engine::new()?;
     let cpu = Engine::cpu();
     let mut rows: Vec<(HostRow, Option<HostRow>)> = Vec::new();
-    for w in versus_workloads(divide) {
+    for w in workloads {
         if !json {
             eprintln!("measuring {} {:?} …", w.name, w.shape);
         }
