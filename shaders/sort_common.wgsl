@@ -11,7 +11,8 @@
 // Digits are 4 bits (block kernels) or 8 bits (lane kernels): `mode` 0 takes bits
 // [shift, shift+width) of the key; `mode` 1 takes them of the segment id
 // (value >> value_shift) / seg_len, so extra passes make the sort segmented while it stays
-// one global sort (LSD passes are stable).
+// one global sort (LSD passes are stable); `mode` 2 is the digit [key > keep_max], a stable
+// partition that puts the keys ≤ keep_max first (the Lovasz losses sort only those).
 
 struct SortParams {
     n: u32,          // elements
@@ -22,6 +23,10 @@ struct SortParams {
     mask: u32,       // scan: input = data & mask
     inclusive: u32,  // scan: 1 = inclusive, 0 = exclusive
     value_shift: u32, // mode 1: segment id = (value >> value_shift) / seg_len
+    keep_max: u32,   // mode 2: digit = [key > keep_max]
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> sp: SortParams;
@@ -38,6 +43,9 @@ fn digit_with(key: u32, value: u32, mask: u32) -> u32 {
     }
     if (sp.mode == 0u) {
         return (key >> sp.shift) & mask;
+    }
+    if (sp.mode == 2u) {
+        return select(0u, 1u, key > sp.keep_max);
     }
     return (((value >> sp.value_shift) / sp.seg_len) >> sp.shift) & mask;
 }

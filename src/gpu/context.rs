@@ -87,6 +87,8 @@ pub(crate) struct LovaszPipelines {
     pub keys_layout: wgpu::BindGroupLayout,
     pub hinge_keys: wgpu::ComputePipeline,
     pub softmax_keys: wgpu::ComputePipeline,
+    pub count_layout: wgpu::BindGroupLayout,
+    pub count: wgpu::ComputePipeline,
     pub reduce_layout: wgpu::BindGroupLayout,
     pub reduce: wgpu::ComputePipeline,
     pub grad_layout: wgpu::BindGroupLayout,
@@ -390,13 +392,16 @@ impl GpuContext {
         };
         let (keys_layout, hinge_keys) = kernel(Kernel::LovaszHingeKeys, &[Uniform, ro, ro, rw, rw, rw]);
         let softmax_keys = pipeline(device, Kernel::LovaszSoftmaxKeys, &keys_layout);
-        let (reduce_layout, reduce) = kernel(Kernel::LovaszReduce, &[Uniform, ro, ro, ro, rw]);
-        let (lgrad_layout, lgrad) = kernel(Kernel::LovaszGrad, &[Uniform, ro, ro, ro, ro, rw]);
+        let (count_layout, count) = kernel(Kernel::LovaszCount, &[Uniform, ro, ro, rw]);
+        let (reduce_layout, reduce) = kernel(Kernel::LovaszReduce, &[Uniform, ro, ro, ro, ro, rw]);
+        let (lgrad_layout, lgrad) = kernel(Kernel::LovaszGrad, &[Uniform, ro, ro, ro, ro, ro, rw]);
         let (jacobian_layout, jacobian) = kernel(Kernel::LovaszJacobian, &[Uniform, ro, ro, rw]);
         let lovasz = LovaszPipelines {
             keys_layout,
             hinge_keys,
             softmax_keys,
+            count_layout,
+            count,
             reduce_layout,
             reduce,
             grad_layout: lgrad_layout,

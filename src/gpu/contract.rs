@@ -55,6 +55,9 @@ shared_constants! { PRELUDE_CONSTANTS:
     BLOCK = 1024;
     /// Workgroup size of the lane strategy's sort and scan kernels (`@workgroup_size(LANE_WG)`).
     LANE_WG = 64;
+    /// Lovasz: the largest sort key of a positive error (lovasz_key.wgsl `error_key`); only
+    /// those pixels enter the sort, the rest contribute nothing but to the label totals.
+    LOVASZ_KEEP_MAX = 0x7ffffffe;
 }
 
 /// The generated head of every kernel: the constants above.

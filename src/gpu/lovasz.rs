@@ -1,7 +1,10 @@
-//! The Lovasz losses on the GPU: errors → sort keys (`lovasz_*_keys.wgsl`, data checks read
-//! back before sorting), the segmented radix sort, an inclusive scan of the sorted labels,
-//! the loss per segment (`lovasz_reduce.wgsl` + `stats_final.wgsl`) and the backward pass
-//! (`lovasz_grad.wgsl`, and `lovasz_jacobian.wgsl` through the softmax).
+//! The Lovasz losses on the GPU: errors → sort keys (`lovasz_*_keys.wgsl`), per-segment
+//! counts (`lovasz_count.wgsl`: valid pixels, labels, pixels with error > 0), read back with
+//! the data checks before sorting; then only the pixels with error > 0 are sorted (a stable
+//! partition, then the segmented radix sort: the others add nothing to the loss or the
+//! gradient and sort after them, so leaving them out changes no rank), an inclusive scan of
+//! the sorted labels, the loss per segment (`lovasz_reduce.wgsl` + `stats_final.wgsl`) and
+//! the backward pass (`lovasz_grad.wgsl`, and `lovasz_jacobian.wgsl` through the softmax).
 //!
 //! Scratch is O(pixels): keys and values twice (ping-pong), the label scan and the sort's
 //! histograms; the softmax runs class by class, so no N×C×(anything) buffer is made besides
@@ -33,6 +36,8 @@ struct Problem<'a> {
     partials: Pooled<'a>,
     rows: Pooled<'a>,
     scales: Pooled<'a>,
+    /// Per segment: (start, len) of its kept pixels after sorting, labels, valid pixels.
+    table: Pooled<'a>,
     out: Pooled<'a>,
     staging: Pooled<'a>,
     n: usize,
@@ -66,18 +71,19 @@ fn problem(ctx: &GpuContext, n: usize, segments: usize) -> Result<Problem<'_>> {
         partials: ctx.storage("lovasz partials", segments as u64 * wg_per_seg as u64 * SUMS_BYTES, U::empty()),
         rows: ctx.storage("lovasz rows", rows_bytes, U::COPY_SRC),
         scales: ctx.storage("lovasz scales", (segments * 4) as u64, U::COPY_DST),
-        out: ctx.storage("lovasz grad", bytes, U::COPY_SRC),
-        staging: ctx.staging(bytes.max(rows_bytes).max(STATUS_BYTES)),
+        table: ctx.storage("lovasz segments", (segments * 16) as u64, U::COPY_DST),
+        out: ctx.storage("lovasz grad", bytes, U::COPY_SRC | U::COPY_DST),
+        staging: ctx.staging(bytes.max(rows_bytes + STATUS_BYTES)),
         n,
         segments,
         wg_per_seg: wg_per_seg as u32,
     })
 }
 
-fn lovasz_params(ctx: &GpuContext, pr: &Problem) -> Params {
-    let threads = chunk::elementwise_workgroups(pr.n, ctx.max_workgroups) * chunk::WG_SIZE;
+fn lovasz_params(ctx: &GpuContext, pr: &Problem, len: usize) -> Params {
+    let threads = chunk::elementwise_workgroups(len, ctx.max_workgroups) * chunk::WG_SIZE;
     Params {
-        chunk_len: pr.n as u32,
+        chunk_len: len as u32,
         seg_len: (pr.n / pr.segments) as u32,
         n_seg: pr.segments as u32,
         wg_per_seg: pr.wg_per_seg,
@@ -86,68 +92,54 @@ fn lovasz_params(ctx: &GpuContext, pr: &Problem) -> Params {
     }
 }
 
-/// Reads the status words after the keys pass: the first bad element, before sorting.
-fn read_status(ctx: &GpuContext, pr: &Problem) -> Result<[Option<usize>; 2]> {
-    let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    encoder.copy_buffer_to_buffer(&pr.status, 0, &pr.staging, 0, Some(STATUS_BYTES));
-    ctx.queue.submit([encoder.finish()]);
-    let s: [u32; 2] = bytemuck::pod_read_unaligned(&ctx.read(&pr.staging, STATUS_BYTES)?);
-    Ok(s.map(|i| (i != u32::MAX).then_some(i as usize)))
+/// Per segment, before sorting: valid pixels, labels, kept pixels (error > 0).
+#[derive(Debug, Clone, Copy)]
+struct SegmentCounts {
+    valid: u32,
+    labels: u32,
+    kept: u32,
 }
 
-/// Sorts the keys, scans the labels and reduces every segment's loss; returns the rows
-/// and whether the sorted pairs are in the `b` buffers.
-fn sort_and_reduce(ctx: &GpuContext, pr: &Problem, forward: bool) -> Result<(Vec<LovaszRow>, bool)> {
-    let p = lovasz_params(ctx, pr);
-    let slots = sort::sort_slots(ctx, pr.n, pr.segments) + sort::scan_slots(ctx, pr.n) + 2;
-    let mut arena = UniformArena::new(ctx, slots);
-    let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    let mut pass = ctx.compute_pass(&mut encoder, "lovasz sort");
-    let in_b = sort::encode_sort(
-        ctx,
-        &mut pass,
-        &mut arena,
-        &pr.sort_scratch,
-        (&pr.ka, &pr.va),
-        (&pr.kb, &pr.vb),
-        pr.n,
-        pr.n / pr.segments,
-        pr.segments,
-        1,
-    );
-    let (keys, values) = if in_b { (&pr.kb, &pr.vb) } else { (&pr.ka, &pr.va) };
-    sort::encode_scan(ctx, &mut pass, &mut arena, &pr.scan_scratch, 0, values, &pr.scan, pr.n, 1, true);
-    drop(pass);
-    if !forward {
-        arena.upload(&ctx.queue);
-        ctx.queue.submit([encoder.finish()]);
-        return Ok((Vec::new(), in_b));
-    }
-    let l = &ctx.pipelines.lovasz;
+/// Where the sorted kept pixels are.
+#[derive(Debug, Clone, Copy)]
+struct Sorted {
+    /// In the `b` buffers (else `a`).
+    in_b: bool,
+    /// How many: the pixels with error > 0.
+    kept: usize,
+}
+
+/// Records a segment-per-row reduction (`lovasz_count` or `lovasz_reduce`) and
+/// `stats_final` into `pr.rows`.
+fn encode_rows(
+    ctx: &GpuContext,
+    encoder: &mut wgpu::CommandEncoder,
+    arena: &mut UniformArena,
+    pr: &Problem,
+    (pipeline, layout): (&wgpu::ComputePipeline, &wgpu::BindGroupLayout),
+    buffers: &[&wgpu::Buffer],
+) {
+    let p = lovasz_params(ctx, pr, pr.n);
     {
-        let binding = arena.push(&p);
-        let entries = [
-            wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(binding) },
-            wgpu::BindGroupEntry { binding: 1, resource: keys.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 2, resource: values.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 3, resource: pr.scan.as_entire_binding() },
-            wgpu::BindGroupEntry { binding: 4, resource: pr.partials.as_entire_binding() },
-        ];
-        let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("lovasz reduce"),
-            layout: &l.reduce_layout,
-            entries: &entries,
-        });
-        let mut pass = ctx.compute_pass(&mut encoder, "lovasz reduce");
-        pass.set_pipeline(&l.reduce);
+        let mut pass = ctx.compute_pass(encoder, "lovasz rows");
+        let mut entries =
+            vec![wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(arena.push(&p)) }];
+        entries.extend(
+            buffers
+                .iter()
+                .chain([&&*pr.partials])
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() }),
+        );
+        let bg = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries });
+        pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &bg, &[]);
         let (y, z) = chunk::fold(pr.segments);
         pass.dispatch_workgroups(pr.wg_per_seg, y, z);
     }
-    let fin = arena.push(&p);
     let pl = &ctx.pipelines;
     let entries = [
-        wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(fin) },
+        wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::Buffer(arena.push(&p)) },
         wgpu::BindGroupEntry { binding: 1, resource: pr.partials.as_entire_binding() },
         wgpu::BindGroupEntry { binding: 2, resource: pr.rows.as_entire_binding() },
     ];
@@ -156,13 +148,95 @@ fn sort_and_reduce(ctx: &GpuContext, pr: &Problem, forward: bool) -> Result<(Vec
         layout: &pl.final_layout,
         entries: &entries,
     });
+    let mut pass = ctx.compute_pass(encoder, "lovasz final");
+    pass.set_pipeline(&pl.stats_final);
+    pass.set_bind_group(0, &bg, &[]);
+    let (x, y) = chunk::fold(pr.segments);
+    pass.dispatch_workgroups(x, y, 1);
+}
+
+/// Appends the per-segment counts of the keys in `pr.ka`/`pr.va` to `encoder` (where the
+/// keys pass was recorded), submits, and reads them back with the status words (the first
+/// bad element of each check).
+fn count_and_check(
+    ctx: &GpuContext,
+    pr: &Problem,
+    mut encoder: wgpu::CommandEncoder,
+    mut arena: UniformArena,
+) -> Result<(Vec<SegmentCounts>, [Option<usize>; 2])> {
+    let l = &ctx.pipelines.lovasz;
+    encode_rows(ctx, &mut encoder, &mut arena, pr, (&l.count, &l.count_layout), &[&pr.ka, &pr.va]);
+    let rows_bytes = pr.segments as u64 * SUMS_BYTES;
+    encoder.copy_buffer_to_buffer(&pr.rows, 0, &pr.staging, 0, Some(rows_bytes));
+    encoder.copy_buffer_to_buffer(&pr.status, 0, &pr.staging, rows_bytes, Some(STATUS_BYTES));
+    arena.upload(&ctx.queue);
+    ctx.queue.submit([encoder.finish()]);
+    let data = ctx.read(&pr.staging, rows_bytes + STATUS_BYTES)?;
+    let (rows, status) = data.split_at(rows_bytes as usize);
+    let sums: Vec<GpuSums> = bytemuck::pod_collect_to_vec(rows);
+    let counts = sums.iter().map(|s| SegmentCounts { valid: s.n[0], labels: s.n[1], kept: s.n[2] }).collect();
+    let status: [u32; 2] = bytemuck::pod_read_unaligned(status);
+    Ok((counts, status.map(|i| (i != u32::MAX).then_some(i as usize))))
+}
+
+/// The keys pass's encoder and uniform arena (one slot for the keys, two for the counts).
+fn keys_encoder(ctx: &GpuContext, keys_slots: usize) -> (wgpu::CommandEncoder, UniformArena) {
+    (ctx.device.create_command_encoder(&Default::default()), UniformArena::new(ctx, keys_slots + 2))
+}
+
+/// Sorts the kept pixels (error > 0) of every segment, scans their labels and, with
+/// `forward`, reduces every segment's loss (rows: loss, and the counts' valid and labels).
+fn sort_and_reduce(
+    ctx: &GpuContext,
+    pr: &Problem,
+    counts: &[SegmentCounts],
+    forward: bool,
+) -> Result<(Vec<LovaszRow>, Sorted)> {
+    let kept: usize = counts.iter().map(|c| c.kept as usize).sum();
+    let mut start = 0u32;
+    let table: Vec<[u32; 4]> = counts
+        .iter()
+        .map(|c| {
+            let row = [start, c.kept, c.labels, c.valid];
+            start += c.kept;
+            row
+        })
+        .collect();
+    ctx.queue.write_buffer(&pr.table, 0, bytemuck::cast_slice(&table));
+    let slots = sort::partition_slots(ctx, pr.n)
+        + sort::sort_slots(ctx, kept.max(1), pr.segments)
+        + sort::scan_slots(ctx, kept.max(1))
+        + 2;
+    let mut arena = UniformArena::new(ctx, slots);
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    let (a, b) = ((&*pr.ka, &*pr.va), (&*pr.kb, &*pr.vb));
+    let mut sorted = Sorted { in_b: false, kept };
     {
-        let mut pass = ctx.compute_pass(&mut encoder, "lovasz final");
-        pass.set_pipeline(&pl.stats_final);
-        pass.set_bind_group(0, &bg, &[]);
-        let (x, y) = chunk::fold(pr.segments);
-        pass.dispatch_workgroups(x, y, 1);
+        let mut pass = ctx.compute_pass(&mut encoder, "lovasz sort");
+        if kept < pr.n {
+            let keep = super::contract::LOVASZ_KEEP_MAX;
+            sort::encode_partition(ctx, &mut pass, &mut arena, &pr.sort_scratch, a, b, pr.n, keep);
+            sorted.in_b = true;
+        }
+        if kept > 0 {
+            let (src, other) = if sorted.in_b { (b, a) } else { (a, b) };
+            let seg_len = pr.n / pr.segments;
+            let sort = &pr.sort_scratch;
+            if sort::encode_sort(ctx, &mut pass, &mut arena, sort, src, other, kept, seg_len, pr.segments, 1) {
+                sorted.in_b = !sorted.in_b;
+            }
+            let values = if sorted.in_b { b.1 } else { a.1 };
+            sort::encode_scan(ctx, &mut pass, &mut arena, &pr.scan_scratch, 0, values, &pr.scan, kept, 1, true);
+        }
     }
+    if !forward {
+        arena.upload(&ctx.queue);
+        ctx.queue.submit([encoder.finish()]);
+        return Ok((Vec::new(), sorted));
+    }
+    let (keys, values) = if sorted.in_b { b } else { a };
+    let l = &ctx.pipelines.lovasz;
+    encode_rows(ctx, &mut encoder, &mut arena, pr, (&l.reduce, &l.reduce_layout), &[keys, values, &pr.scan, &pr.table]);
     let rows_bytes = pr.segments as u64 * SUMS_BYTES;
     encoder.copy_buffer_to_buffer(&pr.rows, 0, &pr.staging, 0, Some(rows_bytes));
     arena.upload(&ctx.queue);
@@ -170,28 +244,33 @@ fn sort_and_reduce(ctx: &GpuContext, pr: &Problem, forward: bool) -> Result<(Vec
     let sums: Vec<GpuSums> = bytemuck::pod_collect_to_vec(&ctx.read(&pr.staging, rows_bytes)?);
     let rows = sums
         .iter()
-        .map(|s| LovaszRow { loss: s.f0[0] as f64, valid: s.n[0] as u64, positives: s.n[1] as u64 })
+        .zip(counts)
+        .map(|(s, c)| LovaszRow { loss: s.f0[0] as f64, valid: c.valid as u64, positives: c.labels as u64 })
         .collect();
-    Ok((rows, in_b))
+    Ok((rows, sorted))
 }
 
-/// Records lovasz_grad.wgsl over the sorted problem with per-segment `scales`.
-fn encode_lovasz_grad(ctx: &GpuContext, pr: &Problem, in_b: bool, scales: &[f32]) -> wgpu::CommandEncoder {
+/// Records lovasz_grad.wgsl over the sorted kept pixels with per-segment `scales` (the
+/// others' gradient is 0: `out` is cleared first).
+fn encode_lovasz_grad(ctx: &GpuContext, pr: &Problem, sorted: Sorted, scales: &[f32]) -> wgpu::CommandEncoder {
     ctx.queue.write_buffer(&pr.scales, 0, bytemuck::cast_slice(scales));
-    let (keys, values) = if in_b { (&pr.kb, &pr.vb) } else { (&pr.ka, &pr.va) };
+    let (keys, values) = if sorted.in_b { (&pr.kb, &pr.vb) } else { (&pr.ka, &pr.va) };
     let mut arena = UniformArena::new(ctx, 1);
-    let p = lovasz_params(ctx, pr);
+    let p = lovasz_params(ctx, pr, sorted.kept);
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    let l = &ctx.pipelines.lovasz;
-    sort::dispatch(
-        ctx,
-        &mut ctx.compute_pass(&mut encoder, "lovasz grad"),
-        &l.grad,
-        &l.grad_layout,
-        arena.push(&p),
-        &[keys, values, &pr.scan, &pr.scales, &pr.out],
-        chunk::elementwise_workgroups(pr.n, ctx.max_workgroups),
-    );
+    encoder.clear_buffer(&pr.out, 0, None);
+    if sorted.kept > 0 {
+        let l = &ctx.pipelines.lovasz;
+        sort::dispatch(
+            ctx,
+            &mut ctx.compute_pass(&mut encoder, "lovasz grad"),
+            &l.grad,
+            &l.grad_layout,
+            arena.push(&p),
+            &[keys, values, &pr.scan, &pr.table, &pr.scales, &pr.out],
+            chunk::elementwise_workgroups(sorted.kept, ctx.max_workgroups),
+        );
+    }
     arena.upload(&ctx.queue);
     encoder
 }
@@ -216,10 +295,9 @@ pub(crate) fn lovasz_hinge(
         let p = Params {
             flags: if batch.ignore.is_some() { FLAG_IGNORE } else { 0 },
             ignore_value: batch.ignore.unwrap_or(0.0),
-            ..lovasz_params(ctx, &pr)
+            ..lovasz_params(ctx, &pr, n)
         };
-        let mut arena = UniformArena::new(ctx, 1);
-        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let (mut encoder, mut arena) = keys_encoder(ctx, 1);
         let l = &ctx.pipelines.lovasz;
         sort::dispatch(
             ctx,
@@ -230,16 +308,14 @@ pub(crate) fn lovasz_hinge(
             &[&input, &target, &pr.ka, &pr.va, &pr.status],
             chunk::elementwise_workgroups(n, ctx.max_workgroups),
         );
-        arena.upload(&ctx.queue);
-        ctx.queue.submit([encoder.finish()]);
-        let bad = read_status(ctx, &pr)?;
+        let (counts, bad) = count_and_check(ctx, &pr, encoder, arena)?;
         if let Some(e) = batch.data_error(bad[0], bad[1]) {
             return Err(e);
         }
-        let (rows, in_b) = sort_and_reduce(ctx, &pr, true)?;
+        let (rows, sorted) = sort_and_reduce(ctx, &pr, &counts, true)?;
         let Some(scales) = scales else { return Ok((rows, None)) };
         let s: Vec<f32> = scales(&rows).iter().map(|&v| v as f32).collect();
-        let mut encoder = encode_lovasz_grad(ctx, &pr, in_b, &s);
+        let mut encoder = encode_lovasz_grad(ctx, &pr, sorted, &s);
         encoder.copy_buffer_to_buffer(&pr.out, 0, &pr.staging, 0, Some((n * 4) as u64));
         ctx.queue.submit([encoder.finish()]);
         let grad = bytemuck::pod_collect_to_vec(&ctx.read(&pr.staging, (n * 4) as u64)?);
@@ -281,10 +357,10 @@ pub(crate) fn lovasz_softmax(
             class_index: class as u32,
             ..ChunkPasses::softmax(&Params::for_classes(batch, 0.0), ch, c, ctx.limits()).forward
         };
-        let encode_keys = |class: usize| {
+        // One class's keys, then its per-segment counts and the status words.
+        let keys_and_counts = |class: usize| {
             ctx.queue.write_buffer(&pr.status, 0, bytemuck::cast_slice(&STATUS_CLEAR));
-            let mut arena = UniformArena::new(ctx, chunks.len());
-            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            let (mut encoder, mut arena) = keys_encoder(ctx, chunks.len());
             let l = &ctx.pipelines.lovasz;
             let mut pass = ctx.compute_pass(&mut encoder, "lovasz softmax keys");
             for (ch, (logits, map)) in chunks.iter().zip(&inputs) {
@@ -299,23 +375,17 @@ pub(crate) fn lovasz_softmax(
                 );
             }
             drop(pass);
-            arena.upload(&ctx.queue);
-            ctx.queue.submit([encoder.finish()]);
+            count_and_check(ctx, &pr, encoder, arena)
         };
         let mut rows = vec![LovaszRow::default(); segments * c];
-        let mut checked = false;
         for class in (0..c).filter(|&k| wanted[k]) {
-            encode_keys(class);
-            if !checked {
-                // Status indices are chunk-local; one chunk at a time would be needed to
-                // map them, so on a bad input re-check chunk by chunk on the host.
-                let bad = read_status(ctx, &pr)?;
-                if bad.iter().any(Option::is_some) {
-                    return Err(first_bad_pixel(batch));
-                }
-                checked = true;
+            let (counts, bad) = keys_and_counts(class)?;
+            // Status indices are chunk-local; one chunk at a time would be needed to map
+            // them, so on a bad input re-check chunk by chunk on the host.
+            if bad.iter().any(Option::is_some) {
+                return Err(first_bad_pixel(batch));
             }
-            let (class_rows, _) = sort_and_reduce(ctx, &pr, true)?;
+            let (class_rows, _) = sort_and_reduce(ctx, &pr, &counts, true)?;
             for (s, r) in class_rows.into_iter().enumerate() {
                 rows[s * c + class] = r;
             }
@@ -339,9 +409,9 @@ pub(crate) fn lovasz_softmax(
             if s.iter().all(|&v| v == 0.0) {
                 continue;
             }
-            encode_keys(class);
-            let (_, in_b) = sort_and_reduce(ctx, &pr, false)?;
-            let mut encoder = encode_lovasz_grad(ctx, &pr, in_b, &s);
+            let (counts, _) = keys_and_counts(class)?;
+            let (_, sorted) = sort_and_reduce(ctx, &pr, &counts, false)?;
+            let mut encoder = encode_lovasz_grad(ctx, &pr, sorted, &s);
             for (ch, g) in chunks.iter().zip(&grads) {
                 for li in 0..ch.n_images {
                     let src = (((ch.first_image + li) * hw + ch.pix0) * 4) as u64;

@@ -49,6 +49,8 @@ pub enum Kernel {
     LovaszHingeKeys,
     /// Lovasz softmax: one class's errors as sort keys.
     LovaszSoftmaxKeys,
+    /// Lovasz: per-segment counts (valid, labels, kept) before sorting.
+    LovaszCount,
     /// Lovasz: loss per segment.
     LovaszReduce,
     /// Lovasz: gradient scattered through the permutation.
@@ -64,7 +66,7 @@ pub enum Kernel {
 impl Kernel {
     /// All kernels.
     #[cfg(test)]
-    pub const ALL: [Kernel; 22] = [
+    pub const ALL: [Kernel; 23] = [
         Kernel::StatsPartials,
         Kernel::StatsPartialsSubgroup,
         Kernel::StatsFinal,
@@ -82,6 +84,7 @@ impl Kernel {
         Kernel::ScanLaneApply,
         Kernel::LovaszHingeKeys,
         Kernel::LovaszSoftmaxKeys,
+        Kernel::LovaszCount,
         Kernel::LovaszReduce,
         Kernel::LovaszGrad,
         Kernel::LovaszJacobian,
@@ -122,6 +125,7 @@ impl Kernel {
             Kernel::ScanLaneApply => "scan_lane_apply.wgsl",
             Kernel::LovaszHingeKeys => "lovasz_hinge_keys.wgsl",
             Kernel::LovaszSoftmaxKeys => "lovasz_softmax_keys.wgsl",
+            Kernel::LovaszCount => "lovasz_count.wgsl",
             Kernel::LovaszReduce => "lovasz_reduce.wgsl",
             Kernel::LovaszGrad => "lovasz_grad.wgsl",
             Kernel::LovaszJacobian => "lovasz_jacobian.wgsl",
@@ -153,6 +157,7 @@ impl Kernel {
             Kernel::ScanLaneApply => return sort(include_str!("../../shaders/scan_lane_apply.wgsl")),
             Kernel::LovaszHingeKeys => &[LOVASZ_KEY, include_str!("../../shaders/lovasz_hinge_keys.wgsl")],
             Kernel::LovaszSoftmaxKeys => &[CLASSES, LOVASZ_KEY, include_str!("../../shaders/lovasz_softmax_keys.wgsl")],
+            Kernel::LovaszCount => &[TREE, include_str!("../../shaders/lovasz_count.wgsl")],
             Kernel::LovaszReduce => {
                 &[TREE, LOVASZ_KEY, LOVASZ_COMMON, include_str!("../../shaders/lovasz_reduce.wgsl")]
             }

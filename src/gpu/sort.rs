@@ -58,6 +58,8 @@ pub(crate) struct SortParams {
     pub mask: u32,
     pub inclusive: u32,
     pub value_shift: u32,
+    pub keep_max: u32,
+    pub pad: [u32; 3],
 }
 
 /// Uniform slots (256-byte aligned) of one command encoder's passes, written in one go
@@ -219,6 +221,52 @@ pub(crate) fn encode_scan(
     dispatch(ctx, pass, &s.scan_apply, &s.scan_apply_layout, arena.push(&p), &apply, split.workgroups);
 }
 
+/// Records one stable counting pass (histogram, its exclusive scan, scatter) of the `n`
+/// pairs in `src` into `dst`, by the digit (`mode`, `shift`) of sort_common.wgsl.
+#[allow(clippy::too_many_arguments)]
+fn encode_pass(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass,
+    arena: &mut UniformArena,
+    scratch: &SortScratch,
+    src: (&wgpu::Buffer, &wgpu::Buffer),
+    dst: (&wgpu::Buffer, &wgpu::Buffer),
+    n: usize,
+    p: SortParams,
+) {
+    let s = ctx.sort_kernels();
+    let split = Split::of(ctx.sort_strategy, n);
+    let p = SortParams { n: n as u32, n_blocks: split.parts as u32, mask: u32::MAX, inclusive: 0, ..p };
+    let count = [src.0, src.1, &scratch.hist];
+    dispatch(ctx, pass, &s.count, &s.count_layout, arena.push(&p), &count, split.workgroups);
+    let hist_len = split.hist_len();
+    encode_scan(ctx, pass, arena, &scratch.scan, 0, &scratch.hist, &scratch.offsets, hist_len, u32::MAX, false);
+    let scatter = [src.0, src.1, &scratch.offsets, dst.0, dst.1];
+    dispatch(ctx, pass, &s.scatter, &s.scatter_layout, arena.push(&p), &scatter, split.workgroups);
+}
+
+/// Uniform slots of one [`encode_partition`] over `n` elements.
+pub(crate) fn partition_slots(ctx: &GpuContext, n: usize) -> usize {
+    2 + scan_slots(ctx, Split::of(ctx.sort_strategy, n).hist_len())
+}
+
+/// Records a stable partition of the `n` pairs in `a` into `b`: the pairs whose key is
+/// ≤ `keep_max` first, in order, then the others (one pass, mode 2 of sort_common.wgsl).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_partition(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass,
+    arena: &mut UniformArena,
+    scratch: &SortScratch,
+    a: (&wgpu::Buffer, &wgpu::Buffer),
+    b: (&wgpu::Buffer, &wgpu::Buffer),
+    n: usize,
+    keep_max: u32,
+) {
+    let p = SortParams { mode: 2, keep_max, seg_len: 1, ..Default::default() };
+    encode_pass(ctx, pass, arena, scratch, a, b, n, p);
+}
+
 /// Records a stable sort of `n` (key, value) pairs by (segment, key), segment =
 /// (value >> value_shift) / seg_len, over `segments` segments. Sorts from `a` using
 /// `b` as the other half of the ping-pong; returns true when the result ends in `b`.
@@ -235,34 +283,13 @@ pub(crate) fn encode_sort(
     segments: usize,
     value_shift: u32,
 ) -> bool {
-    let s = ctx.sort_kernels();
     let split = Split::of(ctx.sort_strategy, n);
     let (mut src, mut dst) = (a, b);
     let mut in_b = false;
     for (mode, shift) in sort_passes(segments, split.radix_bits) {
-        let p = SortParams {
-            n: n as u32,
-            n_blocks: split.parts as u32,
-            shift,
-            mode,
-            seg_len: seg_len.min(u32::MAX as usize) as u32,
-            mask: u32::MAX,
-            inclusive: 0,
-            value_shift,
-        };
-        let count = [src.0, src.1, &scratch.hist];
-        dispatch(ctx, pass, &s.count, &s.count_layout, arena.push(&p), &count, split.workgroups);
-        let hist_len = split.hist_len();
-        encode_scan(ctx, pass, arena, &scratch.scan, 0, &scratch.hist, &scratch.offsets, hist_len, u32::MAX, false);
-        dispatch(
-            ctx,
-            pass,
-            &s.scatter,
-            &s.scatter_layout,
-            arena.push(&p),
-            &[src.0, src.1, &scratch.offsets, dst.0, dst.1],
-            split.workgroups,
-        );
+        let seg_len = seg_len.min(u32::MAX as usize) as u32;
+        let p = SortParams { shift, mode, seg_len, value_shift, ..Default::default() };
+        encode_pass(ctx, pass, arena, scratch, src, dst, n, p);
         std::mem::swap(&mut src, &mut dst);
         in_b = !in_b;
     }
