@@ -86,6 +86,9 @@ pub(crate) struct SortKernels {
 pub(crate) struct LovaszPipelines {
     pub keys_layout: wgpu::BindGroupLayout,
     pub hinge_keys: wgpu::ComputePipeline,
+    pub lse_layout: wgpu::BindGroupLayout,
+    pub lse: wgpu::ComputePipeline,
+    pub softmax_keys_layout: wgpu::BindGroupLayout,
     pub softmax_keys: wgpu::ComputePipeline,
     pub count_layout: wgpu::BindGroupLayout,
     pub count: wgpu::ComputePipeline,
@@ -391,7 +394,8 @@ impl GpuContext {
             ]),
         };
         let (keys_layout, hinge_keys) = kernel(Kernel::LovaszHingeKeys, &[Uniform, ro, ro, rw, rw, rw]);
-        let softmax_keys = pipeline(device, Kernel::LovaszSoftmaxKeys, &keys_layout);
+        let (lse_layout, lse) = kernel(Kernel::LovaszLse, &[Uniform, ro, ro, rw, rw]);
+        let (softmax_keys_layout, softmax_keys) = kernel(Kernel::LovaszSoftmaxKeys, &[Uniform, ro, ro, rw, rw, ro]);
         let (count_layout, count) = kernel(Kernel::LovaszCount, &[Uniform, ro, ro, rw]);
         let (reduce_layout, reduce) = kernel(Kernel::LovaszReduce, &[Uniform, ro, ro, ro, ro, rw]);
         let (lgrad_layout, lgrad) = kernel(Kernel::LovaszGrad, &[Uniform, ro, ro, ro, ro, ro, rw]);
@@ -399,6 +403,9 @@ impl GpuContext {
         let lovasz = LovaszPipelines {
             keys_layout,
             hinge_keys,
+            lse_layout,
+            lse,
+            softmax_keys_layout,
             softmax_keys,
             count_layout,
             count,

@@ -357,9 +357,38 @@ pub(crate) fn lovasz_softmax(
             class_index: class as u32,
             ..ChunkPasses::softmax(&Params::for_classes(batch, 0.0), ch, c, ctx.limits()).forward
         };
-        // One class's keys, then its per-segment counts and the status words.
-        let keys_and_counts = |class: usize| {
+        // Each pixel's log-sum-exp, once, with the data checks (read back before sorting).
+        let lse = ctx.storage("lovasz lse", (n * 4) as u64, U::empty());
+        {
             ctx.queue.write_buffer(&pr.status, 0, bytemuck::cast_slice(&STATUS_CLEAR));
+            let mut arena = UniformArena::new(ctx, chunks.len());
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            let l = &ctx.pipelines.lovasz;
+            let mut pass = ctx.compute_pass(&mut encoder, "lovasz softmax lse");
+            for (ch, (logits, map)) in chunks.iter().zip(&inputs) {
+                sort::dispatch(
+                    ctx,
+                    &mut pass,
+                    &l.lse,
+                    &l.lse_layout,
+                    arena.push(&chunk_params(ch, 0)),
+                    &[logits, map, &lse, &pr.status],
+                    chunk::elementwise_workgroups(ch.n_images * ch.plane, ctx.max_workgroups),
+                );
+            }
+            drop(pass);
+            encoder.copy_buffer_to_buffer(&pr.status, 0, &pr.staging, 0, Some(STATUS_BYTES));
+            arena.upload(&ctx.queue);
+            ctx.queue.submit([encoder.finish()]);
+            let status: [u32; 2] = bytemuck::pod_read_unaligned(&ctx.read(&pr.staging, STATUS_BYTES)?);
+            // Status indices are chunk-local; one chunk at a time would be needed to map
+            // them, so on a bad input re-check chunk by chunk on the host.
+            if status.iter().any(|&i| i != u32::MAX) {
+                return Err(first_bad_pixel(batch));
+            }
+        }
+        // One class's keys, then its per-segment counts.
+        let keys_and_counts = |class: usize| {
             let (mut encoder, mut arena) = keys_encoder(ctx, chunks.len());
             let l = &ctx.pipelines.lovasz;
             let mut pass = ctx.compute_pass(&mut encoder, "lovasz softmax keys");
@@ -368,23 +397,18 @@ pub(crate) fn lovasz_softmax(
                     ctx,
                     &mut pass,
                     &l.softmax_keys,
-                    &l.keys_layout,
+                    &l.softmax_keys_layout,
                     arena.push(&chunk_params(ch, class)),
-                    &[logits, map, &pr.ka, &pr.va, &pr.status],
+                    &[logits, map, &pr.ka, &pr.va, &lse],
                     chunk::elementwise_workgroups(ch.n_images * ch.plane, ctx.max_workgroups),
                 );
             }
             drop(pass);
-            count_and_check(ctx, &pr, encoder, arena)
+            count_and_check(ctx, &pr, encoder, arena).map(|(counts, _)| counts)
         };
         let mut rows = vec![LovaszRow::default(); segments * c];
         for class in (0..c).filter(|&k| wanted[k]) {
-            let (counts, bad) = keys_and_counts(class)?;
-            // Status indices are chunk-local; one chunk at a time would be needed to map
-            // them, so on a bad input re-check chunk by chunk on the host.
-            if bad.iter().any(Option::is_some) {
-                return Err(first_bad_pixel(batch));
-            }
+            let counts = keys_and_counts(class)?;
             let (class_rows, _) = sort_and_reduce(ctx, &pr, &counts, true)?;
             for (s, r) in class_rows.into_iter().enumerate() {
                 rows[s * c + class] = r;
@@ -409,7 +433,7 @@ pub(crate) fn lovasz_softmax(
             if s.iter().all(|&v| v == 0.0) {
                 continue;
             }
-            let (counts, _) = keys_and_counts(class)?;
+            let counts = keys_and_counts(class)?;
             let (_, sorted) = sort_and_reduce(ctx, &pr, &counts, false)?;
             let mut encoder = encode_lovasz_grad(ctx, &pr, sorted, &s);
             for (ch, g) in chunks.iter().zip(&grads) {

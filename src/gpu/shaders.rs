@@ -47,6 +47,8 @@ pub enum Kernel {
     ScanLaneApply,
     /// Lovasz hinge: errors as sort keys.
     LovaszHingeKeys,
+    /// Lovasz softmax: each pixel's log-sum-exp, once per call.
+    LovaszLse,
     /// Lovasz softmax: one class's errors as sort keys.
     LovaszSoftmaxKeys,
     /// Lovasz: per-segment counts (valid, labels, kept) before sorting.
@@ -66,7 +68,7 @@ pub enum Kernel {
 impl Kernel {
     /// All kernels.
     #[cfg(test)]
-    pub const ALL: [Kernel; 23] = [
+    pub const ALL: [Kernel; 24] = [
         Kernel::StatsPartials,
         Kernel::StatsPartialsSubgroup,
         Kernel::StatsFinal,
@@ -83,6 +85,7 @@ impl Kernel {
         Kernel::ScanLaneReduce,
         Kernel::ScanLaneApply,
         Kernel::LovaszHingeKeys,
+        Kernel::LovaszLse,
         Kernel::LovaszSoftmaxKeys,
         Kernel::LovaszCount,
         Kernel::LovaszReduce,
@@ -124,6 +127,7 @@ impl Kernel {
             Kernel::ScanLaneReduce => "scan_lane_reduce.wgsl",
             Kernel::ScanLaneApply => "scan_lane_apply.wgsl",
             Kernel::LovaszHingeKeys => "lovasz_hinge_keys.wgsl",
+            Kernel::LovaszLse => "lovasz_lse.wgsl",
             Kernel::LovaszSoftmaxKeys => "lovasz_softmax_keys.wgsl",
             Kernel::LovaszCount => "lovasz_count.wgsl",
             Kernel::LovaszReduce => "lovasz_reduce.wgsl",
@@ -156,6 +160,7 @@ impl Kernel {
             Kernel::ScanLaneReduce => return sort(include_str!("../../shaders/scan_lane_reduce.wgsl")),
             Kernel::ScanLaneApply => return sort(include_str!("../../shaders/scan_lane_apply.wgsl")),
             Kernel::LovaszHingeKeys => &[LOVASZ_KEY, include_str!("../../shaders/lovasz_hinge_keys.wgsl")],
+            Kernel::LovaszLse => &[CLASSES, include_str!("../../shaders/lovasz_lse.wgsl")],
             Kernel::LovaszSoftmaxKeys => &[CLASSES, LOVASZ_KEY, include_str!("../../shaders/lovasz_softmax_keys.wgsl")],
             Kernel::LovaszCount => &[TREE, include_str!("../../shaders/lovasz_count.wgsl")],
             Kernel::LovaszReduce => {
