@@ -47,6 +47,7 @@ mod check;
 mod engine;
 mod error;
 mod finalize;
+mod grid;
 pub mod gpu;
 mod input;
 #[cfg(feature = "io")]
