@@ -60,10 +60,7 @@ impl Grid {
         }
         let rank = shape.len() - 1;
         if spacing.len() != rank {
-            return Err(invalid(format!(
-                "{} spacings for {rank} spatial axes (shape {shape:?})",
-                spacing.len()
-            )));
+            return Err(invalid(format!("{} spacings for {rank} spatial axes (shape {shape:?})", spacing.len())));
         }
         for (i, &s) in spacing.iter().enumerate() {
             if !(s.is_finite() && s > 0.0) {

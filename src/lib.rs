@@ -47,8 +47,8 @@ mod check;
 mod engine;
 mod error;
 mod finalize;
-mod grid;
 pub mod gpu;
+mod grid;
 mod input;
 #[cfg(feature = "io")]
 pub mod io;

@@ -153,7 +153,8 @@ impl Kernel {
     pub fn source(self) -> String {
         let sort =
             |body: &'static str| -> String { format!("{}{SORT_COMMON}\n{body}", super::contract::wgsl_constants()) };
-        let edt = |body: &'static str| -> String { format!("{}{EDT_COMMON}\n{body}", super::contract::wgsl_constants()) };
+        let edt =
+            |body: &'static str| -> String { format!("{}{EDT_COMMON}\n{body}", super::contract::wgsl_constants()) };
         let parts: &[&str] = match self {
             Kernel::EdtInit => return edt(include_str!("../../shaders/edt_init.wgsl")),
             Kernel::EdtAxis => return edt(include_str!("../../shaders/edt_axis.wgsl")),
