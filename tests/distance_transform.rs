@@ -257,12 +257,15 @@ fn small_bindings_split_an_axis_and_refuse_what_does_not_fit() {
     assert!(err.to_string().contains("a line of 200000 voxels needs 400000 scratch words"), "{err}");
 }
 
+/// (mask, shape, spacing, the reason the error gives).
+type BadCase<'a> = (&'a [u8], Vec<usize>, Vec<f64>, &'static str);
+
 #[test]
 fn bad_requests_are_refused_with_their_reason() {
     let gpu = shared_gpu();
     let _s = serial();
     let m16 = [1u8; 16];
-    let cases: Vec<(&[u8], Vec<usize>, Vec<f64>, &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         (&m16, vec![4, 4], vec![1.0], "shape [4, 4] has rank 2: expected [N, H, W] or [N, D, H, W]"),
         (&m16, vec![1, 1, 4, 4, 1], vec![1.0; 4], "has rank 5"),
         (&m16, vec![usize::MAX, 2, 2], vec![1.0, 1.0], "its product overflows usize"),
