@@ -48,6 +48,7 @@ mod engine;
 mod error;
 mod finalize;
 pub mod gpu;
+mod grid;
 mod input;
 #[cfg(feature = "io")]
 pub mod io;

@@ -10,8 +10,10 @@
 //! | radix sort | `radix_count.wgsl` + `radix_scatter.wgsl` | [`sort::sort_pairs`] |
 //! | Lovasz hinge / softmax | `lovasz_*.wgsl` (+ sort, scan) | [`lovasz::lovasz_hinge`], [`lovasz::lovasz_softmax`] |
 //! | prefix scan | `scan_reduce.wgsl` + `scan_apply.wgsl` | [`sort::prefix_scan`] |
+//! | distance transform | `edt_init.wgsl` + `edt_axis.wgsl` (per axis) | [`edt::edt_init`], [`edt::edt_axis`]: [`edt::squared_distance_transform`] |
 
 pub mod classes;
+pub mod edt;
 pub mod grad;
 pub mod lovasz;
 pub mod pixel;

@@ -100,6 +100,14 @@ pub(crate) struct LovaszPipelines {
     pub jacobian: wgpu::ComputePipeline,
 }
 
+/// Layouts and pipelines of the distance-transform kernels.
+pub(crate) struct EdtPipelines {
+    pub init_layout: wgpu::BindGroupLayout,
+    pub init: wgpu::ComputePipeline,
+    pub axis_layout: wgpu::BindGroupLayout,
+    pub axis: wgpu::ComputePipeline,
+}
+
 /// Bind-group layouts and pipelines of every kernel used.
 pub(crate) struct Pipelines {
     pub stats_layout: wgpu::BindGroupLayout,
@@ -113,6 +121,7 @@ pub(crate) struct Pipelines {
     pub class_grad: wgpu::ComputePipeline,
     pub sort: SortPipelines,
     pub lovasz: LovaszPipelines,
+    pub edt: EdtPipelines,
     pub finalize_layout: wgpu::BindGroupLayout,
     pub finalize: wgpu::ComputePipeline,
     pub roofline_reduce: wgpu::ComputePipeline,
@@ -416,6 +425,9 @@ impl GpuContext {
             jacobian_layout,
             jacobian,
         };
+        let (init_layout, init) = kernel(Kernel::EdtInit, &[Uniform, ro, rw]);
+        let (axis_layout, axis) = kernel(Kernel::EdtAxis, &[Uniform, rw, rw]);
+        let edt = EdtPipelines { init_layout, init, axis_layout, axis };
         let finalize_layout = layout(device, Kernel::Finalize.name(), &[Uniform, ro, ro, ro, ro, ro, rw, rw, rw]);
         let finalize = pipeline_from_source(device, Kernel::Finalize.name(), finalize.to_string(), &finalize_layout);
         let partials_kernel = if subgroups { Kernel::StatsPartialsSubgroup } else { Kernel::StatsPartials };
@@ -428,6 +440,7 @@ impl GpuContext {
             class_stats_layout,
             sort,
             lovasz,
+            edt,
             finalize_layout,
             finalize,
             roofline_reduce: pipeline(device, Kernel::RooflineReduce, &final_layout),

@@ -1,11 +1,13 @@
 //! The wgpu path: the context (own or borrowed device; its helpers in one place), the
 //! kernels and their Rust↔WGSL contract, the chunk schedule, the one recorder of the forward
-//! and backward passes, the blocking path on top of it, and the sort, scan and Lovasz passes.
+//! and backward passes, the blocking path on top of it, the sort, scan and Lovasz passes, and
+//! the distance transform.
 
 pub(crate) mod blocking;
 pub(crate) mod chunk;
 pub(crate) mod context;
 pub(crate) mod contract;
+pub(crate) mod edt;
 pub(crate) mod lovasz;
 pub(crate) mod pool;
 pub(crate) mod profile;

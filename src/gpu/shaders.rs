@@ -10,6 +10,7 @@ const CLASSES: &str = include_str!("../../shaders/classes.wgsl");
 const SORT_COMMON: &str = include_str!("../../shaders/sort_common.wgsl");
 const LOVASZ_KEY: &str = include_str!("../../shaders/lovasz_key.wgsl");
 const LOVASZ_COMMON: &str = include_str!("../../shaders/lovasz_common.wgsl");
+const EDT_COMMON: &str = include_str!("../../shaders/edt_common.wgsl");
 
 /// Every kernel segloss dispatches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,6 +64,10 @@ pub enum Kernel {
     RooflineReduce,
     /// Benchmark roofline: read the inputs, write one f32 per element.
     RooflineCopy,
+    /// Distance transform: 0 on background, +inf on foreground.
+    EdtInit,
+    /// Distance transform: the lower envelope of parabolas along one axis.
+    EdtAxis,
 }
 
 impl Kernel {
@@ -93,11 +98,13 @@ impl Kernel {
         Kernel::LovaszJacobian,
         Kernel::RooflineReduce,
         Kernel::RooflineCopy,
+        Kernel::EdtInit,
+        Kernel::EdtAxis,
     ];
 
     /// The shared pieces composed into kernels (not kernels themselves).
     #[cfg(test)]
-    pub const SHARED_FILES: [&'static str; 8] = [
+    pub const SHARED_FILES: [&'static str; 9] = [
         "prelude.wgsl",
         "load.wgsl",
         "tree.wgsl",
@@ -106,6 +113,7 @@ impl Kernel {
         "sort_common.wgsl",
         "lovasz_key.wgsl",
         "lovasz_common.wgsl",
+        "edt_common.wgsl",
     ];
 
     /// The kernel's file name, also its pipeline label.
@@ -135,6 +143,8 @@ impl Kernel {
             Kernel::LovaszJacobian => "lovasz_jacobian.wgsl",
             Kernel::RooflineReduce => "roofline_reduce.wgsl",
             Kernel::RooflineCopy => "roofline_copy.wgsl",
+            Kernel::EdtInit => "edt_init.wgsl",
+            Kernel::EdtAxis => "edt_axis.wgsl",
         }
     }
 
@@ -145,12 +155,17 @@ impl Kernel {
     }
 
     /// The complete WGSL source: generated constants, prelude, the shared pieces the kernel
-    /// uses, kernel. (The sort and scan kernels have their own prelude, sort_common.wgsl.)
+    /// uses, kernel. (The sort and scan kernels have their own prelude, sort_common.wgsl; the
+    /// distance-transform kernels theirs, edt_common.wgsl.)
     /// `Finalize` also needs the loss catalogue's constants, which its user prepends.
     pub fn source(self) -> String {
         let sort =
             |body: &'static str| -> String { format!("{}{SORT_COMMON}\n{body}", super::contract::wgsl_constants()) };
+        let edt =
+            |body: &'static str| -> String { format!("{}{EDT_COMMON}\n{body}", super::contract::wgsl_constants()) };
         let parts: &[&str] = match self {
+            Kernel::EdtInit => return edt(include_str!("../../shaders/edt_init.wgsl")),
+            Kernel::EdtAxis => return edt(include_str!("../../shaders/edt_axis.wgsl")),
             Kernel::RadixCount => return sort(include_str!("../../shaders/radix_count.wgsl")),
             Kernel::RadixScatter => return sort(include_str!("../../shaders/radix_scatter.wgsl")),
             Kernel::ScanReduce => return sort(include_str!("../../shaders/scan_reduce.wgsl")),
