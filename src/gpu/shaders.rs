@@ -73,7 +73,7 @@ pub enum Kernel {
 impl Kernel {
     /// All kernels.
     #[cfg(test)]
-    pub const ALL: [Kernel; 24] = [
+    pub const ALL: [Kernel; 26] = [
         Kernel::StatsPartials,
         Kernel::StatsPartialsSubgroup,
         Kernel::StatsFinal,
