@@ -408,7 +408,7 @@ impl GpuContext {
         let (count_layout, count) = kernel(Kernel::LovaszCount, &[Uniform, ro, ro, rw]);
         let (reduce_layout, reduce) = kernel(Kernel::LovaszReduce, &[Uniform, ro, ro, ro, ro, rw]);
         let (lgrad_layout, lgrad) = kernel(Kernel::LovaszGrad, &[Uniform, ro, ro, ro, ro, ro, rw]);
-        let (jacobian_layout, jacobian) = kernel(Kernel::LovaszJacobian, &[Uniform, ro, ro, rw]);
+        let (jacobian_layout, jacobian) = kernel(Kernel::LovaszJacobian, &[Uniform, ro, ro, rw, ro]);
         let lovasz = LovaszPipelines {
             keys_layout,
             hinge_keys,

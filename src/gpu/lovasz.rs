@@ -20,7 +20,9 @@ use crate::batch::{BinaryBatch, MulticlassBatch};
 use crate::error::{Error, Result};
 use crate::stats::LovaszRow;
 
-/// Per-row scales of the backward pass, computed from the forward rows.
+/// Per-row scales of the backward pass, computed from the forward rows. They must depend
+/// on the rows' counts only (`valid`, `positives`), not on `loss`: the Lovasz softmax takes
+/// them before sorting, from rows whose loss is 0, and checks that the final rows agree.
 pub(crate) type LovaszScales<'a> = Option<&'a dyn Fn(&[LovaszRow]) -> Vec<f64>>;
 
 /// The buffers of one sorted Lovasz problem set over `n` elements.
@@ -407,15 +409,39 @@ pub(crate) fn lovasz_softmax(
             count_and_check(ctx, &pr, encoder, arena).map(|(counts, _)| counts)
         };
         let mut rows = vec![LovaszRow::default(); segments * c];
-        for class in (0..c).filter(|&k| wanted[k]) {
-            let counts = keys_and_counts(class)?;
-            let (class_rows, _) = sort_and_reduce(ctx, &pr, &counts, true)?;
-            for (s, r) in class_rows.into_iter().enumerate() {
-                rows[s * c + class] = r;
+        let Some(scales) = scales else {
+            for class in (0..c).filter(|&k| wanted[k]) {
+                let counts = keys_and_counts(class)?;
+                let (class_rows, _) = sort_and_reduce(ctx, &pr, &counts, true)?;
+                for (s, r) in class_rows.into_iter().enumerate() {
+                    rows[s * c + class] = r;
+                }
+            }
+            return Ok((rows, None));
+        };
+        // The scales depend on the rows' counts only (valid pixels, labels: which classes are
+        // present), so they are taken from the class map's counts (on the host, where the map
+        // is) before any sort, and every class is sorted once for both its loss and its
+        // gradient. The GPU's counts must agree: checked below.
+        let seg_len = n / segments;
+        let mut valid = vec![0u64; segments];
+        for f in 0..n {
+            let k = batch.target.get(f);
+            if batch.ignore_index == Some(k) {
+                continue;
+            }
+            valid[f / seg_len] += 1;
+            if let Some(row) = rows.get_mut(f / seg_len * c + k as usize).filter(|_| (k as usize) < c) {
+                row.positives += 1;
             }
         }
-        let Some(scales) = scales else { return Ok((rows, None)) };
-        let scales = scales(&rows);
+        for (i, row) in rows.iter_mut().enumerate() {
+            match wanted[i % c] {
+                true => row.valid = valid[i / c],
+                false => row.positives = 0,
+            }
+        }
+        let early = scales(&rows);
         // dL/dp per class into per-chunk gradient buffers shaped like the logits chunks.
         let grads: Vec<Pooled> = chunks
             .iter()
@@ -429,12 +455,19 @@ pub(crate) fn lovasz_softmax(
         }
         ctx.queue.submit([clear.finish()]);
         for class in 0..c {
-            let s: Vec<f32> = (0..segments).map(|seg| scales[seg * c + class] as f32).collect();
-            if s.iter().all(|&v| v == 0.0) {
+            let s: Vec<f32> = (0..segments).map(|seg| early[seg * c + class] as f32).collect();
+            let needs_grad = s.iter().any(|&v| v != 0.0);
+            if !wanted[class] && !needs_grad {
                 continue;
             }
-            let counts = keys_and_counts(class)?;
-            let (_, sorted) = sort_and_reduce(ctx, &pr, &counts, false)?;
+            let class_counts = keys_and_counts(class)?;
+            let (class_rows, sorted) = sort_and_reduce(ctx, &pr, &class_counts, true)?;
+            for (seg, r) in class_rows.into_iter().enumerate() {
+                rows[seg * c + class] = r;
+            }
+            if !needs_grad {
+                continue;
+            }
             let mut encoder = encode_lovasz_grad(ctx, &pr, sorted, &s);
             for (ch, g) in chunks.iter().zip(&grads) {
                 for li in 0..ch.n_images {
@@ -444,6 +477,12 @@ pub(crate) fn lovasz_softmax(
                 }
             }
             ctx.queue.submit([encoder.finish()]);
+        }
+        if scales(&rows) != early {
+            return Err(Error::Gpu {
+                during: "Lovasz softmax backward",
+                detail: "the scales from the GPU's rows differ from those of the class map's counts".into(),
+            });
         }
         let mut grad = vec![0f32; batch.logits.len()];
         for ((ch, (logits, map)), g) in chunks.iter().zip(&inputs).zip(&grads) {
@@ -457,7 +496,7 @@ pub(crate) fn lovasz_softmax(
                 &l.jacobian,
                 &l.jacobian_layout,
                 arena.push(&chunk_params(ch, 0)),
-                &[logits, map, g],
+                &[logits, map, g, &lse],
                 chunk::elementwise_workgroups(pixels, ctx.max_workgroups),
             );
             let bytes = (pixels * c * 4) as u64;
