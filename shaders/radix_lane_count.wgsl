@@ -5,7 +5,9 @@
 // per lane group: no workgroup memory, no barrier. Lane t owns a contiguous run of elements
 // (sort_common.wgsl `lane_range`) and counts their 8-bit digits serially in a private array,
 // then writes it to its own column of `hist`, digit-major: hist[d·lanes + t] (no atomics). An exclusive scan of `hist` gives every (digit, lane) its first output position,
-// and radix_lane_scatter.wgsl moves the elements in order: the pass is stable.
+// and radix_lane_scatter.wgsl moves the elements in order: the pass is stable. With
+// `drop_unkept`, pairs whose key is > keep_max are neither counted nor moved (the first pass
+// of a sort of the kept pairs only: a partition and a pass in one).
 //
 // Bindings: 0 SortParams (n_blocks = lanes) · 1 keys u32 (read) · 2 values u32 (read)
 //           3 hist u32 (read_write, 256 · lanes)
@@ -26,7 +28,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var counts: array<u32, 256>;
     let run = lane_range(t, lanes);
     for (var i = run.x; i < run.y; i++) {
-        counts[digit_with(keys[i], values[i], 255u)] += 1u;
+        let k = keys[i];
+        if (sp.drop_unkept != 0u && k > sp.keep_max) {
+            continue;
+        }
+        counts[digit_with(k, values[i], 255u)] += 1u;
     }
     for (var d = 0u; d < 256u; d++) {
         hist[d * lanes + t] = counts[d];

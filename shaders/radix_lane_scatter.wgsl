@@ -33,6 +33,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let run = lane_range(t, lanes);
     for (var i = run.x; i < run.y; i++) {
         let k = keys_in[i];
+        if (sp.drop_unkept != 0u && k > sp.keep_max) {
+            continue;
+        }
         let v = values_in[i];
         let d = digit_with(k, v, 255u);
         let out = cursor[d];

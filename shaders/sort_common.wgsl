@@ -24,7 +24,7 @@ struct SortParams {
     inclusive: u32,  // scan: 1 = inclusive, 0 = exclusive
     value_shift: u32, // mode 1: segment id = (value >> value_shift) / seg_len
     keep_max: u32,   // mode 2: digit = [key > keep_max]
-    pad0: u32,
+    drop_unkept: u32, // lane kernels: 1 = pairs whose key > keep_max are left out (not counted, not written)
     pad1: u32,
     pad2: u32,
 }

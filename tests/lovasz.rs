@@ -356,3 +356,37 @@ fn lovasz_per_image_handles_more_than_65535_images() {
     let want = Engine::cpu().forward(&batch, &terms).unwrap().values[0];
     assert!(close(got, want, 1e-5, 1e-7), "{got} vs {want}");
 }
+
+/// Only pixels with a positive hinge error are sorted: none, one, or all but one of them
+/// (confident, correct logits have error 1 − |x| < 0), per image and over the batch, under
+/// both sort strategies — the values and gradients equal the reference's.
+#[test]
+fn lovasz_hinge_sorts_only_positive_errors() {
+    let (n, h, w) = (3, 13, 17);
+    let hw = h * w;
+    let mut rng = Rng::new(0x50e7);
+    let t: Vec<f32> = (0..n * hw).map(|_| (rng.next_u64() % 3 == 0) as u8 as f32).collect();
+    // Every pixel confidently right: error −2.
+    let confident: Vec<f32> = t.iter().map(|&v| if v > 0.5 { 3.0 } else { -3.0 }).collect();
+    let mut one = confident.clone();
+    one[hw + 7] = -one[hw + 7]; // image 1: one pixel wrong (error 4)
+    let mut most = tie_free_logits(&mut rng, n * hw);
+    most[2 * hw + 3] = if t[2 * hw + 3] > 0.5 { 5.0 } else { -5.0 }; // one pixel with error < 0
+    for terms in [hinge_terms(), vec![Loss::LovaszHinge(LovaszHinge).per_image()]] {
+        for (what, x) in [("none kept", &confident), ("one kept", &one), ("all but one kept", &most)] {
+            let batch = BinaryBatch::new(x, &t, &[n, h, w]).unwrap();
+            let want = Engine::cpu().value_and_grad(&batch, &terms).unwrap();
+            if what == "none kept" {
+                assert!(want.forward.values.iter().all(|&v| v == 0.0) && want.grad.iter().all(|&g| g == 0.0));
+            }
+            for (strategy, gpu) in sort_strategy_engines() {
+                let got = gpu.value_and_grad(&batch, &terms).unwrap();
+                for (g, wv) in got.forward.values.iter().zip(&want.forward.values) {
+                    assert!(close(*g, *wv, 1e-5, 1e-9), "{what} {strategy:?}: GPU {g} vs reference {wv}");
+                }
+                let w64: Vec<f64> = want.grad.iter().map(|&v| v as f64).collect();
+                assert_grad(&format!("{what} {strategy:?}"), &got.grad, &w64, 1e-5, 1e-9);
+            }
+        }
+    }
+}

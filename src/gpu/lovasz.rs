@@ -205,28 +205,17 @@ fn sort_and_reduce(
         })
         .collect();
     ctx.queue.write_buffer(&pr.table, 0, bytemuck::cast_slice(&table));
-    let slots = sort::partition_slots(ctx, pr.n)
-        + sort::sort_slots(ctx, kept.max(1), pr.segments)
-        + sort::scan_slots(ctx, kept.max(1))
-        + 2;
+    let slots = sort::sort_kept_slots(ctx, pr.n, kept, pr.segments) + sort::scan_slots(ctx, kept.max(1)) + 2;
     let mut arena = UniformArena::new(ctx, slots);
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     let (a, b) = ((&*pr.ka, &*pr.va), (&*pr.kb, &*pr.vb));
     let mut sorted = Sorted { in_b: false, kept };
     {
         let mut pass = ctx.compute_pass(&mut encoder, "lovasz sort");
-        if kept < pr.n {
-            let keep = super::contract::LOVASZ_KEEP_MAX;
-            sort::encode_partition(ctx, &mut pass, &mut arena, &pr.sort_scratch, a, b, pr.n, keep);
-            sorted.in_b = true;
-        }
         if kept > 0 {
-            let (src, other) = if sorted.in_b { (b, a) } else { (a, b) };
-            let seg_len = pr.n / pr.segments;
-            let sort = &pr.sort_scratch;
-            if sort::encode_sort(ctx, &mut pass, &mut arena, sort, src, other, kept, seg_len, pr.segments, 1) {
-                sorted.in_b = !sorted.in_b;
-            }
+            let keep = super::contract::LOVASZ_KEEP_MAX;
+            let (sizes, segs) = ((pr.n, kept, keep), (pr.n / pr.segments, pr.segments, 1));
+            sorted.in_b = sort::encode_sort_kept(ctx, &mut pass, &mut arena, &pr.sort_scratch, a, b, sizes, segs);
             let values = if sorted.in_b { b.1 } else { a.1 };
             sort::encode_scan(ctx, &mut pass, &mut arena, &pr.scan_scratch, 0, values, &pr.scan, kept, 1, true);
         }

@@ -59,7 +59,8 @@ pub(crate) struct SortParams {
     pub inclusive: u32,
     pub value_shift: u32,
     pub keep_max: u32,
-    pub pad: [u32; 3],
+    pub drop_unkept: u32,
+    pub pad: [u32; 2],
 }
 
 /// Uniform slots (256-byte aligned) of one command encoder's passes, written in one go
@@ -245,26 +246,48 @@ fn encode_pass(
     dispatch(ctx, pass, &s.scatter, &s.scatter_layout, arena.push(&p), &scatter, split.workgroups);
 }
 
-/// Uniform slots of one [`encode_partition`] over `n` elements.
-pub(crate) fn partition_slots(ctx: &GpuContext, n: usize) -> usize {
-    2 + scan_slots(ctx, Split::of(ctx.sort_strategy, n).hist_len())
+/// Uniform slots of one [`encode_sort_kept`].
+pub(crate) fn sort_kept_slots(ctx: &GpuContext, n: usize, kept: usize, segments: usize) -> usize {
+    2 + scan_slots(ctx, Split::of(ctx.sort_strategy, n).hist_len()) + sort_slots(ctx, kept.max(1), segments)
 }
 
-/// Records a stable partition of the `n` pairs in `a` into `b`: the pairs whose key is
-/// ≤ `keep_max` first, in order, then the others (one pass, mode 2 of sort_common.wgsl).
+/// Records a stable segmented sort (as [`encode_sort`]) of only those of the `n` pairs in
+/// `a` whose key is ≤ `keep_max` — `kept` of them, counted beforehand — into the first
+/// `kept` places of `a` or `b` (returns true for `b`). `Blocks`: a stable partition (one
+/// pass whose digit is [key > keep_max], mode 2 of sort_common.wgsl), then the sort of the
+/// kept prefix. `Lanes`: the first pass of the sort leaves the others out as it goes.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn encode_partition(
+pub(crate) fn encode_sort_kept(
     ctx: &GpuContext,
     pass: &mut wgpu::ComputePass,
     arena: &mut UniformArena,
     scratch: &SortScratch,
     a: (&wgpu::Buffer, &wgpu::Buffer),
     b: (&wgpu::Buffer, &wgpu::Buffer),
-    n: usize,
-    keep_max: u32,
-) {
+    (n, kept, keep_max): (usize, usize, u32),
+    (seg_len, segments, value_shift): (usize, usize, u32),
+) -> bool {
+    if kept == n {
+        return encode_sort(ctx, pass, arena, scratch, a, b, n, seg_len, segments, value_shift);
+    }
+    let seg_len32 = seg_len.min(u32::MAX as usize) as u32;
+    if ctx.sort_strategy == SortStrategy::Lanes {
+        // The first key digit, over all n, keeping `kept`; then the rest over those.
+        let first = SortParams { seg_len: seg_len32, value_shift, keep_max, drop_unkept: 1, ..Default::default() };
+        encode_pass(ctx, pass, arena, scratch, a, b, n, first);
+        let passes = sort_passes(segments, Split::of(ctx.sort_strategy, kept).radix_bits);
+        let mut in_b = true;
+        for &(mode, shift) in &passes[1..] {
+            let p = SortParams { shift, mode, seg_len: seg_len32, value_shift, ..Default::default() };
+            let (src, dst) = if in_b { (b, a) } else { (a, b) };
+            encode_pass(ctx, pass, arena, scratch, src, dst, kept, p);
+            in_b = !in_b;
+        }
+        return in_b;
+    }
     let p = SortParams { mode: 2, keep_max, seg_len: 1, ..Default::default() };
     encode_pass(ctx, pass, arena, scratch, a, b, n, p);
+    !encode_sort(ctx, pass, arena, scratch, b, a, kept, seg_len, segments, value_shift)
 }
 
 /// Records a stable sort of `n` (key, value) pairs by (segment, key), segment =
