@@ -236,9 +236,12 @@ pub fn measure_primitives(engine: &Engine, n: usize, reps: usize) -> Result<Vec<
     let values: Vec<u32> = (0..n as u32).collect();
     let cpu = Engine::cpu();
     let mut rows = Vec::new();
-    for (name, passes, bytes_per_pass) in [("radix sort (u32 pairs)", 8u64, 16u64), ("prefix scan (u32)", 1, 8)] {
+    // Key passes of the strategy in use: 4-bit digits (Blocks) or 8-bit (Lanes).
+    let sort_passes = if engine.info().sort == crate::SortStrategy::Lanes { 4u64 } else { 8 };
+    for (name, passes, bytes_per_pass) in [("radix sort (u32 pairs)", sort_passes, 16u64), ("prefix scan (u32)", 1, 8)]
+    {
         let call = |e: &Engine| -> Result<()> {
-            if passes == 8 {
+            if name.starts_with("radix") {
                 e.sort_pairs(&keys, &values, usize::MAX).map(|_| ())
             } else {
                 e.prefix_scan(&keys, false).map(|_| ())

@@ -473,6 +473,7 @@ fn reference_info() -> BackendInfo {
         backend: "cpu-f64".into(),
         device_type: "Cpu".into(),
         subgroups: false,
+        sort: crate::SortStrategy::Auto,
     }
 }
 

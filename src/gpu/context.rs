@@ -62,6 +62,8 @@ pub struct BackendInfo {
     pub device_type: String,
     /// Whether the forward pass uses subgroup operations.
     pub subgroups: bool,
+    /// The sort and scan strategy in use (`Blocks` or `Lanes`; `Auto` on the reference).
+    pub sort: SortStrategy,
 }
 
 /// Layouts and pipelines of the sort and scan primitives, one set per strategy.
@@ -343,6 +345,7 @@ impl GpuContext {
             backend: adapter.backend.to_string(),
             device_type: format!("{:?}", adapter.device_type),
             subgroups,
+            sort: sort_strategy,
         };
         let profiler = (options.profile && device.features().contains(wgpu::Features::TIMESTAMP_QUERY))
             .then(|| super::profile::Profiler::new(&device));

@@ -98,6 +98,7 @@ pub fn run(args: &[String]) -> Res<()> {
                     "backend": i.backend,
                     "device_type": i.device_type,
                     "subgroups": i.subgroups,
+                    "sort": format!("{:?}", i.sort),
                 })
             }
             Err(e) => serde_json::json!({ "error": e.to_string() }),
@@ -119,11 +120,12 @@ pub fn run(args: &[String]) -> Res<()> {
         Ok(e) => {
             let i = e.info();
             println!(
-                "segloss uses: {} ({} backend, {} device, {} reduction)",
+                "segloss uses: {} ({} backend, {} device, {} reduction, {:?} sort)",
                 i.name,
                 i.backend,
                 i.device_type,
-                if i.subgroups { "subgroup" } else { "portable tree" }
+                if i.subgroups { "subgroup" } else { "portable tree" },
+                i.sort
             );
             Ok(())
         }
