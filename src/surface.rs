@@ -187,10 +187,7 @@ mod tests {
         // A 5×5 square inside a 7×7 image: its ring of 16; the 3×3 core is interior.
         let (m, dims) = grid(&[".......", ".#####.", ".#####.", ".#####.", ".#####.", ".#####.", "......."]);
         let e = edges(&m, dims);
-        assert_eq!(
-            show(&e, 7),
-            [".......", ".#####.", ".#...#.", ".#...#.", ".#...#.", ".#####.", "......."]
-        );
+        assert_eq!(show(&e, 7), [".......", ".#####.", ".#...#.", ".#...#.", ".#...#.", ".#####.", "......."]);
         // A full image: only its border row and column are edges (the border is background).
         let (m, dims) = grid(&["####", "####", "####"]);
         assert_eq!(show(&edges(&m, dims), 4), ["####", "#..#", "####"]);
@@ -217,9 +214,7 @@ mod tests {
         assert!(!e[(2 * 5 + 2) * 5 + 2]);
         // A single slice of depth 3 through a 1-voxel-thick plate: all edge.
         let mut plate = vec![false; 3 * 3 * 3];
-        for i in 9..18 {
-            plate[i] = true;
-        }
+        plate[9..18].iter_mut().for_each(|v| *v = true);
         assert!(edges(&plate, [3, 3, 3]).iter().zip(&plate).all(|(&e, &m)| e == m));
     }
 

@@ -396,7 +396,10 @@ fn malformed_partials_are_one_line_errors_never_panics() {
         (edit(&|v| v["totals"]["recall"][1] = "f".repeat(600).into()), "is not an exact sum"),
         (edit(&|v| v["images"][1]["losses"] = serde_json::json!(["7ff0000000000000", "0"])), "a loss is not finite"),
         (edit(&|v| v["format"] = "something else".into()), "not a segloss eval partial"),
-        (edit(&|v| v["images"][0]["surface"] = serde_json::json!([])), "surface metrics in a partial without --surface"),
+        (
+            edit(&|v| v["images"][0]["surface"] = serde_json::json!([])),
+            "surface metrics in a partial without --surface",
+        ),
         (edit(&|v| v["totals"]["surface"] = serde_json::json!({})), "totals.surface in a partial without --surface"),
         ("[".repeat(100_000), "not JSON"),
         (String::new(), "not JSON"),

@@ -133,8 +133,7 @@ fn the_default_engine_matches_monai_too() {
 fn the_fixtures_hold_every_null_case_monai_has() {
     // What MONAI returned, kept beside the numbers: a class absent from one side gives +inf
     // (hd, assd), NaN (hd95) and a surface Dice of 0; absent from both, NaN everywhere.
-    let doc: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("two_d.json")).unwrap()).unwrap();
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(fixtures().join("two_d.json")).unwrap()).unwrap();
     let img = |s: &str| &doc["images"][s];
     // img01: class 3 absent from the prediction; img02: class 2 absent from the truth.
     for (stem, k) in [("img01", 3), ("img02", 2)] {

@@ -82,9 +82,9 @@ fn npy_dims(shape: &[usize], float: bool, volume: bool) -> Result<Probe, String>
         (false, [d, h, w]) if volume => Ok(Probe { c: 1, d: *d, h: *h, w: *w, scores: false }),
         (true, [h, w]) => Ok(Probe { c: 1, d: 1, h: *h, w: *w, scores: true }),
         (true, [c, h, w]) => Ok(Probe { c: *c, d: 1, h: *h, w: *w, scores: true }),
-        _ if volume => Err(format!(
-            "shape {shape:?}: expected [H, W] or [D, H, W] labels, or [H, W] / [C, H, W] scores"
-        )),
+        _ if volume => {
+            Err(format!("shape {shape:?}: expected [H, W] or [D, H, W] labels, or [H, W] / [C, H, W] scores"))
+        }
         _ => Err(format!("shape {shape:?}: expected [H, W] labels or [H, W] / [C, H, W] scores")),
     }
 }

@@ -78,9 +78,11 @@ fn row(name: &str, s: &Summary, losses: Option<&[f64]>, n_losses: usize, surface
     if surface {
         // Empty where undefined, and in the pooled row (surface metrics have no pooled form).
         for i in 0..NAMES.len() {
-            r.extend((0..s.per_class.len()).map(|k| match s.surface.as_ref().and_then(|v| super::surface::pick(&v[k], i)) {
-                Some(x) => format!("{x:.12}"),
-                None => String::new(),
+            r.extend((0..s.per_class.len()).map(|k| {
+                match s.surface.as_ref().and_then(|v| super::surface::pick(&v[k], i)) {
+                    Some(x) => format!("{x:.12}"),
+                    None => String::new(),
+                }
             }));
         }
     }
@@ -97,7 +99,8 @@ impl Output {
         Ok(match format_of(path) {
             Some(Format::Csv) => {
                 let mut w = csv::Writer::from_writer(file);
-                w.write_record(header(c, multiclass, surface)).map_err(|e| format!("{}: error writing: {e}", path.display()))?;
+                w.write_record(header(c, multiclass, surface))
+                    .map_err(|e| format!("{}: error writing: {e}", path.display()))?;
                 Output::Csv(Box::new(w), surface)
             }
             _ => {

@@ -23,10 +23,10 @@ use super::exact_sum::ExactSum;
 use super::losses::loss_terms;
 use super::shard::Shard;
 use super::surface::{pick, SurfaceSetup, SurfaceSums, NAMES};
-use segloss::surface::SurfaceMetrics;
 use super::totals::{ImageSums, Totals};
 use super::{Options, Res, Row, Skip, Sparse, MAX_CLASSES};
 use segloss::io::AtomicFile;
+use segloss::surface::SurfaceMetrics;
 use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::path::Path;
@@ -172,7 +172,9 @@ impl PartialWriter {
         let losses = row.losses.as_ref().map(|l| l.iter().map(|v| format!("{:016x}", v.to_bits())).collect::<Vec<_>>());
         let surface = row.surface.as_ref().map(|v| {
             v.iter()
-                .map(|m| (0..NAMES.len()).map(|i| pick(m, i).map(|x| format!("{:016x}", x.to_bits()))).collect::<Vec<_>>())
+                .map(|m| {
+                    (0..NAMES.len()).map(|i| pick(m, i).map(|x| format!("{:016x}", x.to_bits()))).collect::<Vec<_>>()
+                })
                 .collect::<Vec<_>>()
         });
         let v = json!({"index": row.index, "image": row.stem, "confusion": flat(&row.confusion), "losses": losses, "surface": surface});

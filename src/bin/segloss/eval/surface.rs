@@ -86,7 +86,11 @@ impl SurfaceSums {
 
     pub(crate) fn add(&mut self, image: &[SurfaceMetrics]) -> Result<(), String> {
         if image.len() != self.sums[0].len() {
-            return Err(format!("{} classes of surface metrics where {} were expected", image.len(), self.sums[0].len()));
+            return Err(format!(
+                "{} classes of surface metrics where {} were expected",
+                image.len(),
+                self.sums[0].len()
+            ));
         }
         for i in 0..4 {
             for (k, m) in image.iter().enumerate() {
@@ -113,7 +117,8 @@ impl SurfaceSums {
 
     /// The means over the images where each metric is defined (None where none is).
     pub(crate) fn means(&self) -> Vec<SurfaceMetrics> {
-        let mean = |i: usize, k: usize| (self.counts[i][k] > 0).then(|| self.sums[i][k].to_f64() / self.counts[i][k] as f64);
+        let mean =
+            |i: usize, k: usize| (self.counts[i][k] > 0).then(|| self.sums[i][k].to_f64() / self.counts[i][k] as f64);
         (0..self.sums[0].len())
             .map(|k| SurfaceMetrics { hd: mean(0, k), hd95: mean(1, k), assd: mean(2, k), nsd: mean(3, k) })
             .collect()
