@@ -191,3 +191,45 @@ fn surface_flags_are_checked() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("--spacing has 3 values but the image is 2-D"));
 }
+
+#[test]
+fn three_d_volumes_are_scored_without_surface_and_shapes_must_match() {
+    use segloss::io::npy::{Npy, NpyData};
+    let dir = out_dir("shapes");
+    for side in ["pred", "gt"] {
+        std::fs::create_dir_all(dir.join(side)).unwrap();
+    }
+    let write = |path: PathBuf, shape: Vec<usize>, values: Vec<i64>| {
+        std::fs::write(path, Npy { shape, data: NpyData::I64(values) }.to_bytes()).unwrap();
+    };
+    // A 2×2×3 volume: truth class 1 in the first slice, the prediction in the first row of
+    // each slice: 3 true positives, 3 false positives, 3 false negatives, 3 true negatives.
+    let gt: Vec<i64> = (0..12).map(|i| (i < 6) as i64).collect();
+    let pred: Vec<i64> = (0..12).map(|i| (i % 6 < 3) as i64).collect();
+    write(dir.join("gt/vol.npy"), vec![2, 2, 3], gt.clone());
+    write(dir.join("pred/vol.npy"), vec![2, 2, 3], pred);
+    // The same values as a 2×3×2 volume, and as a 2-D map: shapes differ, skipped.
+    write(dir.join("gt/other.npy"), vec![2, 2, 3], gt.clone());
+    write(dir.join("pred/other.npy"), vec![2, 3, 2], gt.clone());
+    write(dir.join("gt/flat.npy"), vec![2, 2, 3], gt.clone());
+    write(dir.join("pred/flat.npy"), vec![4, 3], gt);
+    let out = dir.join("r.json");
+    let o = segloss()
+        .args(["eval", "--pred"])
+        .arg(dir.join("pred"))
+        .arg("--gt")
+        .arg(dir.join("gt"))
+        .args(["--num-classes", "2", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("prediction is 2x3x2 but the ground truth is 2x2x3"), "{stdout}");
+    assert!(stdout.contains("prediction is 4x3 but the ground truth is 2x2x3"), "{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(report["images"].as_array().unwrap().len(), 1);
+    assert_eq!(report["confusion"], serde_json::json!([[3, 3], [3, 3]]));
+    assert_eq!(report["images"][0]["metrics"]["pixels"], 12);
+    let _ = std::fs::remove_dir_all(&dir);
+}
