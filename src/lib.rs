@@ -59,6 +59,7 @@ mod plan;
 #[cfg(feature = "presets")]
 pub mod preset;
 mod stats;
+pub mod surface;
 mod term;
 
 /// The float64 reference: plain loops, one function per GPU stage, with the same names.

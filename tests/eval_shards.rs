@@ -207,6 +207,44 @@ fn merged_shards_are_the_unsharded_report_byte_for_byte() {
 }
 
 #[test]
+fn surface_metrics_merge_byte_for_byte_too() {
+    let dir = temp_dir("surface");
+    dataset(&dir);
+    let surface = ["--surface", "--nsd-tolerance", "1.5", "--spacing", "0.7,1.3", "--surface-engine", "cpu"];
+    let mut reports = Vec::new();
+    for (ext, threads) in [("json", "1"), ("json", "3"), ("csv", "2")] {
+        let out_path = dir.join(format!("full-{threads}.{ext}"));
+        let out = eval(&dir, &[&["--out", out_path.to_str().unwrap(), "--threads", threads][..], &surface].concat());
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        reports.push(std::fs::read(&out_path).unwrap());
+    }
+    assert_eq!(reports[0], reports[1], "the report does not depend on the thread count");
+    let (json, csv) = (&reports[0], &reports[2]);
+    let doc: serde_json::Value = serde_json::from_slice(json).unwrap();
+    // Image 3 has no class 3 in either file: null surface metrics there; the dataset mean of
+    // class 3 is over the other images.
+    let im03 = doc["images"].as_array().unwrap().iter().find(|i| i["image"] == "im03").unwrap();
+    for m in ["hd", "hd95", "assd", "nsd"] {
+        assert!(im03["metrics"][m][3].is_null(), "{m}: {}", im03["metrics"][m]);
+        assert!(doc["mean_over_images"][m][3].as_f64().is_some_and(|v| v >= 0.0), "{m}");
+    }
+    for n in [3, 1, 15] {
+        let parts = shards(&dir, n, &format!("s{n}"), &surface);
+        for (ext, want) in [("json", json), ("csv", csv)] {
+            let merged = dir.join(format!("merged-{n}.{ext}"));
+            let out = merge(&parts, &["--out", merged.to_str().unwrap()]);
+            assert_eq!(out.status.code(), Some(1), "N = {n}: {}", text(&out));
+            assert!(std::fs::read(&merged).unwrap() == *want, "N = {n}, {ext}: merged report differs from eval's");
+        }
+    }
+    // Partials with and without --surface (or another tolerance) do not merge.
+    let plain = shards(&dir, 2, "plain", &[]);
+    let with = shards(&dir, 2, "with", &surface);
+    let out = merge(&[&plain[0], &with[1]], &[]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--surface"), "{}", text(&out));
+}
+
+#[test]
 fn binary_masks_with_probabilities_merge_byte_for_byte_too() {
     let dir = temp_dir("binary");
     let mut rng = Rng::new(5);
@@ -289,11 +327,12 @@ fn merge_refuses_what_is_not_the_n_shards_of_one_run() {
     refused(&[&dir], &[&dir], "not a regular file");
     let gone = dir.join("gone.json");
     refused(&[&gone], &[&gone], "No such file");
-    // Another format version.
-    let v2 = dir.join("v2.json");
+    // Another format version (version 1: before the surface metrics).
+    let v1 = dir.join("v1.json");
     let body = std::fs::read_to_string(p0).unwrap();
-    std::fs::write(&v2, body.replacen("\"version\":1", "\"version\":2", 1)).unwrap();
-    refused(&[&v2], &[&v2], "partial format version 2");
+    assert!(body.contains("\"version\":2"));
+    std::fs::write(&v1, body.replacen("\"version\":2", "\"version\":1", 1)).unwrap();
+    refused(&[&v1], &[&v1], "partial format version 1");
     // The output must not overwrite an input.
     let out = merge(&[p0], &["--out", p0.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("would be overwritten"), "{}", text(&out));
@@ -354,9 +393,14 @@ fn malformed_partials_are_one_line_errors_never_panics() {
         (edit(&|v| v["totals"]["images"] = 3.into()), "its totals do not match its images"),
         (edit(&|v| v["totals"]["iou"][0] = "1".into()), "its totals do not match its images"),
         (edit(&|v| v["totals"]["dice"] = serde_json::json!(["0"])), "totals.dice has 1 sums where 4 were expected"),
-        (edit(&|v| v["totals"]["recall"][1] = "f".repeat(300).into()), "is not an exact sum"),
+        (edit(&|v| v["totals"]["recall"][1] = "f".repeat(600).into()), "is not an exact sum"),
         (edit(&|v| v["images"][1]["losses"] = serde_json::json!(["7ff0000000000000", "0"])), "a loss is not finite"),
         (edit(&|v| v["format"] = "something else".into()), "not a segloss eval partial"),
+        (
+            edit(&|v| v["images"][0]["surface"] = serde_json::json!([])),
+            "surface metrics in a partial without --surface",
+        ),
+        (edit(&|v| v["totals"]["surface"] = serde_json::json!({})), "totals.surface in a partial without --surface"),
         ("[".repeat(100_000), "not JSON"),
         (String::new(), "not JSON"),
     ] {

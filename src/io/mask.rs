@@ -43,6 +43,9 @@ impl Mask {
 pub struct Probe {
     /// Channels (1 for label maps and `[H, W]` scores).
     pub c: usize,
+    /// Depth: slices of a 3-D label volume `[D, H, W]` (only from the `*_volume` readers);
+    /// 1 for every 2-D image.
+    pub d: usize,
     /// Rows.
     pub h: usize,
     /// Columns.
@@ -52,9 +55,9 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Values the file holds (C·H·W), saturating.
+    /// Values the file holds (C·D·H·W), saturating.
     pub fn values(&self) -> u64 {
-        (self.c as u64).saturating_mul(self.h as u64).saturating_mul(self.w as u64)
+        (self.c as u64).saturating_mul(self.d as u64).saturating_mul(self.h as u64).saturating_mul(self.w as u64)
     }
 }
 
@@ -71,26 +74,41 @@ fn png_reader_from<R: std::io::Read>(input: R, max_values: u64) -> Result<png::R
     decoder.read_info().map_err(|e| format!("corrupt PNG: {e}"))
 }
 
-fn npy_dims(shape: &[usize], float: bool) -> Result<Probe, String> {
+/// The size of an .npy of `shape`; with `volume`, integer `[D, H, W]` (D > 1) is a 3-D
+/// label volume.
+fn npy_dims(shape: &[usize], float: bool, volume: bool) -> Result<Probe, String> {
     match (float, shape) {
-        (false, [h, w]) | (false, [1, h, w]) => Ok(Probe { c: 1, h: *h, w: *w, scores: false }),
-        (true, [h, w]) => Ok(Probe { c: 1, h: *h, w: *w, scores: true }),
-        (true, [c, h, w]) => Ok(Probe { c: *c, h: *h, w: *w, scores: true }),
+        (false, [h, w]) | (false, [1, h, w]) => Ok(Probe { c: 1, d: 1, h: *h, w: *w, scores: false }),
+        (false, [d, h, w]) if volume => Ok(Probe { c: 1, d: *d, h: *h, w: *w, scores: false }),
+        (true, [h, w]) => Ok(Probe { c: 1, d: 1, h: *h, w: *w, scores: true }),
+        (true, [c, h, w]) => Ok(Probe { c: *c, d: 1, h: *h, w: *w, scores: true }),
+        _ if volume => {
+            Err(format!("shape {shape:?}: expected [H, W] or [D, H, W] labels, or [H, W] / [C, H, W] scores"))
+        }
         _ => Err(format!("shape {shape:?}: expected [H, W] labels or [H, W] / [C, H, W] scores")),
     }
 }
 
 /// The size a mask file declares (.png or .npy), read from its header.
 pub fn probe(path: &Path) -> Result<Probe, String> {
+    probe_as(path, false)
+}
+
+/// [`probe`], an integer `.npy` of shape `[D, H, W]` (D > 1) read as a 3-D label volume.
+pub fn probe_volume(path: &Path) -> Result<Probe, String> {
+    probe_as(path, true)
+}
+
+fn probe_as(path: &Path, volume: bool) -> Result<Probe, String> {
     match extension(path).as_deref() {
         Some("png") => {
             let reader = png_reader(path, u64::MAX)?;
             let info = reader.info();
-            Ok(Probe { c: 1, h: info.height as usize, w: info.width as usize, scores: false })
+            Ok(Probe { c: 1, d: 1, h: info.height as usize, w: info.width as usize, scores: false })
         }
         Some("npy") => {
             let (shape, float) = Npy::probe(path).map_err(|e| e.0)?;
-            npy_dims(&shape, float)
+            npy_dims(&shape, float, volume)
         }
         _ => Err("not a .png or .npy file".into()),
     }
@@ -101,12 +119,13 @@ fn extension(path: &Path) -> Option<String> {
 }
 
 fn over_budget(p: &Probe, max_values: u64) -> Result<(), String> {
-    if p.h == 0 || p.w == 0 || p.c == 0 {
+    if p.h == 0 || p.w == 0 || p.c == 0 || p.d == 0 {
         return Err(format!("empty image ({}x{}, {} channels)", p.h, p.w, p.c));
     }
     if p.values() > max_values {
         return Err(format!(
-            "{}x{}{} = {} values, above the pixel budget of {max_values} (raise it with --max-pixels)",
+            "{}{}x{}{} = {} values, above the pixel budget of {max_values} (raise it with --max-pixels)",
+            if p.d > 1 { format!("{}x", p.d) } else { String::new() },
             p.h,
             p.w,
             if p.c > 1 { format!("x{}", p.c) } else { String::new() },
@@ -135,7 +154,7 @@ pub fn decode_png_bytes(bytes: &[u8], max_values: u64) -> Result<Mask, String> {
 
 fn decode_png<R: std::io::Read>(mut reader: png::Reader<R>, max_values: u64) -> Result<Mask, String> {
     let (w, h) = (reader.info().width as usize, reader.info().height as usize);
-    over_budget(&Probe { c: 1, h, w, scores: false }, max_values)?;
+    over_budget(&Probe { c: 1, d: 1, h, w, scores: false }, max_values)?;
     match reader.info().color_type {
         png::ColorType::Grayscale | png::ColorType::Indexed => {}
         other => return Err(format!("{other:?} PNG: a mask must be grayscale or palette (class indices)")),
@@ -174,16 +193,21 @@ pub fn read_npy(path: &Path) -> Result<Mask, String> {
 /// [`read_npy`], refusing more than `max_values` values before reading them. Float64 values
 /// outside the f32 range are an error saying so.
 pub fn read_npy_limited(path: &Path, max_values: u64) -> Result<Mask, String> {
+    read_npy_as(path, max_values, false)
+}
+
+fn read_npy_as(path: &Path, max_values: u64, volume: bool) -> Result<Mask, String> {
     let (shape, float) = Npy::probe(path).map_err(|e| e.0)?;
-    let p = npy_dims(&shape, float)?;
+    let p = npy_dims(&shape, float, volume)?;
     over_budget(&p, max_values)?;
     let npy = Npy::read_limited(path, usize::try_from(max_values).unwrap_or(usize::MAX)).map_err(|e| e.0)?;
     if npy.shape != shape {
         return Err("the file changed while it was read".into());
     }
-    let Probe { c, h, w, .. } = p;
-    // The elements are moved, not copied: one array of the file's size at a time.
-    let widen = |v: Vec<i64>| Ok(Mask::Labels { h, w, values: v });
+    let Probe { c, d, h, w, .. } = p;
+    // The elements are moved, not copied: one array of the file's size at a time. A volume's
+    // slices are stacked: D·H rows.
+    let widen = |v: Vec<i64>| Ok(Mask::Labels { h: d * h, w, values: v });
     let values: Vec<f32> = match npy.data {
         NpyData::I64(v) => return widen(v),
         NpyData::I32(v) => return widen(v.into_iter().map(i64::from).collect()),
@@ -211,6 +235,16 @@ pub fn read_mask_limited(path: &Path, max_values: u64) -> Result<Mask, String> {
         Some("png") => read_png_limited(path, max_values),
         Some("npy") => read_npy_limited(path, max_values),
         _ => Err("not a .png or .npy file".into()),
+    }
+}
+
+/// [`read_mask_limited`], an integer `.npy` of shape `[D, H, W]` (D > 1) read as a 3-D label
+/// volume: `Mask::Labels` with its D slices stacked (`h` = D·H rows; [`probe_volume`] gives
+/// D). Everything else as [`read_mask_limited`].
+pub fn read_mask_volume_limited(path: &Path, max_values: u64) -> Result<Mask, String> {
+    match extension(path).as_deref() {
+        Some("npy") => read_npy_as(path, max_values, true),
+        _ => read_mask_limited(path, max_values),
     }
 }
 

@@ -24,6 +24,7 @@ mod pool;
 pub(crate) mod report;
 mod score;
 pub(crate) mod shard;
+pub(crate) mod surface;
 pub(crate) mod totals;
 use partial::{Header, PartialWriter, Setup};
 use report::{report_skipped, Report};
@@ -37,9 +38,11 @@ USAGE:
     segloss eval --pred DIR --gt DIR [--num-classes C] [--ignore-index I] [--threshold T]
                  [--logits] [--out FILE.csv|FILE.json] [--overlay DIR] [--strict] [--threads N]
                  [--max-pixels N] [--shard K/N --partial FILE.json]
+                 [--surface [--nsd-tolerance T] [--spacing S1,S2[,S3]] [--surface-engine auto|gpu|cpu]]
 
 Files are paired by name (stem): pred/img7.png with gt/img7.png (or .npy). Ground truth:
-PNG (8- or 16-bit grayscale, palette images as class indices) or integer .npy [H,W].
+PNG (8- or 16-bit grayscale, palette images as class indices) or integer .npy [H,W], or
+[D,H,W] for a 3-D volume (prediction and ground truth of the same shape; NIfTI is not read).
 Predictions: the same, or float .npy scores: [H,W] probabilities (logits with --logits) for
 binary, [C,H,W] logits/scores for multiclass (argmax); for scores the losses are reported too.
 Binary mode (no --num-classes): ground truth > 0 is foreground; a prediction map of 0/1 is
@@ -47,6 +50,14 @@ taken as labels, otherwise value / max-of-depth ≥ T (default 0.5).
 Reports per image and for the dataset: per-class IoU and Dice, mean IoU, pixel accuracy,
 precision, recall and the confusion matrix. Dataset IoU = Σ intersections / Σ unions over the
 dataset ('pooled'); also the mean of per-image values ('mean over images').
+--surface adds per image and class the surface metrics of MONAI 1.6.1: hd (Hausdorff), hd95
+(95th percentile), assd (average symmetric surface distance) and nsd (normalised surface Dice
+at --nsd-tolerance T, default 1), between the edges of the two masks (each mask minus its
+erosion by the 4- / 6-neighbour cross; the border is background), Euclidean with --spacing
+(y,x or z,y,x; default 1). null where the class is absent from the prediction or the ground
+truth (nsd: 0 if absent from one only, null if from both). The dataset row holds their means
+over the images where defined. Distances: the GPU engine (f32) if there is one, else the f64
+reference; --surface-engine cpu forces the reference.
 Unreadable, corrupt, unpaired or mismatched files are skipped with a reason each, listed at
 the end; the exit code is 1 if any was skipped. --strict stops at the first.
 Limits: --num-classes 2..=2048, --threads 1..=256, --threshold in [0, 1]; an image file may
@@ -85,6 +96,10 @@ pub struct Options {
     pub shard: Option<Shard>,
     /// `--partial FILE.json`: where a shard's partial result goes.
     pub partial: Option<PathBuf>,
+    /// `--surface` and its settings.
+    pub surface: Option<surface::SurfaceSetup>,
+    /// `--surface-engine`: "auto", "gpu" or "cpu".
+    pub surface_engine: String,
 }
 
 /// The output format, from `--out`'s extension.
@@ -125,7 +140,10 @@ pub fn parse(args: &[String]) -> Res<Options> {
         max_pixels: DEFAULT_MAX_PIXELS,
         shard: None,
         partial: None,
+        surface: None,
+        surface_engine: "auto".into(),
     };
+    let (mut surface, mut tolerance, mut spacing) = (false, None, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
@@ -151,6 +169,18 @@ pub fn parse(args: &[String]) -> Res<Options> {
             }
             "--shard" => o.shard = Some(Shard::parse(value()?)?),
             "--partial" => o.partial = Some(value()?.into()),
+            "--surface" => surface = true,
+            "--nsd-tolerance" => {
+                tolerance = Some(number(a, value()?, |t: &f64| t.is_finite() && *t >= 0.0, "a finite number ≥ 0")?)
+            }
+            "--spacing" => spacing = Some(surface::parse_spacing(value()?)?),
+            "--surface-engine" => {
+                let v = value()?;
+                if !["auto", "gpu", "cpu"].contains(&v.as_str()) {
+                    return Err(format!("--surface-engine '{v}': expected auto, gpu or cpu").into());
+                }
+                o.surface_engine = v.clone()
+            }
             "--logits" => o.logits = true,
             "--strict" => o.strict = true,
             "--help" | "-h" => {
@@ -159,6 +189,11 @@ pub fn parse(args: &[String]) -> Res<Options> {
             }
             other => return Err(format!("eval: unknown option '{other}'\n\n{HELP}").into()),
         }
+    }
+    if surface {
+        o.surface = Some(surface::SurfaceSetup { tolerance: tolerance.unwrap_or(1.0), spacing });
+    } else if tolerance.is_some() || spacing.is_some() {
+        return Err("--nsd-tolerance and --spacing need --surface".into());
     }
     if o.pred.as_os_str().is_empty() || o.gt.as_os_str().is_empty() {
         return Err(format!("eval needs --pred DIR and --gt DIR\n\n{HELP}").into());
@@ -278,6 +313,8 @@ pub(crate) struct Row {
     pub(crate) stem: String,
     pub(crate) confusion: Sparse,
     pub(crate) losses: Option<Vec<f64>>,
+    /// `--surface`: per class.
+    pub(crate) surface: Option<Vec<segloss::surface::SurfaceMetrics>>,
 }
 
 /// Where an eval run's images go: into the report, or into a shard's partial result.
@@ -319,15 +356,15 @@ pub fn run(o: &Options) -> Res<i32> {
             let header = Header { shard, pairs: pairs.len() as u64, pairs_digest: digest, setup: Setup::of(o) };
             Sink::Partial(PartialWriter::create(path, &header)?)
         }
-        _ => Sink::Report(Report::create(o.out.as_deref(), c, o.classes.is_some())?),
+        _ => Sink::Report(Report::create(o.out.as_deref(), c, o.classes.is_some(), o.surface.is_some())?),
     };
-    let mut totals = Totals::new(c);
+    let mut totals = Totals::new(c, o.surface.is_some());
     let mut pair_skips: Vec<(usize, Skip)> = Vec::new();
     let start = Instant::now();
     let loss_engine = pool::score_in_order(o, &pairs[range.clone()], range.start, |index, result| {
         match result {
             Ok(row) => {
-                let summary = totals.add_image(&row.confusion)?;
+                let summary = totals.add_image(&row.confusion, row.surface.as_deref())?;
                 match &mut sink {
                     Sink::Report(report) => report.image(&row, &summary)?,
                     Sink::Partial(partial) => partial.image(&row)?,

@@ -69,15 +69,18 @@ pub fn run(o: &Options) -> Res<i32> {
     let parts = in_shard_order(parts)?;
     let first = &parts[0].1;
     let c = first.header.setup.report_classes();
-    let mut totals = Totals::new(c);
+    let surface = first.header.setup.surface.is_some();
+    let mut totals = Totals::new(c, surface);
     for (path, part) in &parts {
         totals.merge(&part.totals).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let mut report = Report::create(o.out.as_deref(), c, first.header.setup.classes.is_some())?;
+    let mut report = Report::create(o.out.as_deref(), c, first.header.setup.classes.is_some(), surface)?;
     let mut skipped: Vec<Skip> = first.listing_skips.clone();
     for (_, part) in &parts {
         for row in &part.rows {
-            report.image(row, &image_summary(&row.confusion, c))?;
+            let mut summary = image_summary(&row.confusion, c);
+            summary.surface = row.surface.clone();
+            report.image(row, &summary)?;
         }
         skipped.extend(part.pair_skips.iter().map(|(_, skip)| skip.clone()));
     }

@@ -1,13 +1,14 @@
-//! An exact sum of numbers in [0, 1], for the means over images.
+//! An exact sum of finite numbers ≥ 0, for the means over images (metrics in [0, 1],
+//! surface distances of any size).
 //!
-//! Every f64 in [0, 1] is k · 2^-1074 for a whole k ≤ 2^1074, so the sum of up to 2^64 of
-//! them is a whole number of 2^-1074 that fits in 1152 bits: 18 64-bit limbs hold it with no
+//! Every finite f64 ≥ 0 is k · 2^-1074 for a whole k < 2^2098, so the sum of up to 2^64 of
+//! them is a whole number of 2^-1074 that fits in 2162 bits: 34 64-bit limbs hold it with no
 //! rounding at all. Adding is then associative and commutative, so the sum is the same
 //! whatever the order the images arrive in, and the sums of the shards of a dataset add up to
 //! the sum of the whole — bit for bit. The f64 of the sum is rounded once, to nearest.
 
-/// Limbs of the fixed-point sum (little-endian): 1152 bits, value = integer · 2^-1074.
-const LIMBS: usize = 18;
+/// Limbs of the fixed-point sum (little-endian): 2176 bits, value = integer · 2^-1074.
+const LIMBS: usize = 34;
 /// The most hex digits of a sum (`LIMBS` · 16).
 const MAX_HEX: usize = LIMBS * 16;
 
@@ -21,11 +22,12 @@ impl Default for ExactSum {
 }
 
 impl ExactSum {
-    /// Adds `x`, a number in [0, 1] (what every metric is); anything else is an error. After
-    /// an error (also from [`ExactSum::merge`]: an overflow) the sum is not to be used.
+    /// Adds `x`, a finite number ≥ 0 (what every metric and distance is); anything else is
+    /// an error. After an error (also from [`ExactSum::merge`]: an overflow) the sum is not
+    /// to be used.
     pub(crate) fn add(&mut self, x: f64) -> Result<(), String> {
-        if !(0.0..=1.0).contains(&x) {
-            return Err(format!("{x} is not a number in [0, 1]"));
+        if !(x.is_finite() && x >= 0.0) {
+            return Err(format!("{x} is not a finite number ≥ 0"));
         }
         let bits = x.to_bits();
         let (exp, frac) = ((bits >> 52) as usize & 0x7ff, bits & ((1 << 52) - 1));
@@ -47,7 +49,7 @@ impl ExactSum {
             carry = c1 || c2;
         }
         if carry {
-            return Err("a sum overflows 2^78".into());
+            return Err("a sum overflows 2^1102".into());
         }
         Ok(())
     }
@@ -66,7 +68,7 @@ impl ExactSum {
         if carry == 0 {
             Ok(())
         } else {
-            Err("a sum overflows 2^78".into())
+            Err("a sum overflows 2^1102".into())
         }
     }
 
@@ -108,7 +110,11 @@ impl ExactSum {
                 top += 1;
             }
         }
-        // value = mantissa · 2^(top - 52 - 1074); biased exponent top - 1074 + 1023.
+        // value = mantissa · 2^(top - 52 - 1074); biased exponent top - 1074 + 1023. Past the
+        // largest f64 (only a sum of many huge numbers gets there): +∞.
+        if top - 51 >= 0x7ff {
+            return f64::INFINITY;
+        }
         f64::from_bits(((top - 51) as u64) << 52 | (mantissa & ((1 << 52) - 1)))
     }
 
@@ -121,7 +127,7 @@ impl ExactSum {
         }
     }
 
-    /// The sum written by [`ExactSum::to_hex`]: 1 to 288 hex digits.
+    /// The sum written by [`ExactSum::to_hex`]: 1 to 544 hex digits.
     pub(crate) fn from_hex(text: &str) -> Result<ExactSum, String> {
         if text.is_empty() || text.len() > MAX_HEX || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(format!("'{}' is not an exact sum (1 to {MAX_HEX} hex digits)", shorten(text)));
@@ -213,11 +219,19 @@ mod tests {
     }
 
     #[test]
-    fn numbers_outside_0_1_and_overflow_are_errors() {
+    fn negative_or_non_finite_numbers_and_overflow_are_errors() {
         let mut s = ExactSum::default();
-        for bad in [-0.5, 1.5, f64::NAN, f64::INFINITY] {
+        for bad in [-0.5, -f64::MIN_POSITIVE, f64::NAN, f64::INFINITY] {
             assert!(s.add(bad).is_err(), "{bad}");
         }
+        // Large numbers are exact too: the largest f64 twice, and 1.5 + 2^60.
+        let mut big = ExactSum::default();
+        big.add(f64::MAX / 2.0).unwrap();
+        big.add(f64::MAX / 2.0).unwrap();
+        assert_eq!(big.to_f64(), f64::MAX);
+        assert_eq!(sum_of(&[1.5, 2f64.powi(60), 0.25]).to_f64(), 2f64.powi(60));
+        assert_eq!(sum_of(&[1.5, 2.25, 1e300]).to_f64(), 1e300);
+        assert_eq!(sum_of(&[1.5, 2.25, 7.0]).to_f64(), 10.75);
         let full = ExactSum::from_hex(&"f".repeat(MAX_HEX)).unwrap();
         assert!(full.clone().add(f64::from_bits(1)).is_err());
         assert!(full.clone().merge(&sum_of(&[f64::from_bits(1)])).is_err());

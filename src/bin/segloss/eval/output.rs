@@ -1,6 +1,7 @@
 //! `eval --out`: the CSV or JSON file, written whole or not at all.
 
 use super::losses::loss_terms;
+use super::surface::{pick, NAMES};
 use super::totals::Summary;
 use super::{format_of, Format, Res};
 use segloss::io::AtomicFile;
@@ -10,7 +11,7 @@ use std::path::Path;
 
 pub(super) fn metrics_json(s: &Summary) -> serde_json::Value {
     let list = |pick: fn(&Metrics) -> f64| s.per_class.iter().map(pick).collect::<Vec<f64>>();
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "pixels": s.pixels,
         "pixel_accuracy": s.pixel_accuracy,
         "mean_iou": s.mean_iou,
@@ -18,14 +19,21 @@ pub(super) fn metrics_json(s: &Summary) -> serde_json::Value {
         "dice": list(|m| m.dice),
         "precision": list(|m| m.precision),
         "recall": list(|m| m.recall),
-    })
+    });
+    if let (Some(surface), Some(map)) = (&s.surface, v.as_object_mut()) {
+        for (i, name) in NAMES.iter().enumerate() {
+            map.insert((*name).into(), surface.iter().map(|m| pick(m, i)).collect::<Vec<Option<f64>>>().into());
+        }
+    }
+    v
 }
 
 /// The output file: CSV rows (a real CSV writer: names with commas, quotes or newlines are
 /// quoted) or a JSON document (every string through a JSON serializer), written under a
 /// temporary name and renamed into place when complete.
 pub(super) enum Output {
-    Csv(Box<csv::Writer<Sink>>),
+    /// The writer and whether the surface columns are there.
+    Csv(Box<csv::Writer<Sink>>, bool),
     Json(Sink, usize),
 }
 
@@ -43,16 +51,21 @@ impl Write for Sink {
 
 /// Column names: fixed for the whole file (loss columns are always present, empty for images
 /// with hard predictions).
-fn header(c: usize, multiclass: bool) -> Vec<String> {
+fn header(c: usize, multiclass: bool, surface: bool) -> Vec<String> {
     let mut h = vec!["image".to_string(), "pixels".into(), "pixel_accuracy".into(), "mean_iou".into()];
     for name in ["iou", "dice", "precision", "recall"] {
         h.extend((0..c).map(|k| format!("{name}_{k}")));
+    }
+    if surface {
+        for name in NAMES {
+            h.extend((0..c).map(|k| format!("{name}_{k}")));
+        }
     }
     h.extend(loss_terms(multiclass).iter().map(|t| format!("loss_{}", t.loss.name())));
     h
 }
 
-fn row(name: &str, s: &Summary, losses: Option<&[f64]>, n_losses: usize) -> Vec<String> {
+fn row(name: &str, s: &Summary, losses: Option<&[f64]>, n_losses: usize, surface: bool) -> Vec<String> {
     let mut r = vec![
         name.to_string(),
         s.pixels.to_string(),
@@ -62,6 +75,17 @@ fn row(name: &str, s: &Summary, losses: Option<&[f64]>, n_losses: usize) -> Vec<
     for pick in [|m: &Metrics| m.iou, |m: &Metrics| m.dice, |m: &Metrics| m.precision, |m: &Metrics| m.recall] {
         r.extend(s.per_class.iter().map(|m| format!("{:.12}", pick(m))));
     }
+    if surface {
+        // Empty where undefined, and in the pooled row (surface metrics have no pooled form).
+        for i in 0..NAMES.len() {
+            r.extend((0..s.per_class.len()).map(|k| {
+                match s.surface.as_ref().and_then(|v| super::surface::pick(&v[k], i)) {
+                    Some(x) => format!("{x:.12}"),
+                    None => String::new(),
+                }
+            }));
+        }
+    }
     match losses {
         Some(l) => r.extend(l.iter().map(|v| format!("{v:.9}"))),
         None => r.extend((0..n_losses).map(|_| String::new())),
@@ -70,13 +94,14 @@ fn row(name: &str, s: &Summary, losses: Option<&[f64]>, n_losses: usize) -> Vec<
 }
 
 impl Output {
-    pub(super) fn create(path: &Path, c: usize, multiclass: bool) -> Res<Output> {
+    pub(super) fn create(path: &Path, c: usize, multiclass: bool, surface: bool) -> Res<Output> {
         let file = Sink(AtomicFile::create(path)?);
         Ok(match format_of(path) {
             Some(Format::Csv) => {
                 let mut w = csv::Writer::from_writer(file);
-                w.write_record(header(c, multiclass)).map_err(|e| format!("{}: error writing: {e}", path.display()))?;
-                Output::Csv(Box::new(w))
+                w.write_record(header(c, multiclass, surface))
+                    .map_err(|e| format!("{}: error writing: {e}", path.display()))?;
+                Output::Csv(Box::new(w), surface)
             }
             _ => {
                 let mut file = file;
@@ -96,7 +121,7 @@ impl Output {
     ) -> Res<()> {
         let err = |e: &dyn std::fmt::Display| format!("{}: error writing: {e}", path.display());
         match self {
-            Output::Csv(w) => w.write_record(row(name, s, losses, n_losses)).map_err(|e| err(&e))?,
+            Output::Csv(w, surface) => w.write_record(row(name, s, losses, n_losses, *surface)).map_err(|e| err(&e))?,
             Output::Json(w, n) => {
                 if *n > 0 {
                     w.write_all(b",").map_err(|e| err(&e))?;
@@ -120,9 +145,9 @@ impl Output {
     ) -> Res<()> {
         let err = |e: &dyn std::fmt::Display| format!("{}: error writing: {e}", path.display());
         match self {
-            Output::Csv(mut w) => {
-                w.write_record(row("DATASET(pooled)", pooled, None, n_losses)).map_err(|e| err(&e))?;
-                w.write_record(row("MEAN(over images)", mean, None, n_losses)).map_err(|e| err(&e))?;
+            Output::Csv(mut w, surface) => {
+                w.write_record(row("DATASET(pooled)", pooled, None, n_losses, surface)).map_err(|e| err(&e))?;
+                w.write_record(row("MEAN(over images)", mean, None, n_losses, surface)).map_err(|e| err(&e))?;
                 w.flush().map_err(|e| err(&e))?;
                 let sink = w.into_inner().map_err(|e| err(e.error()))?;
                 sink.0.commit()?;

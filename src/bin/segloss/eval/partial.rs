@@ -1,18 +1,19 @@
 //! A shard's partial result (`eval --shard K/N --partial FILE`), written and read back.
 //!
-//! One JSON object (format `segloss-eval-partial`, version 1):
+//! One JSON object (format `segloss-eval-partial`, version 2; version 1 had no surface
+//! metrics):
 //!
 //! | key | what |
 //! |---|---|
 //! | `format`, `version`, `segloss` | the format's name and version; the writing segloss's version |
 //! | `shard`, `shards` | K and N |
 //! | `pairs`, `pairs_digest` | the number of pairs in the whole listing and a fingerprint of their names |
-//! | `options` | the eval options that change a report: `num_classes` (null: binary), `ignore_index`, `threshold`, `logits`, `max_pixels` |
-//! | `images` | in pair order: `index` (in the whole listing), `image` (stem), `confusion` (non-zero counts as flat triples true, predicted, pixels, sorted), `losses` (null, or each f64's bits as 16 hex digits: exact) |
+//! | `options` | the eval options that change a report: `num_classes` (null: binary), `ignore_index`, `threshold`, `logits`, `max_pixels`, `surface` (null, or `nsd_tolerance` and `spacing`: null or its list) |
+//! | `images` | in pair order: `index` (in the whole listing), `image` (stem), `confusion` (non-zero counts as flat triples true, predicted, pixels, sorted), `losses` (null, or each f64's bits as 16 hex digits: exact), `surface` (null, or per class the list hd, hd95, assd, nsd: each null or its f64 bits in hex) |
 //! | `pair_skips` | pairs of this shard that were skipped: `index`, `file`, `reason` |
 //! | `listing_skips` | files that could not be paired (the same in every shard) |
 //! | `loss_engine` | the engine that computed the losses (null if none did) |
-//! | `totals` | `images`, `confusion` (triples), and for each mean over images the exact sum of the images' values (`iou`, `dice`, `precision`, `recall`: one per class; `mean_iou`, `pixel_accuracy`: a list of one), each as the hex integer sum · 2^1074 |
+//! | `totals` | `images`, `confusion` (triples), and for each mean over images the exact sum of the images' values (`iou`, `dice`, `precision`, `recall`: one per class; `mean_iou`, `pixel_accuracy`: a list of one), each as the hex integer sum · 2^1074; `surface`: null, or per metric `hd` … `nsd` the sums (one per class, as above) and `hd_count` … `nsd_count` the numbers of images where it was defined |
 //!
 //! Read back as untrusted input: every count and index is checked against the options and
 //! the shard before it is used, nothing is allocated from a number in the file, and the
@@ -21,15 +22,17 @@
 use super::exact_sum::ExactSum;
 use super::losses::loss_terms;
 use super::shard::Shard;
+use super::surface::{pick, SurfaceSetup, SurfaceSums, NAMES};
 use super::totals::{ImageSums, Totals};
 use super::{Options, Res, Row, Skip, Sparse, MAX_CLASSES};
 use segloss::io::AtomicFile;
+use segloss::surface::SurfaceMetrics;
 use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::path::Path;
 
 pub(crate) const FORMAT: &str = "segloss-eval-partial";
-pub(crate) const VERSION: u64 = 1;
+pub(crate) const VERSION: u64 = 2;
 /// The largest `--max-pixels`.
 const MAX_PIXELS_LIMIT: u64 = 1 << 40;
 
@@ -41,6 +44,7 @@ pub(crate) struct Setup {
     pub(crate) threshold: f64,
     pub(crate) logits: bool,
     pub(crate) max_pixels: u64,
+    pub(crate) surface: Option<SurfaceSetup>,
 }
 
 impl Setup {
@@ -51,6 +55,7 @@ impl Setup {
             threshold: o.threshold,
             logits: o.logits,
             max_pixels: o.max_pixels,
+            surface: o.surface.clone(),
         }
     }
 
@@ -66,6 +71,7 @@ impl Setup {
             "threshold": self.threshold,
             "logits": self.logits,
             "max_pixels": self.max_pixels,
+            "surface": self.surface.as_ref().map(|s| json!({"nsd_tolerance": s.tolerance, "spacing": s.spacing})),
         })
     }
 
@@ -85,7 +91,29 @@ impl Setup {
             .ok_or("options.threshold is not a number in [0, 1]")?;
         let logits = field(o, "logits")?.as_bool().ok_or("options.logits is not true or false")?;
         let max_pixels = bounded(field(o, "max_pixels")?, "options.max_pixels", 1, MAX_PIXELS_LIMIT)?;
-        Ok(Setup { classes, ignore, threshold, logits, max_pixels })
+        let surface = match field(o, "surface")? {
+            Value::Null => None,
+            v => {
+                let s = object(v, "options.surface")?;
+                let tolerance = field(s, "nsd_tolerance")?
+                    .as_f64()
+                    .filter(|t| t.is_finite() && *t >= 0.0)
+                    .ok_or("options.surface.nsd_tolerance is not a finite number ≥ 0")?;
+                let spacing = match field(s, "spacing")? {
+                    Value::Null => None,
+                    v => {
+                        let list = array(v, "options.surface.spacing")?;
+                        let text = list.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
+                        if list.len() > 3 || list.iter().any(|x| !x.is_number()) {
+                            return Err("options.surface.spacing is not 2 or 3 numbers".into());
+                        }
+                        Some(super::surface::parse_spacing(&text)?)
+                    }
+                };
+                Some(SurfaceSetup { tolerance, spacing })
+            }
+        };
+        Ok(Setup { classes, ignore, threshold, logits, max_pixels, surface })
     }
 
     /// The first option in which `other` differs, as "--flag this vs that".
@@ -97,6 +125,7 @@ impl Setup {
             ("--threshold", self.threshold.to_string(), other.threshold.to_string()),
             ("--logits", self.logits.to_string(), other.logits.to_string()),
             ("--max-pixels", self.max_pixels.to_string(), other.max_pixels.to_string()),
+            ("--surface/--nsd-tolerance/--spacing", format!("{:?}", self.surface), format!("{:?}", other.surface)),
         ]
         .into_iter()
         .find(|(_, a, b)| a != b)
@@ -141,7 +170,14 @@ impl PartialWriter {
 
     pub(crate) fn image(&mut self, row: &Row) -> Res<()> {
         let losses = row.losses.as_ref().map(|l| l.iter().map(|v| format!("{:016x}", v.to_bits())).collect::<Vec<_>>());
-        let v = json!({"index": row.index, "image": row.stem, "confusion": flat(&row.confusion), "losses": losses});
+        let surface = row.surface.as_ref().map(|v| {
+            v.iter()
+                .map(|m| {
+                    (0..NAMES.len()).map(|i| pick(m, i).map(|x| format!("{:016x}", x.to_bits()))).collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        });
+        let v = json!({"index": row.index, "image": row.stem, "confusion": flat(&row.confusion), "losses": losses, "surface": surface});
         let sep = if self.images > 0 { "," } else { "" };
         self.images += 1;
         write!(self.file.writer(), "{sep}{v}").map_err(|e| self.file.write_error(e))?;
@@ -166,6 +202,15 @@ impl PartialWriter {
         for (name, list) in totals.sums.lists() {
             sums.insert(name.into(), list.iter().map(|s| s.to_hex()).collect::<Vec<_>>().into());
         }
+        let surface = totals.surface.as_ref().map(|t| {
+            let mut m = Map::new();
+            for (i, name) in NAMES.iter().enumerate() {
+                m.insert((*name).into(), t.sums[i].iter().map(|s| s.to_hex()).collect::<Vec<_>>().into());
+                m.insert(format!("{name}_count"), t.counts[i].clone().into());
+            }
+            Value::Object(m)
+        });
+        sums.insert("surface".into(), surface.into());
         let tail = json!({
             "pair_skips": pair_skips.iter().map(|(i, (f, r))| json!({"index": i, "file": f, "reason": r})).collect::<Vec<_>>(),
             "listing_skips": listing_skips.iter().map(|(f, r)| json!({"file": f, "reason": r})).collect::<Vec<_>>(),
@@ -232,7 +277,7 @@ impl Partial {
         let n_losses = loss_terms(header.setup.classes.is_some()).len();
         let rows = array(field(o, "images")?, "images")?
             .iter()
-            .map(|r| row(r, c, header.setup.max_pixels, n_losses))
+            .map(|r| row(r, c, header.setup.max_pixels, n_losses, header.setup.surface.is_some()))
             .collect::<Result<Vec<Row>, String>>()?;
         let pair_skips = array(field(o, "pair_skips")?, "pair_skips")?
             .iter()
@@ -250,10 +295,10 @@ impl Partial {
             Value::Null => None,
             v => Some(v.as_str().ok_or("loss_engine is not a string")?.to_string()),
         };
-        let totals = totals(object(field(o, "totals")?, "totals")?, c)?;
-        let mut recomputed = Totals::new(c);
+        let totals = totals(object(field(o, "totals")?, "totals")?, c, header.setup.surface.is_some())?;
+        let mut recomputed = Totals::new(c, header.setup.surface.is_some());
         for r in &rows {
-            recomputed.add_image(&r.confusion)?;
+            recomputed.add_image(&r.confusion, r.surface.as_deref())?;
         }
         if recomputed != totals {
             return Err("its totals do not match its images (the file was edited or is corrupt)".into());
@@ -286,7 +331,7 @@ fn check_indices(rows: &[Row], skips: &[(usize, Skip)], range: std::ops::Range<u
     Ok(())
 }
 
-fn row(v: &Value, c: usize, max_pixels: u64, n_losses: usize) -> Result<Row, String> {
+fn row(v: &Value, c: usize, max_pixels: u64, n_losses: usize, surface: bool) -> Result<Row, String> {
     let o = object(v, "an image")?;
     let index = bounded(field(o, "index")?, "an image's index", 0, u64::MAX)? as usize;
     let stem = field(o, "image")?.as_str().ok_or("an image's name is not a string")?.to_string();
@@ -306,10 +351,45 @@ fn row(v: &Value, c: usize, max_pixels: u64, n_losses: usize) -> Result<Row, Str
             Some(list.iter().map(f64_bits).collect::<Result<Vec<f64>, String>>().map_err(|e| at(&e))?)
         }
     };
-    Ok(Row { index, stem, confusion, losses })
+    let surface = match (field(o, "surface")?, surface) {
+        (Value::Null, false) => None,
+        (v, true) => Some(surface_row(v, c).map_err(|e| at(&e))?),
+        (_, false) => return Err(at("surface metrics in a partial without --surface")),
+    };
+    Ok(Row { index, stem, confusion, losses, surface })
 }
 
-fn totals(o: &Map<String, Value>, c: usize) -> Result<Totals, String> {
+/// An image's surface metrics: per class, 4 values, each null or an f64's bits, ≥ 0.
+fn surface_row(v: &Value, c: usize) -> Result<Vec<SurfaceMetrics>, String> {
+    let list = array(v, "surface")?;
+    if list.len() != c {
+        return Err(format!("surface metrics of {} classes where {c} were expected", list.len()));
+    }
+    list.iter()
+        .map(|class| {
+            let four = array(class, "a class's surface metrics")?;
+            if four.len() != NAMES.len() {
+                return Err(format!("{} surface metrics where {} were expected", four.len(), NAMES.len()));
+            }
+            let mut values = [None; 4];
+            for (slot, x) in values.iter_mut().zip(four) {
+                *slot = match x {
+                    Value::Null => None,
+                    x => Some(f64_bits(x).and_then(|d| {
+                        if d >= 0.0 {
+                            Ok(d)
+                        } else {
+                            Err(format!("a surface metric is negative ({d})"))
+                        }
+                    })?),
+                };
+            }
+            Ok(SurfaceMetrics { hd: values[0], hd95: values[1], assd: values[2], nsd: values[3] })
+        })
+        .collect()
+}
+
+fn totals(o: &Map<String, Value>, c: usize, with_surface: bool) -> Result<Totals, String> {
     let images = bounded(field(o, "images")?, "totals.images", 0, u64::MAX)?;
     let confusion = sparse(field(o, "confusion")?, c).map_err(|e| format!("totals: {e}"))?;
     let sums = ImageSums::read(c, |name, len| {
@@ -321,7 +401,28 @@ fn totals(o: &Map<String, Value>, c: usize) -> Result<Totals, String> {
             .map(|s| ExactSum::from_hex(s.as_str().unwrap_or("")).map_err(|e| format!("totals.{name}: {e}")))
             .collect()
     })?;
-    Totals::from_parts(c, &confusion, images, sums).map_err(|e| format!("totals: {e}"))
+    let surface = match (field(o, "surface")?, with_surface) {
+        (Value::Null, false) => None,
+        (v, true) => {
+            let s = object(v, "totals.surface")?;
+            let mut out = SurfaceSums::new(c);
+            for (i, name) in NAMES.iter().enumerate() {
+                let sums = array(field(s, name)?, name)?;
+                let counts = array(field(s, &format!("{name}_count"))?, name)?;
+                if sums.len() != c || counts.len() != c {
+                    return Err(format!("totals.surface.{name}: not {c} sums and counts"));
+                }
+                for k in 0..c {
+                    out.sums[i][k] = ExactSum::from_hex(sums[k].as_str().unwrap_or(""))
+                        .map_err(|e| format!("totals.surface.{name}: {e}"))?;
+                    out.counts[i][k] = bounded(&counts[k], "a surface count", 0, u64::MAX)?;
+                }
+            }
+            Some(out)
+        }
+        (_, false) => return Err("totals.surface in a partial without --surface".into()),
+    };
+    Totals::from_parts(c, &confusion, images, sums, surface).map_err(|e| format!("totals: {e}"))
 }
 
 /// Flat (true, predicted, pixels) triples: classes below `c`, counts ≥ 1, sorted, no repeats.

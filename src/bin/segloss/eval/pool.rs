@@ -52,6 +52,13 @@ pub(super) fn score_in_order(
         return Ok(None);
     }
     let engine = std::cell::OnceCell::new();
+    // `--surface`: one engine shared by the workers (an engine is Send + Sync).
+    let surface_engine = match (&o.surface, o.surface_engine.as_str()) {
+        (None, _) => None,
+        (Some(_), "cpu") => Some(Engine::cpu()),
+        (Some(_), "gpu") => Some(Engine::new().map_err(|e| format!("--surface-engine gpu: no GPU engine: {e}"))?),
+        (Some(_), _) => Some(Engine::new().unwrap_or_else(|_| Engine::cpu())),
+    };
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let budget =
@@ -72,6 +79,7 @@ pub(super) fn score_in_order(
         for _ in 0..threads {
             let tx = tx.clone();
             let (next, stop, budget, window) = (&next, &stop, &budget, &window);
+            let surface_engine = surface_engine.as_ref();
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total || stop.load(Ordering::Relaxed) {
@@ -82,7 +90,7 @@ pub(super) fn score_in_order(
                     break;
                 }
                 let (stem, p, g) = &pairs[i];
-                let result = score(o, budget, stem, p, g).map_err(|e| (stem.clone(), e));
+                let result = score(o, budget, stem, p, g, surface_engine).map_err(|e| (stem.clone(), e));
                 if tx.send((i, result)).is_err() {
                     break;
                 }
@@ -107,7 +115,13 @@ pub(super) fn score_in_order(
                         }
                         None => None,
                     };
-                    Ok(Row { index: first + i, stem: scored.stem, confusion: scored.confusion, losses })
+                    Ok(Row {
+                        index: first + i,
+                        stem: scored.stem,
+                        confusion: scored.confusion,
+                        losses,
+                        surface: scored.surface,
+                    })
                 });
                 early.insert(i, row);
                 while let Some(row) = early.remove(&due) {

@@ -16,9 +16,9 @@ pub(crate) struct Report {
 
 impl Report {
     /// A report of `classes` classes (binary: 2), written to `out` if given.
-    pub(crate) fn create(out: Option<&Path>, classes: usize, multiclass: bool) -> Res<Report> {
+    pub(crate) fn create(out: Option<&Path>, classes: usize, multiclass: bool, surface: bool) -> Res<Report> {
         let output = match out {
-            Some(path) => Some((Output::create(path, classes, multiclass)?, path.to_path_buf())),
+            Some(path) => Some((Output::create(path, classes, multiclass, surface)?, path.to_path_buf())),
             None => None,
         };
         Ok(Report { output, classes, n_losses: super::losses::loss_terms(multiclass).len() })
@@ -55,6 +55,18 @@ impl Report {
         println!("{:<10} {:>14.6} {:>14.6}", "pixel acc", pooled.pixel_accuracy, mean.pixel_accuracy);
         for k in 0..self.classes {
             println!("{:<10} {:>14.6} {:>14.6}", format!("IoU {k}"), pooled.per_class[k].iou, mean.per_class[k].iou);
+        }
+        if let Some(surface) = &mean.surface {
+            let show = |v: Option<f64>| v.map_or("null".to_string(), |x| format!("{x:.6}"));
+            for (k, m) in surface.iter().enumerate() {
+                println!(
+                    "class {k}: mean/images hd {}  hd95 {}  assd {}  nsd {}",
+                    show(m.hd),
+                    show(m.hd95),
+                    show(m.assd),
+                    show(m.nsd)
+                );
+            }
         }
         if std::env::var("SEGLOSS_REPORT_MEMORY").is_ok() {
             println!("peak resident memory: {} KiB", super::peak_rss_kib().unwrap_or(0));

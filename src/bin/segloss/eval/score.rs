@@ -4,7 +4,9 @@
 
 use super::budget::{Budget, Ticket};
 use super::{Options, Sparse};
-use segloss::io::mask::{probe, read_mask_limited, write_rgb_png, Mask};
+use segloss::io::mask::{probe_volume as probe, read_mask_volume_limited as read_mask_limited, write_rgb_png, Mask};
+use segloss::surface::SurfaceMetrics;
+use segloss::Engine;
 use std::path::{Path, PathBuf};
 
 /// Soft predictions kept for the losses: (scores [C,H,W], labels (255 = ignored), C, H, W).
@@ -18,6 +20,8 @@ pub(super) struct Scored {
     pub(super) confusion: Sparse,
     /// Soft predictions, for the losses.
     pub(super) soft: Option<Soft>,
+    /// `--surface`: per class.
+    pub(super) surface: Option<Vec<SurfaceMetrics>>,
     /// Its share of the decoding budget, given back when the image is dropped.
     _ticket: Ticket,
 }
@@ -48,6 +52,7 @@ pub(super) fn score(
     stem: &str,
     pred: &Path,
     gt: &Path,
+    engine: Option<&Engine>,
 ) -> Result<Scored, String> {
     let binary = o.classes.is_none();
     let c = o.classes.unwrap_or(2);
@@ -66,15 +71,23 @@ pub(super) fn score(
                 .map_err(|e| format!("{show}: {e}"))?;
         }
     }
-    if (pp.h, pp.w) != (gp.h, gp.w) {
-        return Err(format!("{pshow}: prediction is {}x{} but the ground truth is {}x{}", pp.h, pp.w, gp.h, gp.w));
+    let shape = |p: &segloss::io::mask::Probe| {
+        if p.d > 1 {
+            format!("{}x{}x{}", p.d, p.h, p.w)
+        } else {
+            format!("{}x{}", p.h, p.w)
+        }
+    };
+    if (pp.d, pp.h, pp.w) != (gp.d, gp.h, gp.w) {
+        return Err(format!("{pshow}: prediction is {} but the ground truth is {}", shape(&pp), shape(&gp)));
     }
     let want = if binary { 1 } else { c };
     if pp.scores && pp.c != want {
         return Err(format!("{pshow}: {} score channels for {want} classes", pp.c));
     }
     let ticket = Budget::take(budget, gp.values().saturating_add(pp.values()));
-    let (h, w) = (gp.h, gp.w);
+    // A 3-D volume's slices are stacked: h counts the rows of all of them.
+    let (depth, h, w) = (gp.d, gp.d * gp.h, gp.w);
     let gt_mask = read_mask_limited(gt, o.max_pixels).map_err(|e| format!("{gshow}: {e}"))?;
     let Mask::Labels { h: gh, w: gw, values: gt_values } = gt_mask else {
         return Err(format!("{gshow}: ground truth must be a label map (integers), not scores"));
@@ -149,6 +162,13 @@ pub(super) fn score(
         }
     };
     let confusion = count(&labels, &pred_class, c);
+    let surface = match (&o.surface, engine) {
+        (Some(setup), Some(engine)) => Some(
+            super::surface::compute(engine, setup, &pred_class, &labels, c, [depth, h / depth, w])
+                .map_err(|e| format!("{pshow}: {e}"))?,
+        ),
+        _ => None,
+    };
     if let Some(dir) = &o.overlay {
         let rgb: Vec<u8> = labels
             .iter()
@@ -163,7 +183,7 @@ pub(super) fn score(
             .collect();
         write_rgb_png(&dir.join(format!("{stem}.png")), w, h, &rgb).map_err(|e| format!("overlay: {e}"))?;
     }
-    Ok(Scored { stem: stem.to_string(), pred: pred.to_path_buf(), confusion, soft, _ticket: ticket })
+    Ok(Scored { stem: stem.to_string(), pred: pred.to_path_buf(), confusion, soft, surface, _ticket: ticket })
 }
 
 /// The non-zero confusion counts of one image: dense counters for few classes, a map for

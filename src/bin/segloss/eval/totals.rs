@@ -4,7 +4,9 @@
 //! shards is the report of one run over all of them (no mean of means, no rounding order).
 
 use super::exact_sum::ExactSum;
+use super::surface::SurfaceSums;
 use super::Sparse;
+use segloss::surface::SurfaceMetrics;
 use segloss::Metrics;
 
 /// Per-class metrics, mean IoU (over classes occurring) and pixel accuracy of a confusion matrix.
@@ -13,6 +15,9 @@ pub(crate) struct Summary {
     pub(crate) mean_iou: f64,
     pub(crate) pixel_accuracy: f64,
     pub(crate) pixels: u64,
+    /// `--surface`: per class (an image's values, or the means over images); None otherwise
+    /// and in the pooled row.
+    pub(crate) surface: Option<Vec<SurfaceMetrics>>,
 }
 
 /// The summary of confusion counts given as (true class, predicted class, pixels).
@@ -43,6 +48,7 @@ pub(crate) fn summarize(counts: impl Iterator<Item = (usize, usize, u64)>, c: us
         mean_iou: if ious.is_empty() { 1.0 } else { ious.iter().sum::<f64>() / ious.len() as f64 },
         pixel_accuracy: if pixels == 0 { 1.0 } else { correct as f64 / pixels as f64 },
         pixels,
+        surface: None,
     }
 }
 
@@ -124,13 +130,22 @@ pub(crate) struct Totals {
     /// Images scored.
     pub(crate) images: u64,
     pub(crate) sums: ImageSums,
+    /// `--surface`: the sums and counts of the surface metrics' means.
+    pub(crate) surface: Option<SurfaceSums>,
     /// Σ of the confusion matrix (at most `MAX_TOTAL_PIXELS`).
     pixels: u64,
 }
 
 impl Totals {
-    pub(crate) fn new(classes: usize) -> Totals {
-        Totals { classes, confusion: vec![0; classes * classes], images: 0, sums: ImageSums::new(classes), pixels: 0 }
+    pub(crate) fn new(classes: usize, surface: bool) -> Totals {
+        Totals {
+            classes,
+            confusion: vec![0; classes * classes],
+            images: 0,
+            sums: ImageSums::new(classes),
+            surface: surface.then(|| SurfaceSums::new(classes)),
+            pixels: 0,
+        }
     }
 
     /// Totals read back from their parts (a partial result), the confusion counts checked.
@@ -139,8 +154,9 @@ impl Totals {
         confusion: &Sparse,
         images: u64,
         sums: ImageSums,
+        surface: Option<SurfaceSums>,
     ) -> Result<Totals, String> {
-        let mut totals = Totals { images, sums, ..Totals::new(classes) };
+        let mut totals = Totals { images, sums, surface, ..Totals::new(classes, false) };
         for &(t, p, n) in confusion {
             let (t, p) = (t as usize, p as usize);
             if t >= classes || p >= classes {
@@ -162,8 +178,19 @@ impl Totals {
         }
     }
 
-    /// Adds one image's confusion counts; returns the image's summary (its report row).
-    pub(crate) fn add_image(&mut self, confusion: &Sparse) -> Result<Summary, String> {
+    /// Adds one image's confusion counts and, with `--surface`, its surface metrics; returns
+    /// the image's summary (its report row).
+    pub(crate) fn add_image(
+        &mut self,
+        confusion: &Sparse,
+        surface: Option<&[SurfaceMetrics]>,
+    ) -> Result<Summary, String> {
+        match (&mut self.surface, surface) {
+            (Some(sums), Some(image)) => sums.add(image)?,
+            (None, None) => {}
+            (Some(_), None) => return Err("an image without surface metrics in a --surface report".into()),
+            (None, Some(_)) => return Err("an image with surface metrics in a report without --surface".into()),
+        }
         let c = self.classes;
         let mut pixels = 0u64;
         for &(t, p, n) in confusion {
@@ -176,7 +203,8 @@ impl Totals {
         for &(t, p, n) in confusion {
             self.confusion[t as usize * c + p as usize] += n;
         }
-        let summary = image_summary(confusion, c);
+        let mut summary = image_summary(confusion, c);
+        summary.surface = surface.map(<[SurfaceMetrics]>::to_vec);
         let per_class = [|m: &Metrics| m.iou, |m: &Metrics| m.dice, |m: &Metrics| m.precision, |m: &Metrics| m.recall];
         for (pick, sums) in per_class.into_iter().zip(self.sums.lists_mut()) {
             for (sum, m) in sums.iter_mut().zip(&summary.per_class) {
@@ -199,6 +227,11 @@ impl Totals {
             *a += b;
         }
         self.images = self.images.checked_add(other.images).ok_or("image counts overflow")?;
+        match (&mut self.surface, &other.surface) {
+            (Some(a), Some(b)) => a.merge(b)?,
+            (None, None) => {}
+            _ => return Err("totals with and without surface metrics".into()),
+        }
         for (mine, theirs) in self.sums.lists_mut().into_iter().zip(other.sums.lists()) {
             for (a, b) in mine.iter_mut().zip(theirs.1) {
                 a.merge(b)?;
@@ -228,6 +261,7 @@ impl Totals {
             mean_iou: mean(&s.mean_iou),
             pixel_accuracy: mean(&s.pixel_accuracy),
             pixels: pooled.pixels,
+            surface: self.surface.as_ref().map(SurfaceSums::means),
         };
         (pooled, mean_summary)
     }
