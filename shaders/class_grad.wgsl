@@ -7,7 +7,8 @@
 // a_c = −(wce_c + [c = k]·bce_c), the coefficient of ln p_c (cross-entropy terms), and the
 // focal factor h = focal_k·p_k·F′(p_k), F = (1−p_k)^γ·(−ln p_k). Then
 //   ∂L/∂x_j = p_j·(g_j − Σ_c g_c p_c) + a_j − p_j·Σ_c a_c + h·([j = k] − p_j).
-// Loops over C: max, Σe (classes.wgsl), Σ g·p, write. Ignored pixels get exactly 0.
+// Loops over C: max, e^{x − m} (one exponential per logit, parked in the pixel's own
+// gradient slots), Σ g·p, write. Ignored pixels get exactly 0.
 //
 // Bindings: 0 params · 1 logits f32 · 2 class map u32 (packed) · 3 coefs array<Coef> · 4 grad f32
 // Dispatch: (min(⌈pixels/256⌉, cap), 1, 1); n_threads = workgroups × 256.
@@ -33,13 +34,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
             continue;
         }
-        let sm = pixel_softmax(img, pix, k);
+        // The softmax with one exponential per logit: e_c = e^{x_c − m} is parked in `grad`
+        // (this pixel's own slots, overwritten below) and p_c = e_c / Σe read back from there.
+        var m = logit(logit_index(img, 0u, pix));
+        for (var c = 1u; c < params.classes; c++) {
+            m = max(m, logit(logit_index(img, c, pix)));
+        }
+        var s = 0.0;
+        var s_not_k = 0.0;
+        for (var c = 0u; c < params.classes; c++) {
+            let e = exp(logit(logit_index(img, c, pix)) - m);
+            grad[logit_index(img, c, pix)] = e;
+            s += e;
+            s_not_k += select(e, 0.0, c == k);
+        }
+        let inv_s = 1.0 / s;
+        let sm = Softmax(m + log(s), 0u, s_not_k * inv_s, true);
         let row = img * params.classes;
         var big_g = 0.0;
         var big_a = 0.0;
         for (var c = 0u; c < params.classes; c++) {
             let cf = coefs[row + c];
-            let p = exp(logit(logit_index(img, c, pix)) - sm.lse);
+            let p = grad[logit_index(img, c, pix)] * inv_s;
             let t = select(0.0, 1.0, c == k);
             big_g += region_g(cf, p, t) * p;
             big_a -= cf.wce + t * cf.bce;
@@ -50,7 +66,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let h = -coefs[row + k].focal * focal_modulator(sm.q) * (params.focal_gamma * p_k * r + 1.0);
         for (var c = 0u; c < params.classes; c++) {
             let cf = coefs[row + c];
-            let p = exp(logit(logit_index(img, c, pix)) - sm.lse);
+            let p = grad[logit_index(img, c, pix)] * inv_s;
             let t = select(0.0, 1.0, c == k);
             let a = -(cf.wce + t * cf.bce);
             grad[logit_index(img, c, pix)] = p * (region_g(cf, p, t) - big_g) + a - p * big_a + h * (t - p);
