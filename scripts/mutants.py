@@ -141,6 +141,22 @@ MUTANTS = [
      [("shaders/stats_final.wgsl", "for (var g = lid; g < params.wg_per_seg; g += WG_SIZE)",
        "for (var g = lid; g + 1u < params.wg_per_seg; g += WG_SIZE)")],
      ["gpu_vs_reference", "accuracy_at_scale"]),
+    # --- issue 15: the lane sort and Lovasz over the kept pixels only ------------------
+    ("lovasz_labels_of_kept_only", "the Lovasz label total G counts only the pixels with error > 0",
+     [("shaders/lovasz_count.wgsl", "n += vec4<u32>(1u, values[g] & 1u, select(0u, 1u, key <= LOVASZ_KEEP_MAX), 0u);",
+       "n += vec4<u32>(1u, (values[g] & 1u) * select(0u, 1u, key <= LOVASZ_KEEP_MAX), "
+       "select(0u, 1u, key <= LOVASZ_KEEP_MAX), 0u);")],
+     ["lovasz"]),
+    ("lane_scatter_keeps_dropped", "the lane sort's first pass moves the pixels it left out of the counts",
+     [("shaders/radix_lane_scatter.wgsl", "        if (sp.drop_unkept != 0u && k > sp.keep_max) {\n            continue;\n        }\n",
+       "")],
+     ["lovasz"]),
+    ("lane_scan_always_inclusive", "the lane scan ignores `inclusive`",
+     [("shaders/scan_lane_apply.wgsl", "select(running, next, sp.inclusive != 0u)", "next")],
+     ["sort_scan", "lovasz"]),
+    ("lane_scatter_reversed_runs", "lane cursors taken from the wrong lane (t + 1)",
+     [("shaders/radix_lane_scatter.wgsl", "cursor[d] = offsets[d * lanes + t];", "cursor[d] = offsets[d * lanes + min(t + 1u, lanes - 1u)];")],
+     ["sort_scan"]),
 ]
 
 
