@@ -251,6 +251,34 @@ pub(crate) fn sort_kept_slots(ctx: &GpuContext, n: usize, kept: usize, segments:
     2 + scan_slots(ctx, Split::of(ctx.sort_strategy, n).hist_len()) + sort_slots(ctx, kept.max(1), segments)
 }
 
+/// The parameters of every pass of a sort by (segment, key): the key's digits, then the
+/// segment id's.
+fn key_passes(ctx: &GpuContext, segments: usize, seg_len: usize, value_shift: u32) -> Vec<SortParams> {
+    let radix_bits = Split::of(ctx.sort_strategy, 1).radix_bits;
+    let seg_len = seg_len.min(u32::MAX as usize) as u32;
+    let pass = |(mode, shift)| SortParams { shift, mode, seg_len, value_shift, ..Default::default() };
+    sort_passes(segments, radix_bits).into_iter().map(pass).collect()
+}
+
+/// Records counting passes (parameters, elements) ping-ponging from `a`; returns true when
+/// the result ends in `b`.
+fn encode_passes(
+    ctx: &GpuContext,
+    pass: &mut wgpu::ComputePass,
+    arena: &mut UniformArena,
+    scratch: &SortScratch,
+    (a, b): ((&wgpu::Buffer, &wgpu::Buffer), (&wgpu::Buffer, &wgpu::Buffer)),
+    steps: impl IntoIterator<Item = (SortParams, usize)>,
+) -> bool {
+    let mut in_b = false;
+    for (p, n) in steps {
+        let (src, dst) = if in_b { (b, a) } else { (a, b) };
+        encode_pass(ctx, pass, arena, scratch, src, dst, n, p);
+        in_b = !in_b;
+    }
+    in_b
+}
+
 /// Records a stable segmented sort (as [`encode_sort`]) of only those of the `n` pairs in
 /// `a` whose key is ≤ `keep_max` — `kept` of them, counted beforehand — into the first
 /// `kept` places of `a` or `b` (returns true for `b`). `Blocks`: a stable partition (one
@@ -267,27 +295,19 @@ pub(crate) fn encode_sort_kept(
     (n, kept, keep_max): (usize, usize, u32),
     (seg_len, segments, value_shift): (usize, usize, u32),
 ) -> bool {
+    let mut passes = key_passes(ctx, segments, seg_len, value_shift);
     if kept == n {
-        return encode_sort(ctx, pass, arena, scratch, a, b, n, seg_len, segments, value_shift);
+        return encode_passes(ctx, pass, arena, scratch, (a, b), passes.into_iter().map(|p| (p, n)));
     }
-    let seg_len32 = seg_len.min(u32::MAX as usize) as u32;
     if ctx.sort_strategy == SortStrategy::Lanes {
-        // The first key digit, over all n, keeping `kept`; then the rest over those.
-        let first = SortParams { seg_len: seg_len32, value_shift, keep_max, drop_unkept: 1, ..Default::default() };
-        encode_pass(ctx, pass, arena, scratch, a, b, n, first);
-        let passes = sort_passes(segments, Split::of(ctx.sort_strategy, kept).radix_bits);
-        let mut in_b = true;
-        for &(mode, shift) in &passes[1..] {
-            let p = SortParams { shift, mode, seg_len: seg_len32, value_shift, ..Default::default() };
-            let (src, dst) = if in_b { (b, a) } else { (a, b) };
-            encode_pass(ctx, pass, arena, scratch, src, dst, kept, p);
-            in_b = !in_b;
-        }
-        return in_b;
+        // The first key digit over all n, keeping `kept`; the other passes over those.
+        passes[0] = SortParams { keep_max, drop_unkept: 1, ..passes[0] };
+        let steps = passes.into_iter().enumerate().map(|(i, p)| (p, if i == 0 { n } else { kept }));
+        return encode_passes(ctx, pass, arena, scratch, (a, b), steps);
     }
-    let p = SortParams { mode: 2, keep_max, seg_len: 1, ..Default::default() };
-    encode_pass(ctx, pass, arena, scratch, a, b, n, p);
-    !encode_sort(ctx, pass, arena, scratch, b, a, kept, seg_len, segments, value_shift)
+    let partition = SortParams { mode: 2, keep_max, seg_len: 1, ..Default::default() };
+    let steps = std::iter::once((partition, n)).chain(passes.into_iter().map(|p| (p, kept)));
+    encode_passes(ctx, pass, arena, scratch, (a, b), steps)
 }
 
 /// Records a stable sort of `n` (key, value) pairs by (segment, key), segment =
@@ -306,17 +326,8 @@ pub(crate) fn encode_sort(
     segments: usize,
     value_shift: u32,
 ) -> bool {
-    let split = Split::of(ctx.sort_strategy, n);
-    let (mut src, mut dst) = (a, b);
-    let mut in_b = false;
-    for (mode, shift) in sort_passes(segments, split.radix_bits) {
-        let seg_len = seg_len.min(u32::MAX as usize) as u32;
-        let p = SortParams { shift, mode, seg_len, value_shift, ..Default::default() };
-        encode_pass(ctx, pass, arena, scratch, src, dst, n, p);
-        std::mem::swap(&mut src, &mut dst);
-        in_b = !in_b;
-    }
-    in_b
+    let passes = key_passes(ctx, segments, seg_len, value_shift);
+    encode_passes(ctx, pass, arena, scratch, (a, b), passes.into_iter().map(|p| (p, n)))
 }
 
 /// Largest number of elements one sort or scan handles (one binding, one dispatch row).
