@@ -348,6 +348,19 @@ pub(crate) fn lovasz_softmax(
             class_index: class as u32,
             ..ChunkPasses::softmax(&Params::for_classes(batch, 0.0), ch, c, ctx.limits()).forward
         };
+        // Records a per-pixel kernel over every chunk: bindings 1–2 the chunk's logits and
+        // class map, then `rest`.
+        let per_chunk = |pass: &mut wgpu::ComputePass,
+                         arena: &mut UniformArena,
+                         (pipeline, layout): (&wgpu::ComputePipeline, &wgpu::BindGroupLayout),
+                         class: usize,
+                         rest: &[&wgpu::Buffer]| {
+            for (ch, (logits, map)) in chunks.iter().zip(&inputs) {
+                let buffers: Vec<&wgpu::Buffer> = [&**logits, &**map].into_iter().chain(rest.iter().copied()).collect();
+                let workgroups = chunk::elementwise_workgroups(ch.n_images * ch.plane, ctx.max_workgroups);
+                sort::dispatch(ctx, pass, pipeline, layout, arena.push(&chunk_params(ch, class)), &buffers, workgroups);
+            }
+        };
         // Each pixel's log-sum-exp, once, with the data checks (read back before sorting).
         let lse = ctx.storage("lovasz lse", (n * 4) as u64, U::empty());
         {
@@ -356,17 +369,7 @@ pub(crate) fn lovasz_softmax(
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             let l = &ctx.pipelines.lovasz;
             let mut pass = ctx.compute_pass(&mut encoder, "lovasz softmax lse");
-            for (ch, (logits, map)) in chunks.iter().zip(&inputs) {
-                sort::dispatch(
-                    ctx,
-                    &mut pass,
-                    &l.lse,
-                    &l.lse_layout,
-                    arena.push(&chunk_params(ch, 0)),
-                    &[logits, map, &lse, &pr.status],
-                    chunk::elementwise_workgroups(ch.n_images * ch.plane, ctx.max_workgroups),
-                );
-            }
+            per_chunk(&mut pass, &mut arena, (&l.lse, &l.lse_layout), 0, &[&lse, &pr.status]);
             drop(pass);
             encoder.copy_buffer_to_buffer(&pr.status, 0, &pr.staging, 0, Some(STATUS_BYTES));
             arena.upload(&ctx.queue);
@@ -383,17 +386,8 @@ pub(crate) fn lovasz_softmax(
             let (mut encoder, mut arena) = keys_encoder(ctx, chunks.len());
             let l = &ctx.pipelines.lovasz;
             let mut pass = ctx.compute_pass(&mut encoder, "lovasz softmax keys");
-            for (ch, (logits, map)) in chunks.iter().zip(&inputs) {
-                sort::dispatch(
-                    ctx,
-                    &mut pass,
-                    &l.softmax_keys,
-                    &l.softmax_keys_layout,
-                    arena.push(&chunk_params(ch, class)),
-                    &[logits, map, &pr.ka, &pr.va, &lse],
-                    chunk::elementwise_workgroups(ch.n_images * ch.plane, ctx.max_workgroups),
-                );
-            }
+            let kernel = (&l.softmax_keys, &l.softmax_keys_layout);
+            per_chunk(&mut pass, &mut arena, kernel, class, &[&pr.ka, &pr.va, &lse]);
             drop(pass);
             count_and_check(ctx, &pr, encoder, arena).map(|(counts, _)| counts)
         };
