@@ -86,3 +86,16 @@ fn info_lists_adapters_and_every_subcommand_has_help_with_an_example() {
         assert!(help.contains(&format!("segloss {sub}")), "{sub} --help does not describe {sub}:\n{help}");
     }
 }
+
+#[test]
+fn versus_refuses_an_unknown_workload_naming_the_flag() {
+    for args in [&["versus", "--only", "dice,nope"][..], &["versus", "--only"][..]] {
+        let out = segloss().args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--only"), "{args:?}: {err}");
+    }
+    let err = String::from_utf8_lossy(&segloss().args(["versus", "--only", "dice,nope"]).output().unwrap().stderr)
+        .into_owned();
+    assert!(err.contains("'nope'"), "{err}");
+}
