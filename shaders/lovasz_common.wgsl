@@ -9,7 +9,9 @@
 // total G over all its valid pixels (lovasz_count.wgsl). With c the labels up to and
 // including local position r, k = r + 1:
 //   I = G − c, U = G + k − c,  jaccard_r = 1 − I/U,  grad_r = jaccard_r − jaccard_{r−1}
-// computed without cancellation: label 1 → 1/U; label 0 → I/(U·(U − 1)); r = 0 → 1 − I/U.
+// computed without cancellation: label 1 → 1/U; label 0 → I/(U·(U − 1)); r = 0 → 1/U
+// (1 − I/U with I = U − 1, whatever the label; in f32 the subtraction would lose
+// log2(G) bits of the segment's largest entry).
 
 @group(0) @binding(1) var<storage, read> sorted_keys: array<u32>;
 @group(0) @binding(2) var<storage, read> sorted_values: array<u32>;
@@ -40,9 +42,7 @@ fn lovasz_at(g: u32, seg: u32) -> LovaszTerm {
     let i = f32(s.labels - c);
     let u = f32(s.labels + r + 1u - c);
     var grad: f32;
-    if (r == 0u) {
-        grad = 1.0 - i / u;
-    } else if (label == 1u) {
+    if (r == 0u || label == 1u) {
         grad = 1.0 / u;
     } else {
         grad = i / (u * (u - 1.0));
