@@ -56,17 +56,19 @@ MODULES = {
     "torchvision": torchvision.ops,
 }
 
-# Shapes (N, C, H, W)
+# Shapes (N, C, *spatial)
 BIN, ML, MC, MC3 = (2, 1, 5, 7), (2, 3, 6, 9), (2, 4, 5, 7), (2, 3, 6, 9)
 BIG, BIGB = (3, 3, 17, 19), (3, 1, 17, 19)
+# Volumes (N, C, D, H, W)
+VBIN, VML, VMC = (2, 1, 4, 5, 7), (2, 3, 3, 4, 5), (2, 4, 3, 5, 6)
 
 
-def D(target, shape, ignore=None, absent=False, extreme=False, lovasz=None):
+def D(target, shape, ignore=None, absent=False, extreme=False, lovasz=None, probs=None):
     """Input spec.
 
-    target: bin (N,1,H,W float 0/1), binlab (N,H,W int64 0/1), soft (N,C,H,W float in [0,1]), ml (N,C,H,W
-      float 0/1), empty / full (N,C,H,W float all 0 / all 1), lab (N,H,W int64),
-      lab1 (N,1,H,W int64).
+    target (S = the spatial dims, H,W or D,H,W): bin (N,1,*S float 0/1), binlab (N,*S int64 0/1),
+      soft (N,C,*S float in [0,1]), ml (N,C,*S float 0/1), empty / full (N,C,*S float all 0 /
+      all 1), lab (N,*S int64), lab1 (N,1,*S int64).
     ignore: label value written into ~15% of the pixels.
     absent: lab: class C-1 absent from the batch, class 1 from image 0;
       maps: channel C-1 empty in every image, channel 0 empty in image 0;
@@ -74,19 +76,21 @@ def D(target, shape, ignore=None, absent=False, extreme=False, lovasz=None):
     extreme: ~12% of the logits replaced by +-30 / +-80.
     lovasz: "hinge" or "softmax": well separated logits so that the sorted
       errors have no near-ties (the gradient is defined only off ties).
+    probs: the "logits" are probabilities: "sigmoid" of random logits, or "perfect0":
+      the same with image 0 equal to its (float) target exactly.
     """
-    return dict(target=target, shape=shape, ignore=ignore, absent=absent, extreme=extreme, lovasz=lovasz)
+    return dict(target=target, shape=shape, ignore=ignore, absent=absent, extreme=extreme, lovasz=lovasz, probs=probs)
 
 
 def make_targets(rng, spec):
-    n, c, h, w = spec["shape"]
+    n, c, *sp = spec["shape"]
     kind = spec["target"]
     if kind == "binlab":
-        t = (rng.uniform(size=(n, h, w)) < 0.4).astype(np.int64)
+        t = (rng.uniform(size=(n, *sp)) < 0.4).astype(np.int64)
         if spec["absent"]:
             t[0] = 0
     elif kind in ("lab", "lab1"):
-        t = rng.integers(0, c, size=(n, h, w))
+        t = rng.integers(0, c, size=(n, *sp))
         if spec["absent"]:
             t[t == c - 1] = 0
             if c >= 3:
@@ -94,15 +98,15 @@ def make_targets(rng, spec):
         t = t.astype(np.int64)
     else:
         if kind == "soft":
-            t = rng.uniform(0, 1, size=(n, c, h, w))
+            t = rng.uniform(0, 1, size=(n, c, *sp))
             t[rng.uniform(size=t.shape) < 0.2] = 0.0
             t[rng.uniform(size=t.shape) < 0.2] = 1.0
         elif kind in ("bin", "ml"):
-            t = (rng.uniform(size=(n, c, h, w)) < 0.4).astype(np.float64)
+            t = (rng.uniform(size=(n, c, *sp)) < 0.4).astype(np.float64)
         elif kind == "empty":
-            t = np.zeros((n, c, h, w))
+            t = np.zeros((n, c, *sp))
         elif kind == "full":
-            t = np.ones((n, c, h, w))
+            t = np.ones((n, c, *sp))
         if spec["absent"] and c == 1:
             t[0] = 0.0
         elif spec["absent"]:
@@ -110,11 +114,11 @@ def make_targets(rng, spec):
             t[0, 0] = 0.0
         t = t.astype(np.float32)
     if spec["ignore"] is not None:
-        pix = rng.uniform(size=(n, h, w)) < 0.15
-        if t.ndim == 3:
+        pix = rng.uniform(size=(n, *sp)) < 0.15
+        if t.ndim == 1 + len(sp):
             t[pix] = spec["ignore"]
         else:
-            t.transpose(0, 2, 3, 1)[pix] = spec["ignore"]
+            np.moveaxis(t, 1, -1)[pix] = spec["ignore"]
     if kind == "lab1":
         t = t[:, None]
     return t
@@ -134,26 +138,32 @@ def lovasz_errors(x, t, mode):
 
 
 def make_logits(rng, spec, targets):
-    n, c, h, w = spec["shape"]
+    shape = spec["shape"]
+    n, c, *sp = shape
     if spec["lovasz"] == "hinge":
-        m = n * c * h * w
+        m = int(np.prod(shape))
         step = 8.0 / m  # offset by 0.3 step: x_i != -x_j, so 1 - x*s has no ties
         base = -4.0 + step * (np.arange(m) + 0.3)
         for _ in range(100):
-            x = rng.permutation(base).reshape(n, c, h, w).astype(np.float32)
+            x = rng.permutation(base).reshape(shape).astype(np.float32)
             t = np.where(targets == 1, 1.0, 0.0)
             errs = lovasz_errors(x, t, "hinge")[0]
             if np.diff(np.sort(errs)).min() > 0.1 * step and np.abs(errs).min() > 1e-4:
                 return x
         raise RuntimeError("no tie-free hinge logits")
+    if spec["probs"] is not None:
+        p = (1.0 / (1.0 + np.exp(-2.0 * rng.standard_normal(shape)))).astype(np.float32)
+        if spec["probs"] == "perfect0":
+            p[0] = targets[0]
+        return p
     for _ in range(100):
-        x = (rng.standard_normal((n, c, h, w)) * 2.0).astype(np.float32)
+        x = (rng.standard_normal(shape) * 2.0).astype(np.float32)
         if spec["extreme"]:
             sel = rng.uniform(size=x.shape) < 0.12
             x[sel] = rng.choice(np.array([-80, -30, 30, 80], np.float32), size=sel.sum())
         if spec["lovasz"] != "softmax":
             return x
-        labels = targets.reshape(n, h, w)
+        labels = targets.reshape(n, *sp)
         if min(np.diff(np.sort(e)).min() for e in lovasz_errors(x, labels, "softmax")) > 1e-5:
             return x
     raise RuntimeError("no tie-free softmax logits")
@@ -385,6 +395,32 @@ CASES = [
     ("torchvision_sigmoid_focal_loss_soft", "torchvision.sigmoid_focal_loss", dict(alpha=0.25, gamma=1.5, reduction="mean"), D("soft", ML), "p_t with soft targets"),
     ("torchvision_sigmoid_focal_loss_extreme", "torchvision.sigmoid_focal_loss", dict(alpha=0.25, gamma=2.0, reduction="sum"), D("ml", ML, extreme=True), ""),
     ("torchvision_sigmoid_focal_loss_empty", "torchvision.sigmoid_focal_loss", dict(reduction="mean"), D("empty", BIN), ""),
+    # ---------------- MCC ----------------
+    ("monai_MCCLoss_binary", "monai.MCCLoss", dict(sigmoid=True), D("bin", BIN), ""),
+    ("monai_MCCLoss_binary_batch_smooth", "monai.MCCLoss", dict(sigmoid=True, batch=True, smooth_nr=0.5, smooth_dr=2.0), D("bin", BIN, absent=True), "image 0 empty"),
+    ("monai_MCCLoss_probs_perfect", "monai.MCCLoss", dict(), D("bin", BIN, probs="perfect0"), "image 0 predicted exactly: FP = FN = 0, loss 0"),
+    ("monai_MCCLoss_multiclass", "monai.MCCLoss", dict(softmax=True, to_onehot_y=True), D("lab1", MC, absent=True), ""),
+    ("monai_MCCLoss_multiclass_nobg_sum", "monai.MCCLoss", dict(softmax=True, to_onehot_y=True, include_background=False, reduction="sum"), D("lab1", MC3), ""),
+    ("monai_MCCLoss_multilabel_batch", "monai.MCCLoss", dict(sigmoid=True, batch=True), D("ml", ML, absent=True, extreme=True), ""),
+    ("monai_MCCLoss_empty", "monai.MCCLoss", dict(sigmoid=True), D("empty", BIN), "no positive pixel: TP = FN = 0"),
+    ("smp_MCCLoss_binary", "smp.MCCLoss", dict(), D("bin", BIN, probs="sigmoid"), "probabilities, batch pooled"),
+    ("smp_MCCLoss_eps_multichannel", "smp.MCCLoss", dict(eps=1e-3), D("ml", ML, probs="sigmoid"), "smp reshapes [N, C, ...] to [N, 1, -1]: channels pooled"),
+    # ---------------- GeneralizedDiceFocalLoss ----------------
+    ("monai_GeneralizedDiceFocalLoss_multiclass", "monai.GeneralizedDiceFocalLoss", dict(softmax=True, to_onehot_y=True), D("lab1", MC, absent=True), FOCAL32),
+    ("monai_GeneralizedDiceFocalLoss_multilabel_weight", "monai.GeneralizedDiceFocalLoss", dict(sigmoid=True, gamma=1.5, weight=[0.5, 1.0, 2.0], lambda_gdl=0.7, lambda_focal=2.0, w_type="simple"), D("ml", ML, absent=True), FOCAL32),
+    ("monai_GeneralizedDiceFocalLoss_nobg_batch", "monai.GeneralizedDiceFocalLoss", dict(softmax=True, to_onehot_y=True, include_background=False, batch=True), D("lab1", MC3), FOCAL32),
+    # ---------------- volumes [N, C, D, H, W] ----------------
+    ("vol_monai_DiceLoss_binary", "monai.DiceLoss", dict(sigmoid=True), D("bin", VBIN), "volume"),
+    ("vol_monai_DiceLoss_multiclass_batch", "monai.DiceLoss", dict(softmax=True, to_onehot_y=True, batch=True), D("lab1", VMC, absent=True), "volume"),
+    ("vol_monai_DiceCELoss_multiclass", "monai.DiceCELoss", dict(softmax=True, to_onehot_y=True), D("lab1", VMC), "volume"),
+    ("vol_monai_DiceFocalLoss_multilabel", "monai.DiceFocalLoss", dict(sigmoid=True, gamma=1.5), D("ml", VML, absent=True), "volume; " + FOCAL32),
+    ("vol_monai_GeneralizedDiceLoss_multiclass", "monai.GeneralizedDiceLoss", dict(softmax=True, to_onehot_y=True), D("lab1", VMC, absent=True), "volume"),
+    ("vol_monai_TverskyLoss_multiclass_ignore", "monai.TverskyLoss", dict(softmax=True, to_onehot_y=True, ignore_index=255, alpha=0.3, beta=0.7), D("lab1", VMC, ignore=255), "volume"),
+    ("vol_monai_FocalLoss_softmax", "monai.FocalLoss", dict(use_softmax=True, to_onehot_y=True), D("lab1", VMC), "volume; " + FOCAL32),
+    ("vol_smp_DiceLoss_multiclass", "smp.DiceLoss", dict(mode="multiclass", from_logits=True), D("lab", VMC), "volume: smp flattens the spatial dims"),
+    ("vol_monai_MCCLoss_multiclass", "monai.MCCLoss", dict(softmax=True, to_onehot_y=True), D("lab1", VMC), "volume"),
+    ("vol_monai_GeneralizedDiceFocalLoss", "monai.GeneralizedDiceFocalLoss", dict(softmax=True, to_onehot_y=True), D("lab1", VMC), "volume; " + FOCAL32),
+    ("vol_smp_LovaszLoss_binary_per_image", "smp.LovaszLoss", dict(mode="binary", per_image=True), D("bin", VBIN, lovasz="hinge"), "volume"),
 ]
 
 

@@ -2,7 +2,7 @@
 // GPU: what a plan records instead of reading the sums back. It mirrors the host's f64
 // `aggregate::evaluate` (`classwise`, `cross_entropy`, softmax focal, Generalized Dice)
 // and the losses' `row` / `segment` (src/loss/*.rs) by name, in f32: Dice, IoU,
-// Tversky, BCE, Focal, BCE-Dice, Combo (sigmoid rows), cross-entropy, Dice + CE, softmax
+// Tversky, MCC, BCE, Focal, BCE-Dice, Combo (sigmoid rows), cross-entropy, Dice + CE, softmax
 // Focal, Generalized Dice and multiclass Combo (softmax rows), each per image or pooled over
 // the batch, with class weights, selection and absent-class policy.
 //
@@ -188,6 +188,48 @@ fn tversky_loss(t: TermSpec, s: Sums) -> Lc {
     return Lc(0.0, coef_zero());
 }
 
+// loss/mcc.rs `Mcc` (eps = p0, smooth_nr = p1, smooth_dr = p2; T_MCC_PERFECT: FP = FN = 0 → 0).
+// Above 2^24 valid pixels the confusion entries are scaled by k = 2^24 / n, so that the
+// product of the four factors stays inside f32's range for any u32 count (k⁴·smooth_dr stays
+// a normal f32); the value is scale-free and the coefficients are multiplied back by k.
+fn mcc_loss(t: TermSpec, s: Sums) -> Lc {
+    let fp0 = s.f0.x - s.f0.z;
+    let fn0 = s.f0.y - s.f0.z;
+    if ((t.flags & T_MCC_PERFECT) != 0u && fp0 == 0.0 && fn0 == 0.0) {
+        return Lc(0.0, coef_zero());
+    }
+    let n = f32(s.n.x);
+    let k = select(1.0, 16777216.0 / n, n > 16777216.0);
+    let e = t.p0;
+    let tp = (s.f0.z + e) * k;
+    let tn = ((n - s.f0.y) - fp0 + e) * k;
+    let fp = (fp0 + e) * k;
+    let fn1 = (fn0 + e) * k;
+    let num = tp * tn - fp * fn1 + t.p1 * k * k;
+    // TP + FP = Σp, TP + FN = Σt, TN + FP = n − Σt, TN + FN = n − Σp (each + 2·eps).
+    let f1 = (s.f0.x + 2.0 * e) * k;
+    let f2 = (s.f0.y + 2.0 * e) * k;
+    let f3 = (n - s.f0.y + 2.0 * e) * k;
+    let f4 = (n - s.f0.x + 2.0 * e) * k;
+    let den = sqrt(f1 * f2 * f3 * f4 + t.p2 * (k * k) * (k * k));
+    let mcc = num / den;
+    // loss/mcc.rs `coefficients`: g0 for t = 0, g1 for t = 1; all-1 or all-0 targets carry
+    // the one that applies in sp alone.
+    let slope = mcc * (f4 - f1) / (2.0 * den * den);
+    let g0 = f2 * (1.0 / den + slope * f3) * k;
+    let g1 = f3 * (-1.0 / den + slope * f2) * k;
+    var d = coef_zero();
+    if (s.f0.y == n) {
+        d.sp = g1;
+    } else if (s.f0.y == 0.0) {
+        d.sp = g0;
+    } else {
+        d.sp = g0;
+        d.tp = g1 - g0;
+    }
+    return Lc(1.0 - mcc, d);
+}
+
 // One class row's loss (each loss's `SumLoss::row`) for the class-wise kinds.
 fn row_loss(t: TermSpec, s: Sums) -> Lc {
     switch t.kind {
@@ -199,6 +241,9 @@ fn row_loss(t: TermSpec, s: Sums) -> Lc {
         }
         case K_TVERSKY: {
             return tversky_loss(t, s);
+        }
+        case K_MCC: {
+            return mcc_loss(t, s);
         }
         case K_BCE: {
             let k = reduce_scale(t, s);

@@ -13,44 +13,73 @@ pub enum InputKind {
     Probabilities,
 }
 
-/// A batch of `n` images of `h × w` pixels.
+/// A batch of `n` images, each with the same spatial dims: `[H, W]` for images, `[D, H, W]`
+/// for volumes, any rank from 1 to [`Shape::MAX_SPATIAL_DIMS`]. The sum-based losses and
+/// Lovasz treat an image's pixels (voxels) as one flat segment; the neighbourhood operations
+/// (distance transforms) use the spatial dims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
     /// Images in the batch.
     pub n: usize,
-    /// Rows.
-    pub h: usize,
-    /// Columns.
-    pub w: usize,
+    spatial: [usize; Shape::MAX_SPATIAL_DIMS],
+    rank: usize,
 }
 
 impl Shape {
     /// Largest number of pixels in one image (the GPU indexes pixels of an image in u32).
     pub const MAX_PIXELS_PER_IMAGE: usize = 1 << 31;
+    /// Most spatial dimensions.
+    pub const MAX_SPATIAL_DIMS: usize = 6;
 
-    /// A shape from `[N, H, W]` or `[N, 1, H, W]`.
-    pub fn from_dims(dims: &[usize]) -> Result<Shape> {
-        let bad = |reason: &str| Error::InvalidShape { shape: dims.to_vec(), reason: reason.into() };
-        let (n, h, w) = match *dims {
-            [n, h, w] => (n, h, w),
-            [n, 1, h, w] => (n, h, w),
-            [_, _, _, _] => return Err(bad("binary mode needs one channel: [N, 1, H, W] or [N, H, W]")),
-            _ => return Err(bad("expected [N, H, W] or [N, 1, H, W]")),
-        };
-        if n == 0 || h == 0 || w == 0 {
-            return Err(bad("empty input: every dimension must be at least 1"));
+    /// `n` images of dims `spatial`; `dims` is what the caller passed, for the error.
+    fn checked(n: usize, spatial: &[usize], dims: &[usize]) -> Result<Shape> {
+        let bad = |reason: String| Error::InvalidShape { shape: dims.to_vec(), reason };
+        if spatial.is_empty() || spatial.len() > Self::MAX_SPATIAL_DIMS {
+            return Err(bad(format!(
+                "{} spatial dimensions: 1 to {} are supported",
+                spatial.len(),
+                Self::MAX_SPATIAL_DIMS
+            )));
         }
-        let pixels = h.checked_mul(w).filter(|&p| p <= Self::MAX_PIXELS_PER_IMAGE);
-        let total = pixels.and_then(|p| p.checked_mul(n));
-        if total.is_none() {
-            return Err(bad("too many pixels (at most 2^31 per image)"));
+        if n == 0 || spatial.contains(&0) {
+            return Err(bad("empty input: every dimension must be at least 1".into()));
         }
-        Ok(Shape { n, h, w })
+        let pixels =
+            spatial.iter().try_fold(1usize, |p, &d| p.checked_mul(d)).filter(|&p| p <= Self::MAX_PIXELS_PER_IMAGE);
+        if pixels.and_then(|p| p.checked_mul(n)).is_none() {
+            return Err(bad("too many pixels (at most 2^31 per image)".into()));
+        }
+        let mut s = Shape { n, spatial: [1; Self::MAX_SPATIAL_DIMS], rank: spatial.len() };
+        s.spatial[..spatial.len()].copy_from_slice(spatial);
+        Ok(s)
     }
 
-    /// Pixels per image.
+    /// `n` images of spatial dims `spatial` (`[H, W]`, `[D, H, W]`, …).
+    pub fn new(n: usize, spatial: &[usize]) -> Result<Shape> {
+        let dims: Vec<usize> = std::iter::once(n).chain(spatial.iter().copied()).collect();
+        Self::checked(n, spatial, &dims)
+    }
+
+    /// A shape from binary dims: `[N, H, W]`, or `[N, 1, *spatial]` with one or more spatial
+    /// dims (`[N, 1, H, W]`, `[N, 1, D, H, W]`, …). Rank 3 is always `[N, H, W]`.
+    pub fn from_dims(dims: &[usize]) -> Result<Shape> {
+        let bad = |reason: &str| Error::InvalidShape { shape: dims.to_vec(), reason: reason.into() };
+        match *dims {
+            [n, h, w] => Self::checked(n, &[h, w], dims),
+            [n, 1, ref spatial @ ..] if !spatial.is_empty() => Self::checked(n, spatial, dims),
+            [_, _, _, ..] => Err(bad("binary mode needs one channel: [N, 1, *spatial] or [N, H, W]")),
+            _ => Err(bad("expected [N, H, W] or [N, 1, *spatial]")),
+        }
+    }
+
+    /// The spatial dims of one image.
+    pub fn spatial(&self) -> &[usize] {
+        &self.spatial[..self.rank]
+    }
+
+    /// Pixels (voxels) per image.
     pub fn pixels(&self) -> usize {
-        self.h * self.w
+        self.spatial().iter().product()
     }
 
     /// Elements in the batch.
@@ -63,8 +92,14 @@ impl Shape {
         self.len() == 0
     }
 
-    fn dims(&self) -> Vec<usize> {
-        vec![self.n, self.h, self.w]
+    /// `[N, *spatial]`.
+    pub fn dims(&self) -> Vec<usize> {
+        std::iter::once(self.n).chain(self.spatial().iter().copied()).collect()
+    }
+
+    /// `[N, C, *spatial]`.
+    pub fn dims_with_channels(&self, c: usize) -> Vec<usize> {
+        [self.n, c].into_iter().chain(self.spatial().iter().copied()).collect()
     }
 }
 
@@ -87,32 +122,31 @@ pub struct BinaryBatch<'a> {
     pub ignore: Option<f32>,
 }
 
-/// The image shape and channel count of multilabel dims `[N, C, H, W]`.
+/// The image shape and channel count of dims `[N, C, *spatial]` (multilabel and multiclass
+/// logits; at least one spatial dim).
 pub fn multilabel_shape(dims: &[usize]) -> Result<(Shape, usize)> {
-    let [n, c, h, w] = *dims else {
-        return Err(Error::InvalidShape { shape: dims.to_vec(), reason: "multilabel needs [N, C, H, W]".into() });
+    let [n, c, ref spatial @ ..] = *dims else {
+        return Err(Error::InvalidShape { shape: dims.to_vec(), reason: "expected [N, C, *spatial]".into() });
     };
     if c == 0 {
         return Err(Error::InvalidShape { shape: dims.to_vec(), reason: "C = 0: no class".into() });
     }
-    let planes = n
-        .checked_mul(c)
-        .ok_or_else(|| Error::InvalidShape { shape: dims.to_vec(), reason: "too many planes".into() })?;
-    Shape::from_dims(&[planes, h, w]).map_err(|_| Error::InvalidShape {
-        shape: dims.to_vec(),
-        reason: "empty or too large: every dimension at least 1, at most 2^31 pixels per plane".into(),
-    })?;
-    Ok((Shape { n, h, w }, c))
+    let shape = Shape::checked(n, spatial, dims)?;
+    if shape.len().checked_mul(c).is_none() {
+        return Err(Error::InvalidShape { shape: dims.to_vec(), reason: "too many elements".into() });
+    }
+    Ok((shape, c))
 }
 
 impl<'a> BinaryBatch<'a> {
-    /// A batch of logits and targets with dims `[N, H, W]` or `[N, 1, H, W]`.
+    /// A batch of logits and targets with dims `[N, H, W]` or `[N, 1, *spatial]`
+    /// (`[N, 1, H, W]`, volumes `[N, 1, D, H, W]`).
     pub fn new(input: &'a [f32], target: &'a [f32], dims: &[usize]) -> Result<Self> {
         let shape = Shape::from_dims(dims)?;
         Self::with_channels(input, target, dims, shape, 1)
     }
 
-    /// A multilabel batch: logits and targets `[N, C, H, W]`, one sigmoid per channel.
+    /// A multilabel batch: logits and targets `[N, C, *spatial]`, one sigmoid per channel.
     pub fn multilabel(input: &'a [f32], target: &'a [f32], dims: &[usize]) -> Result<Self> {
         let (shape, c) = multilabel_shape(dims)?;
         Self::with_channels(input, target, dims, shape, c)
@@ -192,9 +226,9 @@ impl<'a> BinaryBatch<'a> {
         })
     }
 
-    /// Dims as a vector, for error messages.
+    /// Dims `[N, C, *spatial]`.
     pub fn dims(&self) -> Vec<usize> {
-        self.shape.dims()
+        self.shape.dims_with_channels(self.channels)
     }
 }
 
@@ -272,25 +306,16 @@ impl<'a> MulticlassBatch<'a> {
     /// Most classes supported (the C×C confusion matrix must fit one buffer binding).
     pub const MAX_CLASSES: usize = 4096;
 
-    /// Logits `[N, C, H, W]` and a class map `[N, H, W]`.
+    /// Logits `[N, C, *spatial]` and a class map `[N, *spatial]`.
     pub fn new(logits: &'a [f32], target: ClassMap<'a>, dims: &[usize]) -> Result<Self> {
-        let [n, c, h, w] = *dims else {
-            return Err(Error::InvalidShape {
-                shape: dims.to_vec(),
-                reason: "multiclass logits need [N, C, H, W]".into(),
-            });
-        };
-        if c == 0 || c > Self::MAX_CLASSES {
+        let (shape, c) = multilabel_shape(dims)?;
+        if c > Self::MAX_CLASSES {
             return Err(Error::InvalidShape {
                 shape: dims.to_vec(),
                 reason: format!("C = {c}: the number of classes must be 1 to {}", Self::MAX_CLASSES),
             });
         }
-        let shape = Shape::from_dims(&[n, h, w])?;
-        let expected = shape
-            .len()
-            .checked_mul(c)
-            .ok_or_else(|| Error::InvalidShape { shape: dims.to_vec(), reason: "too many elements".into() })?;
+        let expected = shape.len() * c;
         if logits.len() != expected {
             return Err(Error::ShapeMismatch {
                 tensor: Tensor::Input,
@@ -302,7 +327,7 @@ impl<'a> MulticlassBatch<'a> {
         if target.len() != shape.len() {
             return Err(Error::ShapeMismatch {
                 tensor: Tensor::Target,
-                shape: vec![n, h, w],
+                shape: shape.dims(),
                 expected: shape.len(),
                 actual: target.len(),
             });

@@ -72,6 +72,8 @@ shared_constants! { TERM_CONSTANTS:
     T_COUNT_UNDEFINED = 512;
     /// A region loss: the absent-class policy applies (`SumLoss::is_region`).
     T_REGION = 1024;
+    /// MCC: a segment with FP = FN = 0 has loss 0.
+    T_MCC_PERFECT = 2048;
     /// Absent classes keep their smoothed loss.
     ABSENT_SMOOTHED = 0;
     /// Absent classes count as a zero loss.

@@ -142,6 +142,11 @@ impl Stats {
         self.st - self.tp
     }
 
+    /// Soft true negatives Σ (1−p)·(1−t) = (count − ST) − FP.
+    pub fn tn(&self) -> f64 {
+        (self.count as f64 - self.st) - self.fp()
+    }
+
     /// True when the segment has no valid pixel. Empty segments are left out of every mean.
     pub fn is_empty(&self) -> bool {
         self.count == 0

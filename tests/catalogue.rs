@@ -177,3 +177,65 @@ fn every_catalogue_name_parses_to_its_defaults() {
     assert_eq!(default_of("generalized_dice", 3), Loss::GeneralizedDice(GeneralizedDice::default()));
     assert_eq!(default_of("dice_ce", 3), Loss::DiceCe(DiceCe::default()));
 }
+
+/// An edit of one sum of a segment's statistics.
+type Edit = fn(&mut Stats, f64);
+
+/// `Loss::value_and_coefficients`, the public per-segment function: for every sum-based
+/// example, its value on an image's sums is the engine's per-image value of that image, and
+/// its coefficients are the derivatives of that value with respect to the sums (central
+/// differences in f64; Σmin(p, t) = (Σp + Σt − Σ|p − t|)/2 moves with Σp and Σ|p − t|).
+/// Losses over all classes at once and standalone ones give `None`.
+#[test]
+fn value_and_coefficients_are_the_per_image_value_and_its_derivatives() {
+    let mut rng = Rng::new(0xc0ef);
+    let (x, t) = make_case(&mut rng, 1, 23, 29, Mask::Soft, 1.5);
+    let batch = BinaryBatch::new(&x, &t, &[1, 1, 23, 29]).unwrap();
+    let mut checked = 0;
+    for loss in Loss::examples() {
+        let term = loss.per_image();
+        if loss.is_standalone() {
+            assert!(loss.value_and_coefficients(&Stats::default()).is_none(), "{}", term.label());
+            continue;
+        }
+        let Ok(out) = Engine::cpu().forward(&batch, std::slice::from_ref(&term)) else {
+            assert!(loss.value_and_coefficients(&Stats::default()).is_none(), "{}", term.label());
+            continue;
+        };
+        let s = out.stats[0];
+        let Some((value, c)) = loss.value_and_coefficients(&s) else {
+            assert!(
+                matches!(loss, Loss::CrossEntropy(_) | Loss::DiceCe(_) | Loss::GeneralizedDice(_)),
+                "{}: no per-segment function",
+                term.label()
+            );
+            continue;
+        };
+        assert!(close(value, out.values[0], 1e-12, 1e-14), "{}: {value} vs engine {}", term.label(), out.values[0]);
+        let f = |edit: Edit, h: f64| {
+            let (mut a, mut b) = (s, s);
+            edit(&mut a, h);
+            edit(&mut b, -h);
+            (loss.value_and_coefficients(&a).unwrap().0 - loss.value_and_coefficients(&b).unwrap().0) / (2.0 * h)
+        };
+        let fields: [(&str, Edit, f64); 7] = [
+            ("sp", |s, h| s.sp += h, c.sp + c.smin / 2.0),
+            ("tp", |s, h| s.tp += h, c.tp),
+            ("spp", |s, h| s.spp += h, c.spp),
+            ("sad", |s, h| s.sad += h, c.sad - c.smin / 2.0),
+            ("bce", |s, h| s.bce += h, c.bce),
+            ("focal", |s, h| s.focal += h, c.focal),
+            ("wce", |s, h| s.wce += h, c.wce),
+        ];
+        for (name, edit, want) in fields {
+            let fd = f(edit, 1e-3);
+            assert!(
+                close(fd, want, 1e-5, 1e-9),
+                "{}: d/d{name}: coefficient {want} vs central difference {fd}",
+                term.label()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} sum-based examples");
+}

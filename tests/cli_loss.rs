@@ -236,3 +236,37 @@ fn spec_errors_name_the_file_and_term_and_a_weight_of_zero_keeps_the_value() {
     assert!(dice > 0.0 && dice < 1.0, "{j}");
     assert_eq!(j["loss"].as_f64(), Some(bce), "{j}");
 }
+
+/// A 3-D volume `[N, C, D, H, W]` with a `[N, 1, D, H, W]` label volume, on the GPU: MONAI's own
+/// value and gradient (the `vol_monai_DiceCELoss_multiclass` fixture); the same labels with a
+/// spatial dim dropped or transposed do not fit and say so.
+#[test]
+fn a_volume_gives_the_peers_value_and_gradient() {
+    let c = case("vol_monai_DiceCELoss_multiclass");
+    let g = tmp("vol_grad.npy");
+    let out = segloss()
+        .args(["loss", "--logits", &file(&c, "logits"), "--targets", &file(&c, "targets"), "--json", "--backend"])
+        .args(["gpu", "--grad-out", g.to_str().unwrap(), "monai.DiceCELoss", "softmax=True", "to_onehot_y=True"])
+        .output()
+        .unwrap();
+    let j = json_of(&out);
+    let (want, got) = (c["loss"].as_f64().unwrap(), j["loss"].as_f64().unwrap());
+    assert!((got - want).abs() <= 1e-5 * want.abs(), "{got} vs MONAI {want}");
+    let (shape, grad, _) = f64s(&g);
+    let (wshape, want_grad, _) = f64s(Path::new(&file(&c, "grad")));
+    assert_eq!(shape.len(), 5);
+    assert_eq!(shape, wshape);
+    assert!(rel_l2(&grad, &want_grad) <= 1e-4, "volume gradient");
+
+    let (tshape, labels, _) = f64s(Path::new(&file(&c, "targets")));
+    let as_i64: Vec<i64> = labels.iter().map(|&v| v as i64).collect();
+    let (n, d, h, w) = (tshape[0], tshape[2], tshape[3], tshape[4]);
+    for (name, shape) in [("flat.npy", vec![n, 1, d * h, w]), ("swapped.npy", vec![n, 1, d, w, h])] {
+        let f = write(name, &Npy { shape, data: NpyData::I64(as_i64.clone()) });
+        fails_naming(
+            &["--logits", &file(&c, "logits"), "--targets", &f, "monai.DiceCELoss", "softmax=True", "to_onehot_y=True"],
+            &f,
+            "do not fit",
+        );
+    }
+}

@@ -150,3 +150,57 @@ fn segloss_loss_does_not_misread_big_endian_logits() {
         assert!(stderr.contains("logits_be.npy") && stderr.contains(">f4"), "{stderr}");
     }
 }
+
+/// Every little-endian dtype segloss reads, written byte by byte here, read from a file (the
+/// chunked reader: 70 000 elements cross its 64 KiB chunks) and from bytes: the same values.
+#[test]
+fn every_little_endian_dtype_is_read_from_a_file_and_from_bytes() {
+    let n = 70_000usize;
+    let ints: Vec<i64> = (0..n as i64).map(|i| (i * 7919) % 251).collect();
+    let cases: Vec<(&str, Vec<u8>, Vec<f64>)> = vec![
+        (
+            "<f4",
+            ints.iter().flat_map(|&v| (v as f32 - 0.5).to_le_bytes()).collect(),
+            ints.iter().map(|&v| v as f64 - 0.5).collect(),
+        ),
+        (
+            "<f8",
+            ints.iter().flat_map(|&v| (v as f64 * 0.25).to_le_bytes()).collect(),
+            ints.iter().map(|&v| v as f64 * 0.25).collect(),
+        ),
+        // f16 of small integers: the sign bit 0, exponent and mantissa of v (exact below 2048).
+        (
+            "<f2",
+            ints.iter().flat_map(|&v| half::f16::from_f64(v as f64).to_le_bytes()).collect(),
+            ints.iter().map(|&v| v as f64).collect(),
+        ),
+        ("|u1", ints.iter().map(|&v| v as u8).collect(), ints.iter().map(|&v| v as f64).collect()),
+        (
+            "<u2",
+            ints.iter().flat_map(|&v| (v as u16 * 257).to_le_bytes()).collect(),
+            ints.iter().map(|&v| (v * 257) as f64).collect(),
+        ),
+        (
+            "<i4",
+            ints.iter().flat_map(|&v| (v as i32 - 100).to_le_bytes()).collect(),
+            ints.iter().map(|&v| (v - 100) as f64).collect(),
+        ),
+        (
+            "<i8",
+            ints.iter().flat_map(|&v| (v - 100_000).to_le_bytes()).collect(),
+            ints.iter().map(|&v| (v - 100_000) as f64).collect(),
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("segloss-npy-dtypes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (descr, body, want) in cases {
+        let bytes = npy_file(descr, &[2, n / 2], &body);
+        let path = dir.join(format!("{}.npy", &descr[1..]));
+        std::fs::write(&path, &bytes).unwrap();
+        for (how, got) in [("file", Npy::read(&path)), ("bytes", Npy::parse(&bytes))] {
+            let got = got.unwrap_or_else(|e| panic!("{descr} from {how}: {e}"));
+            assert_eq!(got.shape, vec![2, n / 2], "{descr} from {how}");
+            assert_eq!(got.to_f64(), want, "{descr} from {how}");
+        }
+    }
+}

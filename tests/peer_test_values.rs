@@ -195,7 +195,7 @@ fn peer_test_suite_values() {
         if refused(i, e) {
             let got = result
                 .clone()
-                .and_then(|p| p.parts(prediction_dims(x.dims())?[1]))
+                .and_then(|p| p.parts(prediction_dims(x.dims())?.c))
                 .and_then(|parts| evaluate(&engines[0].1, &parts, &x, &t, false));
             match got {
                 Err(_) => refused_ok += 1,
@@ -208,7 +208,7 @@ fn peer_test_suite_values() {
         for (which, engine) in &engines {
             let got = result
                 .clone()
-                .and_then(|p| p.parts(prediction_dims(x.dims())?[1]))
+                .and_then(|p| p.parts(prediction_dims(x.dims())?.c))
                 .and_then(|parts| evaluate(engine, &parts, &x, &t, false));
             match got {
                 Ok(ev) if (ev.total - want).abs() <= atol + rtol * want.abs() => {}

@@ -328,3 +328,66 @@ fn monai_defaults() {
     let bce = (0..8).map(|i| if t[i] == 1.0 { -p[i].ln() } else { -(1.0 - p[i]).ln() }).sum::<f64>() / 8.0;
     pin_preset("monai.DiceCELoss", serde_json::json!({"sigmoid": true}), &x, &t, &dims, dice + bce);
 }
+
+/// 1 − MCC of the soft confusion matrix, each entry + eps, computed from the products
+/// (not from the sums' identities the crate uses).
+fn mcc_by_hand(eps: f64, nr: f64, dr: f64, t: &[f32]) -> impl Fn(&[f64]) -> f64 + '_ {
+    move |x: &[f64]| {
+        let (mut tp, mut fp, mut fn_, mut tn) = (eps, eps, eps, eps);
+        for (&x, &t) in x.iter().zip(t) {
+            let (p, t) = (sigmoid(x), t as f64);
+            tp += p * t;
+            fp += p * (1.0 - t);
+            fn_ += (1.0 - p) * t;
+            tn += (1.0 - p) * (1.0 - t);
+        }
+        1.0 - (tp * tn - fp * fn_ + nr) / ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_) + dr).sqrt()
+    }
+}
+
+#[test]
+fn mcc_defaults_are_monais_and_smps() {
+    let _serial = serial();
+    // region_case: TP = 1.5, FP = 0.35, FN = 0.5, TN = 0.1 + 0.7 + 0.95 − 0.1 … = 1.65 (Σ(1−p)(1−t)
+    // = 0.7 + 0.95), num = 1.5·1.65 − 0.35·0.5 = 2.3, product = 1.85·2·2·2.15 = 15.91:
+    // MONAI (eps 0, smooth_nr 0, smooth_dr 1e-5): 1 − 2.3/sqrt(15.91001) = 0.423377.
+    let (x, t) = region_case();
+    let monai = mcc_by_hand(0.0, 0.0, 1e-5, &t);
+    assert!((monai(&x) - 0.423377).abs() < 1e-6, "{}", monai(&x));
+    pin("Mcc::default()", &x, &t, &[1, 2, 2], Loss::Mcc(Mcc::default()).batch(), &monai);
+    // smp: eps 1e-5 on each entry, no smoothing.
+    let smp = mcc_by_hand(1e-5, 0.0, 0.0, &t);
+    pin("Mcc::smp(1e-5)", &x, &t, &[1, 1, 4], Loss::Mcc(Mcc::smp(1e-5)).per_image(), &smp);
+    // A nearly empty target pins smooth_dr: p = 0.9, 0.2 on t = 0.01, 0: TP = 0.009,
+    // FP = 1.091, FN = 0.001, TN = 0.899, num = 0.007, product = 1.1·0.01·1.99·0.9 = 0.019701:
+    // 1 − 0.007/sqrt(0.019711) = 0.950141; smooth_dr 1e-4 gives 0.950255, 1e-6 gives 0.950129.
+    let x2: Vec<f64> = [0.9, 0.2].iter().map(|&p| logit(p) as f32 as f64).collect();
+    let t2 = [0.01f32, 0.0];
+    let monai2 = mcc_by_hand(0.0, 0.0, 1e-5, &t2);
+    assert!((monai2(&x2) - 0.950141).abs() < 2e-6, "{}", monai2(&x2));
+    pin("Mcc::default() near-empty target", &x2, &t2, &[1, 1, 2], Loss::Mcc(Mcc::default()).batch(), &monai2);
+    // MONAI's perfect segment: probabilities equal to hard targets score 0 (not 1 − 0/sqrt(1e-5)
+    // = 1 on an all-background image); smp keeps its formula.
+    let p = [1.0f32, 0.0, 0.0, 1.0, 0.0, 0.0];
+    let tt = [1.0f32, 0.0, 0.0, 1.0, 0.0, 0.0];
+    let bg = [0.0f32; 6];
+    for engine in [&Engine::cpu(), shared_gpu()] {
+        for target in [&tt, &bg] {
+            let pred: &[f32] = if target == &bg { &bg } else { &p };
+            let b = BinaryBatch::new(pred, target, &[1, 2, 3]).unwrap().probabilities();
+            let out = engine.value_and_grad(&b, &[Loss::Mcc(Mcc::default()).per_image()]).unwrap();
+            assert_eq!(out.forward.values[0], 0.0, "perfect segment");
+            assert!(out.grad.iter().all(|&g| g == 0.0), "perfect segment: no gradient");
+        }
+        // smp on the perfect 2-of-6 segment: TP = 2, TN = 4, FP = FN = 0 (+1e-5 each):
+        // 1 − (8 − 1e-10)/sqrt(2·2·4·4 (each + 2e-5)) = 1 − 8/8 ≈ 1e-5 · (3/4 …) ≠ 0 but tiny.
+        let b = BinaryBatch::new(&p, &tt, &[1, 2, 3]).unwrap().probabilities();
+        let v = engine.forward(&b, &[Loss::Mcc(Mcc::smp(1e-5)).batch()]).unwrap().values[0];
+        let want = {
+            let e: f64 = 1e-5;
+            1.0 - ((2.0 + e) * (4.0 + e) - e * e)
+                / ((2.0 + 2.0 * e) * (2.0 + 2.0 * e) * (4.0 + 2.0 * e) * (4.0 + 2.0 * e)).sqrt()
+        };
+        assert!((v - want).abs() < 1e-6, "smp perfect: {v} vs {want}");
+    }
+}

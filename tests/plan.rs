@@ -23,7 +23,7 @@ fn desc(dims: &[usize], terms: Vec<Term>) -> PlanDesc {
 }
 
 fn reference(x: &[f32], t: &[f32], d: &PlanDesc) -> ValueAndGrad {
-    let dims = [d.shape.n, d.channels, d.shape.h, d.shape.w];
+    let dims = d.shape.dims_with_channels(d.channels);
     let mut b = BinaryBatch::multilabel(x, t, &dims).unwrap();
     if d.channels == 1 {
         b = BinaryBatch::new(x, t, &dims).unwrap();

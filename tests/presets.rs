@@ -37,7 +37,7 @@ struct Outcome {
 }
 
 fn run(engine: &Engine, preset: &Preset, logits: &Array, targets: &Array) -> segloss::Result<Outcome> {
-    let c = prediction_dims(logits.dims())?[1];
+    let c = prediction_dims(logits.dims())?.c;
     let parts = preset.parts(c)?;
     let e = evaluate(engine, &parts, logits, targets, true)?;
     Ok(Outcome { value: e.total, grad: e.grad.unwrap() })

@@ -52,3 +52,21 @@ fn two_shards_sent_as_arrays_merge_to_the_stats_of_the_whole() {
         assert_eq!(merged.stt, whole.stt);
     }
 }
+
+/// `Metrics::mean`: the mean of each metric over the images, worked out by hand; `None` for no
+/// image.
+#[test]
+fn metrics_mean_is_the_mean_over_images() {
+    use segloss::Metrics;
+    // (tp, fp, fn) = (3, 1, 2): Dice 6/9, IoU 3/6, precision 3/4, recall 3/5;
+    // (1, 0, 0): all 1; (0, 2, 0): all 0 (nothing true to find but false positives).
+    let m = [Metrics::from_counts(3, 1, 2), Metrics::from_counts(1, 0, 0), Metrics::from_counts(0, 2, 0)];
+    assert_eq!((m[0].dice, m[0].iou, m[0].precision, m[0].recall), (6.0 / 9.0, 0.5, 0.75, 0.6));
+    let mean = Metrics::mean(&m).unwrap();
+    let want = [(6.0 / 9.0 + 1.0) / 3.0, 0.5, (0.75 + 1.0) / 3.0, (0.6 + 1.0) / 3.0];
+    let got = [mean.dice, mean.iou, mean.precision, mean.recall];
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-15, "{got:?} vs {want:?}");
+    }
+    assert!(Metrics::mean(&[]).is_none());
+}

@@ -25,6 +25,7 @@ mod focal;
 mod generalized_dice;
 mod iou;
 mod lovasz;
+mod mcc;
 pub(crate) mod segment;
 mod tversky;
 
@@ -227,6 +228,8 @@ catalogue! {
     DiceCe(dice_ce::DiceCe),
     /// Generalized Dice (Sudre et al. 2017; multiclass and multilabel).
     GeneralizedDice(generalized_dice::GeneralizedDice),
+    /// Matthews correlation coefficient loss (Abhishek & Hamarneh 2021).
+    Mcc(mcc::Mcc),
     /// Lovasz hinge (Berman et al. 2018; binary and multilabel logits).
     LovaszHinge(lovasz::LovaszHinge),
     /// Lovasz softmax (Berman et al. 2018; multiclass).
@@ -256,11 +259,20 @@ impl Loss {
     }
 
     /// The loss of one binary segment (one image, or one (image, class) plane) and
-    /// ∂loss/∂S; `None` for the losses defined over all classes of a segment at once
-    /// (cross-entropy, Dice + CE, Generalized Dice) and for standalone losses.
+    /// ∂loss/∂S, as the engine computes it for a binary image with these sums (a loss with a
+    /// whole-segment form, such as smp's focal Tversky whose γ follows the class mean, in that
+    /// form; MCC on a segment whose targets are all 1 or all 0 carries its one per-pixel
+    /// derivative in `sp`); `None` for the losses that need every class of a segment (cross-entropy,
+    /// Dice + CE, Generalized Dice), for an undefined segment, and for standalone losses.
     pub fn value_and_coefficients(&self, s: &Stats) -> Option<(f64, Coefficients)> {
         match self.def().family() {
-            Family::Sums(l) => l.row(s),
+            Family::Sums(l) => {
+                let row = l.row(s)?;
+                match l.segment(std::slice::from_ref(s), &ClassOptions::default(), Mode::Binary) {
+                    Some(segment) => segment.and_then(|(v, c)| Some((v, *c.first()?))),
+                    None => Some(row),
+                }
+            }
             Family::Standalone(_) => None,
         }
     }

@@ -71,19 +71,19 @@ pub struct PlanDesc {
 }
 
 impl PlanDesc {
-    /// A binary plan for logits of dims `[N, H, W]` or `[N, 1, H, W]`.
+    /// A binary plan for logits of dims `[N, H, W]` or `[N, 1, *spatial]`.
     pub fn binary(dims: &[usize], terms: Vec<Term>) -> Result<PlanDesc> {
         Ok(PlanDesc::with(Mode::Binary, Shape::from_dims(dims)?, 1, terms))
     }
 
-    /// A multilabel plan for logits of dims `[N, C, H, W]` (one sigmoid per channel).
+    /// A multilabel plan for logits of dims `[N, C, *spatial]` (one sigmoid per channel).
     pub fn multilabel(dims: &[usize], terms: Vec<Term>) -> Result<PlanDesc> {
         let (shape, c) = batch::multilabel_shape(dims)?;
         Ok(PlanDesc::with(Mode::Multilabel, shape, c, terms))
     }
 
-    /// A multiclass plan: logits `[N, C, H, W]` (softmax over C; f32 or f16) and a class map
-    /// `[N, H, W]` in `map` (`Classes8`, `Classes16` or `Classes32`).
+    /// A multiclass plan: logits `[N, C, *spatial]` (softmax over C; f32 or f16) and a class map
+    /// `[N, *spatial]` in `map` (`Classes8`, `Classes16` or `Classes32`).
     pub fn multiclass(dims: &[usize], map: TargetFormat, terms: Vec<Term>) -> Result<PlanDesc> {
         let (shape, c) = batch::multilabel_shape(dims)?;
         if !map.is_class_map() {

@@ -494,8 +494,7 @@ impl Plan {
     }
 
     fn dims(&self) -> Vec<usize> {
-        let s = self.desc.shape;
-        vec![s.n, self.desc.channels, s.h, s.w]
+        self.desc.shape.dims_with_channels(self.desc.channels)
     }
 
     /// The first bad element, found on the host (only after the GPU flagged one).

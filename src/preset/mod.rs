@@ -21,7 +21,7 @@ mod torchvision;
 
 pub(crate) use kw::Kw;
 
-use crate::batch::{BinaryBatch, ClassMap, MulticlassBatch};
+use crate::batch::{BinaryBatch, ClassMap, MulticlassBatch, Shape};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::input::{Input, Mode};
@@ -305,13 +305,46 @@ pub struct Evaluation {
     pub grad: Option<Vec<f64>>,
 }
 
-/// `[N, C, H, W]` of a prediction: 4-D as is, 3-D `[N, C, L]` as `[N, C, L, 1]`.
-pub fn prediction_dims(dims: &[usize]) -> Result<[usize; 4]> {
+/// A prediction's dims `[N, C, *spatial]`: images, channels, and one or more spatial dims
+/// (`[L]`, `[H, W]`, `[D, H, W]`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PredictionDims {
+    /// Images.
+    pub n: usize,
+    /// Channels (classes).
+    pub c: usize,
+    /// The spatial dims of one image.
+    pub spatial: Vec<usize>,
+}
+
+impl PredictionDims {
+    /// Pixels (voxels) per image.
+    pub fn pixels(&self) -> usize {
+        self.spatial.iter().product()
+    }
+
+    /// `[N, c, *spatial]` with `c` channels.
+    fn with_channels(&self, c: usize) -> Vec<usize> {
+        [self.n, c].into_iter().chain(self.spatial.iter().copied()).collect()
+    }
+
+    /// `[N, *spatial]`, the dims of a class map.
+    fn map(&self) -> Vec<usize> {
+        std::iter::once(self.n).chain(self.spatial.iter().copied()).collect()
+    }
+}
+
+/// `[N, C, *spatial]` of a prediction of dims `dims` (3-D and more).
+pub fn prediction_dims(dims: &[usize]) -> Result<PredictionDims> {
     match *dims {
         _ if dims.contains(&0) => Err(bad(format!("the prediction has shape {dims:?}: no dimension may be 0"))),
-        [n, c, h, w] => Ok([n, c, h, w]),
-        [n, c, l] => Ok([n, c, l, 1]),
-        _ => Err(bad(format!("the prediction must be [N, C, H, W] (or [N, C, L]); got {dims:?}"))),
+        [n, c, ref spatial @ ..] if !spatial.is_empty() && spatial.len() <= Shape::MAX_SPATIAL_DIMS => {
+            Ok(PredictionDims { n, c, spatial: spatial.to_vec() })
+        }
+        _ => Err(bad(format!(
+            "the prediction must be [N, C, *spatial] with 1 to {} spatial dims ([N, C, H, W], [N, C, D, H, W], …); got {dims:?}",
+            Shape::MAX_SPATIAL_DIMS
+        ))),
     }
 }
 
@@ -337,12 +370,12 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
     let Array::Float(pdims, pvals) = prediction else {
         return Err(bad("the prediction must be a float array".into()));
     };
-    let [n, c, h, w] = prediction_dims(pdims)?;
+    let pd = prediction_dims(pdims)?;
+    let (n, c, hw) = (pd.n, pd.c, pd.pixels());
     check_values(pvals, "predictions", parts.iter().any(|p| p.input.activation != Activation::Probabilities))?;
     if let Array::Float(_, t) = target {
         check_values(t, "targets", false)?;
     }
-    let hw = h * w;
     let mut total = 0.0;
     let mut names = Vec::new();
     let mut sum_grad = grad.then(|| vec![0.0f64; pvals.len()]);
@@ -353,11 +386,11 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
             .iter()
             .map(|t| {
                 let mut term = t.term.clone();
-                term.weight *= t.scale.factor(n, c, h * w);
+                term.weight *= t.scale.factor(n, c, hw);
                 term
             })
             .collect();
-        let mut built = BuiltTarget::new(&part.input, target, [n, c, h, w])?;
+        let mut built = BuiltTarget::new(&part.input, target, &pd)?;
         // The channels this part reads (all; one; or all but the background).
         let kept: Vec<usize> = match (part.channel, part.drop_background) {
             (Some(k), _) => vec![k],
@@ -379,13 +412,13 @@ pub fn evaluate(engine: &Engine, parts: &[Part], prediction: &Array, target: &Ar
                 ),
             };
         }
-        let dims = [n, ck, h, w];
+        let dims = pd.with_channels(ck);
         if let (Some(why), BuiltTarget::Float(t, ig)) = (part.hard_targets, &built) {
             if let Some((i, v)) = t.iter().enumerate().find(|(_, &v)| v != 0.0 && v != 1.0 && Some(v) != *ig) {
                 return Err(bad(format!("targets: value {v} at flat index {i} of channel set {kept:?}: {why}")));
             }
         }
-        let input = built.input(&part.input, &logits, dims)?;
+        let input = built.input(&part.input, &logits, &dims)?;
         let (values, g) = if grad {
             let vg = engine.value_and_grad(input, &terms)?;
             (vg.forward.values, Some(vg.grad))
@@ -415,18 +448,17 @@ enum BuiltTarget {
 }
 
 impl BuiltTarget {
-    fn new(spec: &InputSpec, target: &Array, [n, c, h, w]: [usize; 4]) -> Result<BuiltTarget> {
+    fn new(spec: &InputSpec, target: &Array, pd: &PredictionDims) -> Result<BuiltTarget> {
         let tdims = target.dims();
-        let hw = h * w;
+        let (n, c, hw) = (pd.n, pd.c, pd.pixels());
         // Shapes must match exactly (a transposed or reshaped target of the same size would
-        // pair misaligned pixels); the equivalences: a class map [N, H, W] ≡ [N, 1, H, W], and
-        // for a prediction [N, C, L] (read as [N, C, L, 1]) the same without the trailing 1.
-        let full = tdims == [n, c, h, w] || (w == 1 && tdims == [n, c, h]);
-        let map_shape =
-            tdims == [n, h, w] || tdims == [n, 1, h, w] || (w == 1 && (tdims == [n, h] || tdims == [n, 1, h]));
+        // pair misaligned pixels); the one equivalence: a class map [N, *spatial] ≡ [N, 1, *spatial].
+        let full = tdims == pd.with_channels(c);
+        let map_shape = tdims == pd.map() || tdims == pd.with_channels(1);
         let ignore = spec.ignore;
-        let shape_err =
-            |what: &str| bad(format!("targets of shape {tdims:?} do not fit predictions [{n}, {c}, {h}, {w}]: {what}"));
+        let shape_err = |what: &str| {
+            bad(format!("targets of shape {tdims:?} do not fit predictions {:?}: {what}", pd.with_channels(c)))
+        };
         match spec.target {
             TargetKind::Float | TargetKind::OneHot if full || (c == 1 && map_shape) => {
                 let v: Vec<f32> = (0..target.len()).map(|i| target.value(i) as f32).collect();
@@ -471,20 +503,20 @@ impl BuiltTarget {
                 }
                 Ok(BuiltTarget::Classes(labels, false))
             }
-            _ => Err(shape_err("expected a class map [N, H, W] or [N, 1, H, W]")),
+            _ => Err(shape_err("expected a class map [N, *spatial] or [N, 1, *spatial]")),
         }
     }
 
-    fn input<'a>(&'a self, spec: &InputSpec, logits: &'a [f32], [n, c, h, w]: [usize; 4]) -> Result<Input<'a>> {
+    fn input<'a>(&'a self, spec: &InputSpec, logits: &'a [f32], dims: &[usize]) -> Result<Input<'a>> {
         match self {
             BuiltTarget::Float(t, ignore) => {
                 if spec.activation == Activation::Softmax {
                     return Err(bad("internal: a softmax part needs a class map".into()));
                 }
-                let mut b = if c == 1 {
-                    BinaryBatch::new(logits, t, &[n, 1, h, w])?
+                let mut b = if dims[1] == 1 {
+                    BinaryBatch::new(logits, t, dims)?
                 } else {
-                    BinaryBatch::multilabel(logits, t, &[n, c, h, w])?
+                    BinaryBatch::multilabel(logits, t, dims)?
                 };
                 if spec.activation == Activation::Probabilities {
                     b = b.probabilities();
@@ -498,7 +530,7 @@ impl BuiltTarget {
                 if spec.activation != Activation::Softmax {
                     return Err(bad("internal: a class map needs a softmax part".into()));
                 }
-                let mut b = MulticlassBatch::new(logits, ClassMap::U32(labels), &[n, c, h, w])?;
+                let mut b = MulticlassBatch::new(logits, ClassMap::U32(labels), dims)?;
                 if *ignored {
                     b = b.ignore_index(IGNORED);
                 }

@@ -10,7 +10,9 @@
 
 use super::{part, Activation, InputSpec, Kw, Part, Scale, TargetKind};
 use crate::error::Result;
-use crate::loss::{Bce, CrossEntropy, Dice, Focal, GdlWeighting, GeneralizedDice, Loss, Reduction, TpForm, Tversky};
+use crate::loss::{
+    Bce, CrossEntropy, Dice, Focal, GdlWeighting, GeneralizedDice, Loss, Mcc, Reduction, TpForm, Tversky,
+};
 use crate::options::{ClassOptions, ClassSelection};
 use crate::pixel::FocalForm;
 use crate::term::Term;
@@ -23,10 +25,20 @@ pub(crate) enum Class {
     DiceFocal,
     Focal,
     Tversky,
+    Mcc,
+    GeneralizedDiceFocal,
 }
 
-pub(crate) const NAMES: &[&str] =
-    &["DiceLoss", "GeneralizedDiceLoss", "DiceCELoss", "DiceFocalLoss", "FocalLoss", "TverskyLoss"];
+pub(crate) const NAMES: &[&str] = &[
+    "DiceLoss",
+    "GeneralizedDiceLoss",
+    "DiceCELoss",
+    "DiceFocalLoss",
+    "FocalLoss",
+    "TverskyLoss",
+    "MCCLoss",
+    "GeneralizedDiceFocalLoss",
+];
 
 pub(crate) fn class(name: &str) -> Option<Class> {
     Some(match name {
@@ -36,6 +48,8 @@ pub(crate) fn class(name: &str) -> Option<Class> {
         "DiceFocalLoss" => Class::DiceFocal,
         "FocalLoss" => Class::Focal,
         "TverskyLoss" => Class::Tversky,
+        "MCCLoss" => Class::Mcc,
+        "GeneralizedDiceFocalLoss" => Class::GeneralizedDiceFocal,
         _ => return None,
     })
 }
@@ -50,6 +64,8 @@ pub(crate) fn keywords(c: Class) -> Vec<&'static str> {
         Class::DiceCe => &["squared_pred", "jaccard", "weight", "lambda_dice", "lambda_ce", "label_smoothing"],
         Class::DiceFocal => &["squared_pred", "jaccard", "gamma", "weight", "lambda_dice", "lambda_focal", "alpha"],
         Class::Tversky => &["alpha", "beta", "soft_label", "ignore_index"],
+        Class::Mcc => &[],
+        Class::GeneralizedDiceFocal => &["w_type", "gamma", "weight", "lambda_gdl", "lambda_focal"],
         Class::Focal => {
             return vec![
                 "include_background",
@@ -205,6 +221,29 @@ fn dice_part(kw: &Kw, c: usize, weight_key: Option<&str>) -> Result<Part> {
     let term = aggregate(loss, batch).with_classes(classes).weighted(factor);
     let term = undefined(term, (1.0 - nr / dr) * mean_w);
     Ok(part(input, "dice", term, scale))
+}
+
+/// `GeneralizedDiceLoss`, alone or as the first part of `GeneralizedDiceFocalLoss`.
+fn gdl_part(kw: &Kw, c: usize) -> Result<Part> {
+    let (input, selection) = region_input(kw, c)?;
+    let weighting = match kw.choice("w_type", "square", &["square", "simple", "uniform"])? {
+        "square" => GdlWeighting::Square,
+        "simple" => GdlWeighting::Simple,
+        _ => GdlWeighting::Uniform,
+    };
+    let loss = Loss::GeneralizedDice(GeneralizedDice {
+        weighting,
+        smooth_nr: kw.f64("smooth_nr", 1e-5)?,
+        smooth_dr: positive(kw.f64("smooth_dr", 1e-5)?),
+        tp_form: if kw.bool("soft_label", false)? { TpForm::SoftL1 } else { TpForm::Product },
+        all_absent_weight: 0.0,
+    });
+    let batch = kw.bool("batch", false)?;
+    let scale = region_scale(kw, &selection, batch, false)?;
+    let classes = ClassOptions { selection, ..ClassOptions::default() };
+    let value = 1.0 - kw.f64("smooth_nr", 1e-5)? / kw.f64("smooth_dr", 1e-5)?;
+    let term = undefined(aggregate(loss, batch).with_classes(classes), value);
+    Ok(part(input, "gdl", term, scale))
 }
 
 fn focal_parts(kw: &Kw, c: usize, softmax: bool) -> Result<Vec<Part>> {
@@ -384,26 +423,31 @@ pub(crate) fn parts(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
             let term = undefined(aggregate(loss, batch).with_classes(classes), value);
             Ok(vec![part(input, "monai.TverskyLoss", term, scale)])
         }
-        Class::GeneralizedDice => {
+        Class::GeneralizedDice => Ok(vec![named(gdl_part(kw, c)?, "monai.GeneralizedDiceLoss", 1.0)]),
+        Class::GeneralizedDiceFocal => {
+            let (lambda_gdl, lambda_focal) = (kw.f64("lambda_gdl", 1.0)?, kw.f64("lambda_focal", 1.0)?);
+            if lambda_gdl < 0.0 || lambda_focal < 0.0 {
+                let key = if lambda_gdl < 0.0 { "lambda_gdl" } else { "lambda_focal" };
+                return Err(kw.err(key, "must be >= 0 (MONAI raises)"));
+            }
+            let gdl = named(gdl_part(kw, c)?, "monai.GeneralizedDiceFocalLoss.gdl", lambda_gdl);
+            let focal = focal_parts(kw, c, false)?
+                .into_iter()
+                .map(|p| named(p, "monai.GeneralizedDiceFocalLoss.focal", lambda_focal));
+            Ok(std::iter::once(gdl).chain(focal).collect())
+        }
+        Class::Mcc => {
             let (input, selection) = region_input(kw, c)?;
-            let weighting = match kw.choice("w_type", "square", &["square", "simple", "uniform"])? {
-                "square" => GdlWeighting::Square,
-                "simple" => GdlWeighting::Simple,
-                _ => GdlWeighting::Uniform,
-            };
-            let loss = Loss::GeneralizedDice(GeneralizedDice {
-                weighting,
-                smooth_nr: kw.f64("smooth_nr", 1e-5)?,
-                smooth_dr: positive(kw.f64("smooth_dr", 1e-5)?),
-                tp_form: if kw.bool("soft_label", false)? { TpForm::SoftL1 } else { TpForm::Product },
-                all_absent_weight: 0.0,
+            let loss = Loss::Mcc(Mcc {
+                eps: 0.0,
+                smooth_nr: kw.f64("smooth_nr", 0.0)?,
+                smooth_dr: kw.f64("smooth_dr", 1e-5)?,
+                perfect_is_zero: true,
             });
             let batch = kw.bool("batch", false)?;
-            let scale = region_scale(kw, &selection, batch, false)?;
-            let classes = ClassOptions { selection, ..ClassOptions::default() };
-            let value = 1.0 - kw.f64("smooth_nr", 1e-5)? / kw.f64("smooth_dr", 1e-5)?;
-            let term = undefined(aggregate(loss, batch).with_classes(classes), value);
-            Ok(vec![part(input, "monai.GeneralizedDiceLoss", term, scale)])
+            let scale = region_scale(kw, &selection, batch, true)?;
+            let classes = ClassOptions { normalize_weights: false, selection, ..ClassOptions::default() };
+            Ok(vec![part(input, "monai.MCCLoss", aggregate(loss, batch).with_classes(classes), scale)])
         }
         Class::Focal => {
             let softmax = kw.bool("use_softmax", false)?;

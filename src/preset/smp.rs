@@ -10,7 +10,7 @@
 
 use super::{part, Activation, InputSpec, Kw, Part, Scale, TargetKind, Transform};
 use crate::error::Result;
-use crate::loss::{Bce, CrossEntropy, Focal, Loss, LovaszHinge, LovaszSoftmax, Reduction, TpForm, Tversky};
+use crate::loss::{Bce, CrossEntropy, Focal, Loss, LovaszHinge, LovaszSoftmax, Mcc, Reduction, TpForm, Tversky};
 use crate::options::{AbsentClass, ClassOptions, ClassSelection};
 use crate::pixel::FocalForm;
 
@@ -23,6 +23,7 @@ pub(crate) enum Class {
     Lovasz,
     SoftBce,
     SoftCe,
+    Mcc,
 }
 
 pub(crate) const NAMES: &[&str] = &[
@@ -33,6 +34,7 @@ pub(crate) const NAMES: &[&str] = &[
     "LovaszLoss",
     "SoftBCEWithLogitsLoss",
     "SoftCrossEntropyLoss",
+    "MCCLoss",
 ];
 
 pub(crate) fn class(name: &str) -> Option<Class> {
@@ -44,6 +46,7 @@ pub(crate) fn class(name: &str) -> Option<Class> {
         "LovaszLoss" => Class::Lovasz,
         "SoftBCEWithLogitsLoss" => Class::SoftBce,
         "SoftCrossEntropyLoss" => Class::SoftCe,
+        "MCCLoss" => Class::Mcc,
         _ => return None,
     })
 }
@@ -68,6 +71,7 @@ pub(crate) fn keywords(c: Class) -> Vec<&'static str> {
         Class::Lovasz => vec!["mode", "per_image", "ignore_index", "from_logits"],
         Class::SoftBce => vec!["weight", "ignore_index", "reduction", "smooth_factor", "pos_weight"],
         Class::SoftCe => vec!["reduction", "smooth_factor", "ignore_index", "dim"],
+        Class::Mcc => vec!["eps"],
     }
 }
 
@@ -121,7 +125,18 @@ pub(crate) fn parts(c: Class, kw: &Kw, channels: usize) -> Result<Vec<Part>> {
         Class::Lovasz => lovasz(kw),
         Class::SoftBce => soft_bce(kw, channels),
         Class::SoftCe => soft_ce(kw),
+        Class::Mcc => Ok(vec![mcc(kw)?]),
     }
+}
+
+/// `MCCLoss(eps)`: probabilities as given (no sigmoid), every element of the batch one
+/// confusion matrix (smp reshapes to `[N, 1, -1]` and sums all of it): the channels pooled,
+/// over the batch; eps added to each of TP, TN, FP, FN.
+fn mcc(kw: &Kw) -> Result<Part> {
+    let eps = kw.f64("eps", 1e-5)?;
+    let input = InputSpec { activation: Activation::Probabilities, target: TargetKind::Float, ignore: None };
+    let classes = ClassOptions { pool: true, ..ClassOptions::default() };
+    Ok(part(input, "smp.MCCLoss", Loss::Mcc(Mcc::smp(eps)).batch().with_classes(classes), Scale::default()))
 }
 
 fn region(c: Class, kw: &Kw, channels: usize) -> Result<Vec<Part>> {

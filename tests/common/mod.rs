@@ -125,6 +125,9 @@ pub fn requests() -> Vec<Vec<Term>> {
         Loss::Focal(Focal::default()),
         Loss::Focal(Focal { reduction: Reduction::Sum, ..Focal::default() }),
         Loss::Combo(Combo::default()),
+        Loss::Mcc(Mcc::default()),
+        Loss::Mcc(Mcc::smp(1e-5)),
+        Loss::Mcc(Mcc { eps: 0.25, smooth_nr: 0.5, smooth_dr: 2.0, perfect_is_zero: false }),
     ] {
         a.extend(both(l));
     }

@@ -218,7 +218,7 @@ pub fn run(o: &Options) -> Res<()> {
     for (preset, weight) in &presets {
         // Each term is evaluated unweighted (its value is reported as is, whatever its weight,
         // 0 included) and enters the total and the gradient times its weight.
-        let parts: Vec<Part> = preset.parts(dims[1]).map_err(one_line)?;
+        let parts: Vec<Part> = preset.parts(dims.c).map_err(one_line)?;
         let e = evaluate(&engine, &parts, &logits, &targets, o.grad_out.is_some()).map_err(|e| blame(&e, o))?;
         total += weight * e.total;
         terms.push(json!({"loss": preset.name, "value": e.total, "weight": weight}));
