@@ -18,12 +18,12 @@ fn bench(c: &mut Criterion) {
     let full = std::env::var("SEGLOSS_BENCH_FULL").is_ok_and(|v| v == "1");
     let sides: &[usize] = if full { &[256, 512, 1024] } else { &[256] };
     for w in workloads(sides, !full) {
-        let [n, ch, h, wd] = w.shape;
+        let [n, ch, h, wd] = w.shape[..] else { panic!("an image workload: {:?}", w.shape) };
         let (logits, targets, map) = inputs(&w);
         let input: Input = if w.multiclass {
-            Input::Multiclass(MulticlassBatch::new(&logits, ClassMap::U8(&map), &[n, ch, h, wd]).unwrap())
+            Input::Multiclass(MulticlassBatch::new(&logits, ClassMap::U8(&map), &w.shape).unwrap())
         } else {
-            Input::Binary(BinaryBatch::new(&logits, &targets, &[n, 1, h, wd]).unwrap())
+            Input::Binary(BinaryBatch::new(&logits, &targets, &w.shape).unwrap())
         };
         let pixels = (n * h * wd) as u64;
         let input_bytes = logits.len() as u64 * 4 + if w.multiclass { pixels } else { pixels * 4 };

@@ -63,7 +63,7 @@ BIG, BIGB = (3, 3, 17, 19), (3, 1, 17, 19)
 VBIN, VML, VMC = (2, 1, 4, 5, 7), (2, 3, 3, 4, 5), (2, 4, 3, 5, 6)
 
 
-def D(target, shape, ignore=None, absent=False, extreme=False, lovasz=None, probs=None):
+def D(target, shape, ignore=None, absent=False, extreme=False, lovasz=None, probs=None, resemble=False):
     """Input spec.
 
     target (S = the spatial dims, H,W or D,H,W): bin (N,1,*S float 0/1), binlab (N,*S int64 0/1),
@@ -78,13 +78,37 @@ def D(target, shape, ignore=None, absent=False, extreme=False, lovasz=None, prob
       errors have no near-ties (the gradient is defined only off ties).
     probs: the "logits" are probabilities: "sigmoid" of random logits, or "perfect0":
       the same with image 0 equal to its (float) target exactly.
+    resemble: logits that resemble the target (±2.5 on its one-hot plus noise of σ 1.5), for
+      the losses that look at boundaries: blob (N,C,*S float 0/1, one ball per plane) and
+      bloblab1 (N,1,*S int64: balls of classes 1..C-1 on background 0) targets have real ones.
     """
-    return dict(target=target, shape=shape, ignore=ignore, absent=absent, extreme=extreme, lovasz=lovasz, probs=probs)
+    return dict(target=target, shape=shape, ignore=ignore, absent=absent, extreme=extreme, lovasz=lovasz, probs=probs,
+                resemble=resemble)
+
+
+def ball(rng, sp):
+    """A random ball (ellipsoid) of the spatial shape sp, as a bool mask."""
+    grids = np.meshgrid(*[np.arange(d) for d in sp], indexing="ij")
+    centre = [rng.uniform(0.2, 0.8) * d for d in sp]
+    radius = [rng.uniform(0.2, 0.4) * d for d in sp]
+    return sum(((g - c) / r) ** 2 for g, c, r in zip(grids, centre, radius)) <= 1.0
 
 
 def make_targets(rng, spec):
     n, c, *sp = spec["shape"]
     kind = spec["target"]
+    if kind == "blob":
+        t = np.stack([np.stack([ball(rng, sp) for _ in range(c)]) for _ in range(n)]).astype(np.float32)
+        if spec["absent"]:
+            t[0, 0] = 0.0
+        return t
+    if kind == "bloblab1":
+        t = np.zeros((n, *sp), np.int64)
+        for i in range(n):
+            for k in range(1, c):
+                if not (spec["absent"] and i == 0 and k == 1):
+                    t[i][ball(rng, sp)] = k
+        return t[:, None]
     if kind == "binlab":
         t = (rng.uniform(size=(n, *sp)) < 0.4).astype(np.int64)
         if spec["absent"]:
@@ -151,6 +175,10 @@ def make_logits(rng, spec, targets):
             if np.diff(np.sort(errs)).min() > 0.1 * step and np.abs(errs).min() > 1e-4:
                 return x
         raise RuntimeError("no tie-free hinge logits")
+    if spec["resemble"]:
+        onehot = targets.astype(np.float64) if targets.dtype != np.int64 else \
+            np.stack([(targets[:, 0] == k) for k in range(c)], 1).astype(np.float64)
+        return (2.5 * (2.0 * onehot - 1.0) + 1.5 * rng.standard_normal(shape)).astype(np.float32)
     if spec["probs"] is not None:
         p = (1.0 / (1.0 + np.exp(-2.0 * rng.standard_normal(shape)))).astype(np.float32)
         if spec["probs"] == "perfect0":
@@ -409,6 +437,17 @@ CASES = [
     ("monai_GeneralizedDiceFocalLoss_multiclass", "monai.GeneralizedDiceFocalLoss", dict(softmax=True, to_onehot_y=True), D("lab1", MC, absent=True), FOCAL32),
     ("monai_GeneralizedDiceFocalLoss_multilabel_weight", "monai.GeneralizedDiceFocalLoss", dict(sigmoid=True, gamma=1.5, weight=[0.5, 1.0, 2.0], lambda_gdl=0.7, lambda_focal=2.0, w_type="simple"), D("ml", ML, absent=True), FOCAL32),
     ("monai_GeneralizedDiceFocalLoss_nobg_batch", "monai.GeneralizedDiceFocalLoss", dict(softmax=True, to_onehot_y=True, include_background=False, batch=True), D("lab1", MC3), FOCAL32),
+    # ---------------- distance losses (targets with boundaries, predictions resembling them) ----------------
+    ("monai_HausdorffDTLoss_binary", "monai.HausdorffDTLoss", dict(sigmoid=True), D("blob", (2, 1, 17, 19), resemble=True), ""),
+    ("monai_HausdorffDTLoss_multiclass", "monai.HausdorffDTLoss", dict(softmax=True, to_onehot_y=True), D("bloblab1", (2, 4, 13, 15), resemble=True, absent=True), "include_background=False by default"),
+    ("monai_HausdorffDTLoss_multilabel_alpha_batch_sum", "monai.HausdorffDTLoss", dict(sigmoid=True, alpha=1.0, batch=True, include_background=True, reduction="sum"), D("blob", (2, 3, 11, 13), resemble=True, absent=True), ""),
+    ("monai_LogHausdorffDTLoss_binary", "monai.LogHausdorffDTLoss", dict(sigmoid=True, alpha=1.5), D("blob", (2, 1, 17, 19), resemble=True), ""),
+    ("monai_BoundaryLoss_binary", "monai.BoundaryLoss", dict(sigmoid=True), D("blob", (2, 1, 17, 19), resemble=True, absent=True), "image 0 empty: zero distance map"),
+    ("monai_BoundaryLoss_multiclass_nobg", "monai.BoundaryLoss", dict(softmax=True, to_onehot_y=True, include_background=False), D("bloblab1", (2, 4, 13, 15), resemble=True), ""),
+    ("monai_BoundaryLoss_multilabel_batch_sum", "monai.BoundaryLoss", dict(sigmoid=True, batch=True, reduction="sum"), D("blob", (2, 3, 11, 13), resemble=True), ""),
+    ("vol_monai_HausdorffDTLoss_binary", "monai.HausdorffDTLoss", dict(sigmoid=True), D("blob", (2, 1, 7, 9, 11), resemble=True), "volume"),
+    ("vol_monai_BoundaryLoss_multiclass", "monai.BoundaryLoss", dict(softmax=True, to_onehot_y=True), D("bloblab1", (2, 3, 6, 7, 8), resemble=True), "volume"),
+    ("vol_monai_LogHausdorffDTLoss_multiclass_batch", "monai.LogHausdorffDTLoss", dict(softmax=True, to_onehot_y=True, batch=True), D("bloblab1", (2, 3, 6, 7, 8), resemble=True), "volume"),
     # ---------------- volumes [N, C, D, H, W] ----------------
     ("vol_monai_DiceLoss_binary", "monai.DiceLoss", dict(sigmoid=True), D("bin", VBIN), "volume"),
     ("vol_monai_DiceLoss_multiclass_batch", "monai.DiceLoss", dict(softmax=True, to_onehot_y=True, batch=True), D("lab1", VMC, absent=True), "volume"),

@@ -36,7 +36,7 @@ def peers():
         dice_ce = ("MONAI DiceCELoss", lambda x, t: dce(x, t.unsqueeze(1)))
     else:
         dice_ce = ("smp DiceLoss + F.cross_entropy", lambda x, t: mc_dice(x, t) + F.cross_entropy(x, t))
-    return {
+    out = {
         "dice": ("smp DiceLoss", dice, False),
         "five_losses": ("smp Dice+Focal+Jaccard+Tversky + BCE", five, False),
         "lovasz_hinge": ("smp LovaszLoss per image", smp.losses.LovaszLoss(mode="binary", per_image=True), False),
@@ -44,15 +44,21 @@ def peers():
         "dice_ce_mc": (dice_ce[0], dice_ce[1], True),
         "lovasz_softmax_mc": ("smp LovaszLoss multiclass", smp.losses.LovaszLoss(mode="multiclass"), True),
     }
+    if monai is not None:  # the distance losses (scipy's distance transform per image)
+        hd = monai.losses.HausdorffDTLoss(sigmoid=True)
+        out["hausdorff_dt"] = ("MONAI HausdorffDTLoss (scipy EDT)", hd, False)
+        out["hausdorff_dt_3d"] = ("MONAI HausdorffDTLoss (scipy EDT)", hd, False)
+        out["boundary"] = ("MONAI BoundaryLoss (scipy EDT)", monai.losses.BoundaryLoss(sigmoid=True), False)
+    return out
 
 
 def inputs(shape, multiclass, gen):
-    n, c, h, w = shape
-    x = torch.rand(n, c, h, w, generator=gen) * 8 - 4
+    n, c, *spatial = shape
+    x = torch.rand(n, c, *spatial, generator=gen) * 8 - 4
     if multiclass:
-        t = torch.randint(0, c, (n, h, w), generator=gen)
+        t = torch.randint(0, c, (n, *spatial), generator=gen)
     else:
-        t = (torch.rand(n, 1, h, w, generator=gen) > 0.7).float()
+        t = (torch.rand(n, 1, *spatial, generator=gen) > 0.7).float()
     return x, t
 
 
@@ -80,6 +86,8 @@ def main():
     gen = torch.Generator().manual_seed(0)
     table = []
     for row in seg["rows"]:
+        if row["name"] not in peers():
+            continue
         label, loss, multiclass = peers()[row["name"]]
         x, t = inputs(row["shape"], multiclass, gen)
 

@@ -23,8 +23,8 @@ use std::time::Instant;
 pub struct Workload {
     /// Short name, e.g. "binary: 16 losses".
     pub name: String,
-    /// N, C, H, W (C = 1 for binary).
-    pub shape: [usize; 4],
+    /// N, C and the spatial dims (C = 1 for binary).
+    pub shape: Vec<usize>,
     /// Multiclass (u8 class map) or binary (f32 targets).
     pub multiclass: bool,
     /// The terms requested.
@@ -107,28 +107,33 @@ pub fn workloads(sides: &[usize], scaled_down: bool) -> Vec<Workload> {
     for &s in sides {
         out.push(Workload {
             name: format!("binary: {} losses", all_binary.len()),
-            shape: [8, 1, s, s],
+            shape: vec![8, 1, s, s],
             multiclass: false,
             terms: all_binary.clone(),
         });
-        out.push(Workload { name: "binary: dice".into(), shape: [8, 1, s, s], multiclass: false, terms: dice.clone() });
+        out.push(Workload {
+            name: "binary: dice".into(),
+            shape: vec![8, 1, s, s],
+            multiclass: false,
+            terms: dice.clone(),
+        });
         let mc = if quick { s / 2 } else { s };
         out.push(Workload {
             name: "multiclass C=19: dice+ce".into(),
-            shape: [8, 19, mc, mc],
+            shape: vec![8, 19, mc, mc],
             multiclass: true,
             terms: dice_ce.clone(),
         });
         out.push(Workload {
             name: "lovasz hinge".into(),
-            shape: [8, 1, s, s],
+            shape: vec![8, 1, s, s],
             multiclass: false,
             terms: hinge.clone(),
         });
         let ls = if quick { s / 4 } else { s };
         out.push(Workload {
             name: "lovasz softmax C=19".into(),
-            shape: [8, 19, ls, ls],
+            shape: vec![8, 19, ls, ls],
             multiclass: true,
             terms: softmax.clone(),
         });
@@ -136,9 +141,19 @@ pub fn workloads(sides: &[usize], scaled_down: bool) -> Vec<Workload> {
     out
 }
 
+/// The pixels per image of a workload (the product of its spatial dims).
+fn pixels(w: &Workload) -> usize {
+    w.shape[2..].iter().product()
+}
+
+/// `NxCxHxW` (or more dims).
+pub fn shape_label(shape: &[usize]) -> String {
+    shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+}
+
 /// Deterministic inputs of a workload: logits and either f32 targets or a u8 class map.
 pub fn inputs(w: &Workload) -> (Vec<f32>, Vec<f32>, Vec<u8>) {
-    let [n, c, h, wd] = w.shape;
+    let (n, c, hw) = (w.shape[0], w.shape[1], pixels(w));
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         state ^= state << 13;
@@ -146,12 +161,12 @@ pub fn inputs(w: &Workload) -> (Vec<f32>, Vec<f32>, Vec<u8>) {
         state ^= state << 17;
         (state >> 40) as f32 / (1u64 << 24) as f32
     };
-    let logits: Vec<f32> = (0..n * c * h * wd).map(|_| next() * 8.0 - 4.0).collect();
+    let logits: Vec<f32> = (0..n * c * hw).map(|_| next() * 8.0 - 4.0).collect();
     if w.multiclass {
-        let map: Vec<u8> = (0..n * h * wd).map(|_| (next() * c as f32) as u8 % c as u8).collect();
+        let map: Vec<u8> = (0..n * hw).map(|_| (next() * c as f32) as u8 % c as u8).collect();
         (logits, Vec::new(), map)
     } else {
-        let t: Vec<f32> = (0..n * h * wd).map(|_| (next() > 0.7) as u8 as f32).collect();
+        let t: Vec<f32> = (0..n * hw).map(|_| (next() > 0.7) as u8 as f32).collect();
         (logits, t, Vec::new())
     }
 }
@@ -186,10 +201,9 @@ pub fn time_call(engine: &Engine, reps: usize, mut f: impl FnMut() -> Result<()>
 /// Measures one workload, forward and forward+backward, against the roofline (and the
 /// reference when `reference` is set).
 pub fn measure(engine: &Engine, w: &Workload, reps: usize, reference: bool) -> Result<Vec<Row>> {
-    let [n, c, h, wd] = w.shape;
     let (logits, targets, map) = inputs(w);
     let input = batch(w, &logits, &targets, &map)?;
-    let pixels = (n * h * wd) as u64;
+    let pixels = (w.shape[0] * pixels(w)) as u64;
     let input_bytes = logits.len() as u64 * 4 + if w.multiclass { pixels } else { pixels * 4 };
     let grad_elems = logits.len() as u64;
     let (reduce, copy, _) = engine.roofline(input_bytes, grad_elems, reps)?;
@@ -214,7 +228,7 @@ pub fn measure(engine: &Engine, w: &Workload, reps: usize, reference: bool) -> R
         let bytes = if backward { 2 * input_bytes + grad_elems * 4 } else { input_bytes };
         let roofline_seconds = if backward { reduce + copy } else { reduce };
         let pass = if backward { "forward+backward" } else { "forward" };
-        let size = format!("{n}x{c}x{h}x{wd}");
+        let size = shape_label(&w.shape);
         rows.push(Row::new(&w.name, size, pass, (seconds, gpu_clock), bytes, roofline_seconds, reference_seconds));
     }
     Ok(rows)
@@ -290,7 +304,7 @@ pub fn measure_plans(engine: &Engine, side: usize, reps: usize) -> Result<Vec<Ro
         b
     };
     let bce_dice = vec![Loss::BceDice(loss::BceDice::default()).batch()];
-    let mut cases: Vec<(String, PlanDesc, [usize; 4])> = Vec::new();
+    let mut cases: Vec<(String, PlanDesc, Vec<usize>)> = Vec::new();
     for (lf, tf) in [
         (LogitFormat::F32, TargetFormat::F32),
         (LogitFormat::F16, TargetFormat::F32),
@@ -299,17 +313,16 @@ pub fn measure_plans(engine: &Engine, side: usize, reps: usize) -> Result<Vec<Ro
     ] {
         let d = PlanDesc::binary(&[8, 1, side, side], bce_dice.clone())?.logit_format(lf).target_format(tf);
         let name = format!("plan bce-dice {}/{}", format!("{lf:?}").to_lowercase(), format!("{tf:?}").to_lowercase());
-        cases.push((name, d, [8, 1, side, side]));
+        cases.push((name, d, vec![8, 1, side, side]));
     }
     let mc = (side / 2).max(1);
     let dice_ce = vec![Loss::DiceCe(loss::DiceCe::default()).per_image()];
     let d = PlanDesc::multiclass(&[8, 19, mc, mc], TargetFormat::Classes8, dice_ce)?;
-    cases.push(("plan C=19 dice+ce u8 map".into(), d, [8, 19, mc, mc]));
+    cases.push(("plan C=19 dice+ce u8 map".into(), d, vec![8, 19, mc, mc]));
     let mut rows = Vec::new();
-    for (name, desc, [n, c, h, w]) in cases {
+    for (name, desc, shape) in cases {
         let desc = desc.with_gradient();
-        let workload =
-            Workload { name: name.clone(), shape: [n, c, h, w], multiclass: c > 1, terms: desc.terms.clone() };
+        let workload = Workload { name: name.clone(), multiclass: shape[1] > 1, shape, terms: desc.terms.clone() };
         let (logits, targets, map) = inputs(&workload);
         let logit_bytes: Vec<u8> = match desc.logits {
             LogitFormat::F32 => bytemuck::cast_slice(&logits).to_vec(),
@@ -344,7 +357,7 @@ pub fn measure_plans(engine: &Engine, side: usize, reps: usize) -> Result<Vec<Ro
         let grad_elems = logits.len() as u64;
         let (reduce, copy, _) = engine.roofline(input_bytes, grad_elems, reps)?;
         let timing = time_call(engine, reps, || engine.submit_and_wait(|enc| plan.encode(enc, &io)))?;
-        let size = format!("{n}x{c}x{h}x{w}");
+        let size = shape_label(&workload.shape);
         let bytes = 2 * input_bytes + grad_elems * 4;
         rows.push(Row::new(&name, size, "encoded fwd+bwd", timing, bytes, reduce + copy, None));
     }
@@ -364,21 +377,27 @@ pub fn versus_workloads(divide: usize) -> Vec<Workload> {
         batch(Loss::Tversky(loss::Tversky::default())),
         batch(Loss::Bce(loss::Bce::default())),
     ];
-    let binary = [8, 1, 512 / d, 512 / d];
-    let classes = [4, 19, 256 / d, 512 / d];
-    let w = |name: &str, shape: [usize; 4], multiclass: bool, terms: Vec<Term>| Workload {
+    let binary = vec![8, 1, 512 / d, 512 / d];
+    let classes = vec![4, 19, 256 / d, 512 / d];
+    let images = vec![8, 1, 256 / d, 256 / d];
+    let volumes = vec![2, 1, 64 / d, 128 / d, 128 / d];
+    let w = |name: &str, shape: &Vec<usize>, multiclass: bool, terms: Vec<Term>| Workload {
         name: name.into(),
-        shape,
+        shape: shape.clone(),
         multiclass,
         terms,
     };
+    let hausdorff = || vec![Loss::HausdorffDt(loss::HausdorffDt::default()).per_image()];
     vec![
-        w("dice", binary, false, vec![batch(Loss::Dice(loss::Dice::default()))]),
-        w("five_losses", binary, false, five),
-        w("lovasz_hinge", binary, false, vec![Loss::LovaszHinge(loss::LovaszHinge).per_image()]),
-        w("dice_mc", classes, true, vec![batch(Loss::Dice(loss::Dice::default()))]),
-        w("dice_ce_mc", classes, true, vec![Loss::DiceCe(loss::DiceCe::default()).per_image()]),
-        w("lovasz_softmax_mc", classes, true, vec![batch(Loss::LovaszSoftmax(loss::LovaszSoftmax::default()))]),
+        w("dice", &binary, false, vec![batch(Loss::Dice(loss::Dice::default()))]),
+        w("five_losses", &binary, false, five),
+        w("lovasz_hinge", &binary, false, vec![Loss::LovaszHinge(loss::LovaszHinge).per_image()]),
+        w("dice_mc", &classes, true, vec![batch(Loss::Dice(loss::Dice::default()))]),
+        w("dice_ce_mc", &classes, true, vec![Loss::DiceCe(loss::DiceCe::default()).per_image()]),
+        w("lovasz_softmax_mc", &classes, true, vec![batch(Loss::LovaszSoftmax(loss::LovaszSoftmax::default()))]),
+        w("hausdorff_dt", &images, false, hausdorff()),
+        w("hausdorff_dt_3d", &volumes, false, hausdorff()),
+        w("boundary", &images, false, vec![Loss::Boundary(loss::Boundary).per_image()]),
     ]
 }
 
@@ -388,8 +407,8 @@ pub fn versus_workloads(divide: usize) -> Vec<Workload> {
 pub struct HostRow {
     /// The workload's name.
     pub name: String,
-    /// N, C, H, W.
-    pub shape: [usize; 4],
+    /// N, C and the spatial dims.
+    pub shape: Vec<usize>,
     /// Median seconds of `forward`.
     pub forward: f64,
     /// Median seconds of `value_and_grad`.
@@ -398,11 +417,10 @@ pub struct HostRow {
 
 /// The batch of a workload over its inputs (`inputs(w)`).
 fn batch<'a>(w: &Workload, logits: &'a [f32], targets: &'a [f32], map: &'a [u8]) -> Result<Input<'a>> {
-    let [n, c, h, wd] = w.shape;
     Ok(if w.multiclass {
-        Input::Multiclass(MulticlassBatch::new(logits, ClassMap::U8(map), &[n, c, h, wd])?)
+        Input::Multiclass(MulticlassBatch::new(logits, ClassMap::U8(map), &w.shape)?)
     } else {
-        Input::Binary(BinaryBatch::new(logits, targets, &[n, 1, h, wd])?)
+        Input::Binary(BinaryBatch::new(logits, targets, &w.shape)?)
     })
 }
 
@@ -423,7 +441,7 @@ pub fn measure_host(engine: &Engine, w: &Workload, reps: usize) -> Result<HostRo
     };
     Ok(HostRow {
         name: w.name.clone(),
-        shape: w.shape,
+        shape: w.shape.clone(),
         forward: host(&|| engine.forward(input, &w.terms).map(|_| ()))?,
         forward_backward: host(&|| engine.value_and_grad(input, &w.terms).map(|_| ()))?,
     })

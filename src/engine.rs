@@ -438,20 +438,7 @@ impl Engine {
     }
 
     fn edt(&self, mask: &[u8], shape: &[usize], spacing: &[f64], root: bool) -> Result<Vec<f32>> {
-        let grid = crate::grid::Grid::new(mask.len(), shape, spacing)?;
-        match &self.backend {
-            Backend::Gpu(ctx) => {
-                let mut d = crate::gpu::edt::squared_distance_transform(ctx, mask, &grid)?;
-                if root {
-                    d.iter_mut().for_each(|v| *v = v.sqrt());
-                }
-                Ok(d)
-            }
-            Backend::Reference => {
-                let d = cpu::edt::squared_distance_transform(mask, shape, spacing)?;
-                Ok(d.into_iter().map(|v| if root { v.sqrt() as f32 } else { v as f32 }).collect())
-            }
-        }
+        crate::loss::edt(self.runner(), mask, shape, spacing, root)
     }
 }
 

@@ -21,6 +21,7 @@ mod common;
 mod cross_entropy;
 mod dice;
 mod dice_ce;
+mod distance;
 mod focal;
 mod generalized_dice;
 mod iou;
@@ -234,7 +235,13 @@ catalogue! {
     LovaszHinge(lovasz::LovaszHinge),
     /// Lovasz softmax (Berman et al. 2018; multiclass).
     LovaszSoftmax(lovasz::LovaszSoftmax),
+    /// Hausdorff distance-transform loss (Karimi & Salcudean 2019; MONAI's form).
+    HausdorffDt(distance::HausdorffDt),
+    /// Boundary loss (Kervadec et al. 2019; MONAI's form).
+    Boundary(distance::Boundary),
 }
+
+pub(crate) use distance::edt;
 
 impl Loss {
     /// The loss's name as printed in tables.

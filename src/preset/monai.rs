@@ -11,7 +11,8 @@
 use super::{part, Activation, InputSpec, Kw, Part, Scale, TargetKind};
 use crate::error::Result;
 use crate::loss::{
-    Bce, CrossEntropy, Dice, Focal, GdlWeighting, GeneralizedDice, Loss, Mcc, Reduction, TpForm, Tversky,
+    Bce, Boundary, CrossEntropy, Dice, Focal, GdlWeighting, GeneralizedDice, HausdorffDt, Loss, Mcc, Reduction, TpForm,
+    Tversky,
 };
 use crate::options::{ClassOptions, ClassSelection};
 use crate::pixel::FocalForm;
@@ -27,6 +28,9 @@ pub(crate) enum Class {
     Tversky,
     Mcc,
     GeneralizedDiceFocal,
+    HausdorffDt,
+    LogHausdorffDt,
+    Boundary,
 }
 
 pub(crate) const NAMES: &[&str] = &[
@@ -38,6 +42,9 @@ pub(crate) const NAMES: &[&str] = &[
     "TverskyLoss",
     "MCCLoss",
     "GeneralizedDiceFocalLoss",
+    "HausdorffDTLoss",
+    "LogHausdorffDTLoss",
+    "BoundaryLoss",
 ];
 
 pub(crate) fn class(name: &str) -> Option<Class> {
@@ -50,6 +57,9 @@ pub(crate) fn class(name: &str) -> Option<Class> {
         "TverskyLoss" => Class::Tversky,
         "MCCLoss" => Class::Mcc,
         "GeneralizedDiceFocalLoss" => Class::GeneralizedDiceFocal,
+        "HausdorffDTLoss" => Class::HausdorffDt,
+        "LogHausdorffDTLoss" => Class::LogHausdorffDt,
+        "BoundaryLoss" => Class::Boundary,
         _ => return None,
     })
 }
@@ -65,6 +75,8 @@ pub(crate) fn keywords(c: Class) -> Vec<&'static str> {
         Class::DiceFocal => &["squared_pred", "jaccard", "gamma", "weight", "lambda_dice", "lambda_focal", "alpha"],
         Class::Tversky => &["alpha", "beta", "soft_label", "ignore_index"],
         Class::Mcc => &[],
+        Class::HausdorffDt | Class::LogHausdorffDt => &["alpha"],
+        Class::Boundary => &[],
         Class::GeneralizedDiceFocal => &["w_type", "gamma", "weight", "lambda_gdl", "lambda_focal"],
         Class::Focal => {
             return vec![
@@ -84,6 +96,11 @@ pub(crate) fn keywords(c: Class) -> Vec<&'static str> {
 
 /// The reading of the arrays shared by the region losses, and the class selection.
 fn region_input(kw: &Kw, c: usize) -> Result<(InputSpec, ClassSelection)> {
+    input_with_background(kw, c, true)
+}
+
+/// [`region_input`] with the loss's own default of `include_background`.
+fn input_with_background(kw: &Kw, c: usize, background: bool) -> Result<(InputSpec, ClassSelection)> {
     kw.unsupported("other_act", "only sigmoid / softmax / none are supported")?;
     let (sigmoid, softmax) = (kw.bool("sigmoid", false)?, kw.bool("softmax", false)?);
     if sigmoid && softmax {
@@ -106,8 +123,11 @@ fn region_input(kw: &Kw, c: usize) -> Result<(InputSpec, ClassSelection)> {
     if ignore.is_some() && c > 1 && !onehot_y {
         return Err(kw.err("ignore_index", "with one-hot targets (to_onehot_y=False) it is not supported"));
     }
-    let selection =
-        if !kw.bool("include_background", true)? && c > 1 { ClassSelection::NoBackground } else { ClassSelection::All };
+    let selection = if !kw.bool("include_background", background)? && c > 1 {
+        ClassSelection::NoBackground
+    } else {
+        ClassSelection::All
+    };
     Ok((InputSpec { activation, target, ignore }, selection))
 }
 
@@ -436,6 +456,7 @@ pub(crate) fn parts(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
                 .map(|p| named(p, "monai.GeneralizedDiceFocalLoss.focal", lambda_focal));
             Ok(std::iter::once(gdl).chain(focal).collect())
         }
+        Class::HausdorffDt | Class::LogHausdorffDt | Class::Boundary => distance(class, kw, c),
         Class::Mcc => {
             let (input, selection) = region_input(kw, c)?;
             let loss = Loss::Mcc(Mcc {
@@ -462,6 +483,29 @@ pub(crate) fn parts(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
         }
         Class::DiceCe => dice_ce(kw, c),
     }
+}
+
+/// `HausdorffDTLoss` (include_background False by default), `LogHausdorffDTLoss` and
+/// `BoundaryLoss`: the mean over N·C′ (or C′ with `batch`: the same value) of each plane's
+/// mean; `reduction="sum"` × N·C′ (C′ with batch), refused with the log (ln of a sum).
+fn distance(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
+    let (input, selection) = input_with_background(kw, c, class == Class::Boundary)?;
+    let (loss, name) = match class {
+        Class::Boundary => (Loss::Boundary(Boundary), "monai.BoundaryLoss"),
+        _ => {
+            let log = class == Class::LogHausdorffDt;
+            if log && reduction(kw)? == "sum" {
+                return Err(kw.err("reduction", "'sum' with the log is ln(1 + Σ) over N·C terms: not supported"));
+            }
+            let alpha = kw.f64("alpha", 2.0)?;
+            let name = if log { "monai.LogHausdorffDTLoss" } else { "monai.HausdorffDTLoss" };
+            (Loss::HausdorffDt(HausdorffDt { alpha, log }), name)
+        }
+    };
+    let batch = kw.bool("batch", false)?;
+    let scale = region_scale(kw, &selection, batch, true)?;
+    let classes = ClassOptions { selection, ..ClassOptions::default() };
+    Ok(vec![part(input, name, aggregate(loss, batch).with_classes(classes), scale)])
 }
 
 fn dice_ce(kw: &Kw, c: usize) -> Result<Vec<Part>> {

@@ -87,7 +87,7 @@ pub fn run(args: &[String]) -> Res<()> {
     println!("segloss versus on {} ({}, {}); host clock, median of {reps}", info.name, info.backend, info.device_type);
     println!("{:<20} {:<18} {:>12} {:>14} {:>16}", "workload", "shape", "forward ms", "fwd+bwd ms", "f64 ref ms");
     for (g, r) in &rows {
-        let shape = format!("{}x{}x{}x{}", g.shape[0], g.shape[1], g.shape[2], g.shape[3]);
+        let shape = segloss::bench::shape_label(&g.shape);
         let reference = r.as_ref().map_or("-".into(), |r| format!("{:.1}", r.forward_backward * 1e3));
         println!(
             "{:<20} {:<18} {:>12.1} {:>14.1} {:>16}",
