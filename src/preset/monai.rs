@@ -119,7 +119,7 @@ fn input_with_background(kw: &Kw, c: usize, background: bool) -> Result<(InputSp
         (_, true) => TargetKind::OneHot,
         _ => TargetKind::Float,
     };
-    let ignore = if kw.keys_has("ignore_index") { kw.opt_i64("ignore_index")?.map(|x| x as f64) } else { None };
+    let ignore = kw.opt_i64("ignore_index")?.map(|x| x as f64);
     if ignore.is_some() && c > 1 && !onehot_y {
         return Err(kw.err("ignore_index", "with one-hot targets (to_onehot_y=False) it is not supported"));
     }
@@ -129,12 +129,6 @@ fn input_with_background(kw: &Kw, c: usize, background: bool) -> Result<(InputSp
         ClassSelection::All
     };
     Ok((InputSpec { activation, target, ignore }, selection))
-}
-
-impl Kw<'_> {
-    fn keys_has(&self, key: &str) -> bool {
-        self.map.contains_key(key)
-    }
 }
 
 fn selected(selection: &ClassSelection, c: usize) -> usize {
@@ -270,7 +264,7 @@ fn focal_parts(kw: &Kw, c: usize, softmax: bool) -> Result<Vec<Part>> {
     let onehot_y = kw.bool("to_onehot_y", false)? && c > 1;
     let include_bg = kw.bool("include_background", true)?;
     let selection = if !include_bg && c > 1 { ClassSelection::NoBackground } else { ClassSelection::All };
-    let ignore = if kw.keys_has("ignore_index") { kw.opt_i64("ignore_index")?.map(|x| x as f64) } else { None };
+    let ignore = kw.opt_i64("ignore_index")?.map(|x| x as f64);
     if ignore.is_some() && c > 1 && !onehot_y {
         return Err(kw.err("ignore_index", "with one-hot targets (to_onehot_y=False) it is not supported"));
     }
