@@ -73,6 +73,8 @@ struct Planes {
     /// p and t of every selected plane.
     p: Vec<f64>,
     t: Vec<f64>,
+    /// Multiclass: the softmax of every class of every pixel, `[N, C, pixels]` (for the way back).
+    softmax: Vec<f64>,
 }
 
 fn unsupported(term: &TermOptions, what: &str) -> Error {
@@ -95,6 +97,7 @@ fn planes(input: &Input, term: &TermOptions) -> Result<Planes> {
     let which: Vec<(usize, usize)> =
         (0..shape.n).flat_map(|i| term.classes.selected(classes).into_iter().map(move |c| (i, c))).collect();
     let (mut p, mut t) = (Vec::with_capacity(which.len() * hw), Vec::with_capacity(which.len() * hw));
+    let mut all = Vec::new();
     match input {
         Input::Binary(b) => {
             if b.ignore.is_some() {
@@ -113,14 +116,14 @@ fn planes(input: &Input, term: &TermOptions) -> Result<Planes> {
             if m.ignore_index.is_some() {
                 return Err(unsupported(term, "an ignore_index"));
             }
-            let soft = softmax(m.logits, shape.n, classes, hw);
+            all = softmax(m.logits, shape.n, classes, hw);
             for &(i, c) in &which {
-                p.extend_from_slice(&soft[(i * classes + c) * hw..(i * classes + c + 1) * hw]);
+                p.extend_from_slice(&all[(i * classes + c) * hw..(i * classes + c + 1) * hw]);
                 t.extend((0..hw).map(|j| (m.target.get(i * hw + j) as usize == c) as u8 as f64));
             }
         }
     }
-    Ok(Planes { pixels: hw, spatial, which, p, t })
+    Ok(Planes { pixels: hw, spatial, which, p, t, softmax: all })
 }
 
 /// Softmax over the classes of `[N, C, pixels]` logits, in f64.
@@ -182,7 +185,7 @@ fn back_to_input(input: &Input, planes: &Planes, dp: &[f64]) -> Vec<f32> {
             for (k, &(i, cls)) in planes.which.iter().enumerate() {
                 dfull[(i * c + cls) * hw..(i * c + cls + 1) * hw].copy_from_slice(&dp[k * hw..(k + 1) * hw]);
             }
-            let soft = softmax(m.logits, n, c, hw);
+            let soft = &planes.softmax;
             let mut g = vec![0.0f32; n * c * hw];
             for i in 0..n {
                 for j in 0..hw {
