@@ -20,7 +20,7 @@ int64 label maps are passed as saved, float32 target maps are passed cast to
 float64 (exact). Exceptions: smp.LovaszLoss runs only in float32 (FLOAT32_ONLY),
 and MONAI's FocalLoss (also inside DiceFocalLoss) casts to float32 internally;
 the notes of those cases say so.
-Params named ``weight`` / ``pos_weight`` are stored as (nested) lists and
+Params named ``weight`` / ``pos_weight`` / ``dist_matrix`` are stored as (nested) lists and
 converted to float64 tensors for the call. A case the installed peer rejects
 is skipped and reported, never stored.
 """
@@ -43,7 +43,8 @@ import torchvision
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore")
 OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "peers"
-TENSOR_PARAMS = {"weight", "pos_weight"}
+TENSOR_PARAMS = {"weight", "pos_weight", "dist_matrix"}
+
 # Peers that cannot run in float64: these cases feed float32 logits (same stored values).
 FLOAT32_ONLY = {
     "smp.LovaszLoss": "smp _lovasz_grad casts to float32 (.float()) and torch.dot rejects float64 x float32, "
@@ -80,7 +81,9 @@ def D(target, shape, ignore=None, absent=False, extreme=False, lovasz=None, prob
       the same with image 0 equal to its (float) target exactly.
     resemble: logits that resemble the target (±2.5 on its one-hot plus noise of σ 1.5), for
       the losses that look at boundaries: blob (N,C,*S float 0/1, one ball per plane) and
-      bloblab1 (N,1,*S int64: balls of classes 1..C-1 on background 0) targets have real ones.
+      bloblab1 (N,1,*S int64: balls of classes 1..C-1 on background 0) and blobhot (the
+      one-hot float N,C,*S of such a map) targets have real ones. With probs="softmax" the
+      resembling logits go through a softmax over the channels (probability inputs).
     """
     return dict(target=target, shape=shape, ignore=ignore, absent=absent, extreme=extreme, lovasz=lovasz, probs=probs,
                 resemble=resemble)
@@ -102,12 +105,14 @@ def make_targets(rng, spec):
         if spec["absent"]:
             t[0, 0] = 0.0
         return t
-    if kind == "bloblab1":
+    if kind in ("bloblab1", "blobhot"):
         t = np.zeros((n, *sp), np.int64)
         for i in range(n):
             for k in range(1, c):
                 if not (spec["absent"] and i == 0 and k == 1):
                     t[i][ball(rng, sp)] = k
+        if kind == "blobhot":
+            return np.stack([(t == k) for k in range(c)], 1).astype(np.float32)
         return t[:, None]
     if kind == "binlab":
         t = (rng.uniform(size=(n, *sp)) < 0.4).astype(np.int64)
@@ -178,7 +183,11 @@ def make_logits(rng, spec, targets):
     if spec["resemble"]:
         onehot = targets.astype(np.float64) if targets.dtype != np.int64 else \
             np.stack([(targets[:, 0] == k) for k in range(c)], 1).astype(np.float64)
-        return (2.5 * (2.0 * onehot - 1.0) + 1.5 * rng.standard_normal(shape)).astype(np.float32)
+        x = 2.5 * (2.0 * onehot - 1.0) + 1.5 * rng.standard_normal(shape)
+        if spec["probs"] == "softmax":
+            x = np.exp(x - x.max(1, keepdims=True))
+            x /= x.sum(1, keepdims=True)
+        return x.astype(np.float32)
     if spec["probs"] is not None:
         p = (1.0 / (1.0 + np.exp(-2.0 * rng.standard_normal(shape)))).astype(np.float32)
         if spec["probs"] == "perfect0":
@@ -448,6 +457,20 @@ CASES = [
     ("vol_monai_HausdorffDTLoss_binary", "monai.HausdorffDTLoss", dict(sigmoid=True), D("blob", (2, 1, 7, 9, 11), resemble=True), "volume"),
     ("vol_monai_BoundaryLoss_multiclass", "monai.BoundaryLoss", dict(softmax=True, to_onehot_y=True), D("bloblab1", (2, 3, 6, 7, 8), resemble=True), "volume"),
     ("vol_monai_LogHausdorffDTLoss_multiclass_batch", "monai.LogHausdorffDTLoss", dict(softmax=True, to_onehot_y=True, batch=True), D("bloblab1", (2, 3, 6, 7, 8), resemble=True), "volume"),
+    # ---------------- clDice: blob targets, predictions resembling them ----------------
+    ("monai_SoftclDiceLoss_probs", "monai.SoftclDiceLoss", dict(), D("blobhot", (2, 2, 17, 19), resemble=True, probs="softmax"), "probabilities, both channels pooled"),
+    ("monai_SoftclDiceLoss_softmax_nobg", "monai.SoftclDiceLoss", dict(softmax=True, to_onehot_y=True, include_background=False, iter_=5, smooth_nr=0.5, smooth_dr=2.0), D("bloblab1", (2, 3, 21, 23), resemble=True, absent=True), "class 1 absent from image 0"),
+    ("monai_SoftclDiceLoss_sigmoid_sum", "monai.SoftclDiceLoss", dict(sigmoid=True, reduction="sum", smooth=1e-2, iter_=0), D("blob", (2, 1, 17, 19), resemble=True, absent=True), "image 0 empty"),
+    ("monai_SoftDiceclDiceLoss_probs", "monai.SoftDiceclDiceLoss", dict(), D("blobhot", (2, 2, 17, 19), resemble=True, probs="softmax"), ""),
+    ("monai_SoftDiceclDiceLoss_softmax_alpha", "monai.SoftDiceclDiceLoss", dict(softmax=True, to_onehot_y=True, iter_=2, alpha=0.3, smooth_nr=2.0), D("bloblab1", (2, 3, 13, 15), resemble=True, absent=True), "class 1 absent from image 0"),
+    ("monai_SoftDiceclDiceLoss_sigmoid_sum", "monai.SoftDiceclDiceLoss", dict(sigmoid=True, reduction="sum", include_background=False), D("blob", (2, 3, 11, 13), resemble=True), ""),
+    ("vol_monai_SoftclDiceLoss", "monai.SoftclDiceLoss", dict(sigmoid=True), D("blob", (2, 2, 7, 9, 11), resemble=True), "volume"),
+    ("vol_monai_SoftDiceclDiceLoss", "monai.SoftDiceclDiceLoss", dict(softmax=True, to_onehot_y=True, iter_=2, alpha=0.7, include_background=False), D("bloblab1", (1, 3, 6, 7, 8), resemble=True), "volume"),
+    # ---------------- generalized Wasserstein Dice: an asymmetric matrix, max != 1 (scaled) ----------------
+    ("monai_GeneralizedWassersteinDiceLoss_default", "monai.GeneralizedWassersteinDiceLoss", dict(dist_matrix=[[0.0, 1.0, 2.0], [1.5, 0.0, 1.0], [2.5, 0.5, 0.0]]), D("bloblab1", (2, 3, 13, 15), resemble=True), ""),
+    ("monai_GeneralizedWassersteinDiceLoss_gdl_sum", "monai.GeneralizedWassersteinDiceLoss", dict(dist_matrix=[[0.0, 1.0, 2.0], [1.5, 0.0, 1.0], [2.5, 0.5, 0.0]], weighting_mode="GDL", reduction="sum"), D("bloblab1", (2, 3, 13, 15), resemble=True, absent=True), "class 1 absent from image 0"),
+    ("monai_GeneralizedWassersteinDiceLoss_unit_smooth", "monai.GeneralizedWassersteinDiceLoss", dict(dist_matrix=[[0.0, 1.0, 1.0, 0.5], [1.0, 0.0, 0.5, 1.0], [1.0, 0.5, 0.0, 1.0], [0.5, 1.0, 1.0, 0.0]], smooth_nr=0.5, smooth_dr=2.0), D("lab1", MC), "max 1: not scaled"),
+    ("vol_monai_GeneralizedWassersteinDiceLoss", "monai.GeneralizedWassersteinDiceLoss", dict(dist_matrix=[[0.0, 1.0, 2.0], [1.5, 0.0, 1.0], [2.5, 0.5, 0.0]], weighting_mode="GDL"), D("bloblab1", (2, 3, 6, 7, 8), resemble=True), "volume"),
     # ---------------- volumes [N, C, D, H, W] ----------------
     ("vol_monai_DiceLoss_binary", "monai.DiceLoss", dict(sigmoid=True), D("bin", VBIN), "volume"),
     ("vol_monai_DiceLoss_multiclass_batch", "monai.DiceLoss", dict(softmax=True, to_onehot_y=True, batch=True), D("lab1", VMC, absent=True), "volume"),

@@ -30,6 +30,12 @@ pub fn check(terms: &[Term], layout: &Layout) -> Result<()> {
                 layout.mode
             )));
         }
+        if term.classes.class_distances.is_some() && !def.takes_class_distances() {
+            return Err(Error::InvalidRequest(format!(
+                "term {i}: class distances (ClassOptions::class_distances) are read by the Wasserstein Dice loss only, not by {}",
+                term.loss.name()
+            )));
+        }
         def.check_classes(&term.classes).map_err(|why| Error::InvalidRequest(format!("term {i}: {why}")))?;
     }
     Ok(())

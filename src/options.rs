@@ -56,6 +56,10 @@ pub struct ClassOptions {
     /// kornia's `dice_loss(average="micro")`): the statistics are Σ_c w_c·S_c and the loss is
     /// evaluated once on them, instead of averaging per-class losses.
     pub pool: bool,
+    /// Distances between the classes, a C×C matrix row-major, `M[target·C + predicted]`: the
+    /// generalized Wasserstein Dice loss's ground cost (no other loss takes it); none means
+    /// every confusion costs 1 (M = 1 − I).
+    pub class_distances: Option<Vec<f64>>,
 }
 
 impl Default for ClassOptions {
@@ -66,6 +70,7 @@ impl Default for ClassOptions {
             selection: ClassSelection::All,
             absent: AbsentClass::Smoothed,
             pool: false,
+            class_distances: None,
         }
     }
 }
@@ -76,6 +81,15 @@ impl ClassOptions {
         for &w in self.weights.iter().flatten() {
             check::non_negative("ClassOptions", "weights", w)?;
         }
+        for &d in self.class_distances.iter().flatten() {
+            check::non_negative("ClassOptions", "class_distances", d)?;
+        }
+        if let Some(m) = &self.class_distances {
+            if !m.iter().any(|&d| d > 0.0) {
+                let why = "has no positive distance (it is scaled by its maximum)";
+                return Err(check::invalid("ClassOptions", "class_distances", 0.0, why));
+            }
+        }
         Ok(())
     }
 
@@ -85,6 +99,15 @@ impl ClassOptions {
                 return Err(Error::InvalidRequest(format!(
                     "term {term}: {} class weights for {classes} classes",
                     w.len()
+                )));
+            }
+        }
+        if let Some(m) = &self.class_distances {
+            if m.len() != classes * classes {
+                return Err(Error::InvalidRequest(format!(
+                    "term {term}: {} class distances for {classes} classes (a {classes}x{classes} matrix has {})",
+                    m.len(),
+                    classes * classes
                 )));
             }
         }

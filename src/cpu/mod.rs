@@ -10,6 +10,7 @@
 //! | radix sort | `radix_count.wgsl` + `radix_scatter.wgsl` | [`sort::sort_pairs`] |
 //! | Lovasz hinge / softmax | `lovasz_*.wgsl` (+ sort, scan) | [`lovasz::lovasz_hinge`], [`lovasz::lovasz_softmax`] |
 //! | prefix scan | `scan_reduce.wgsl` + `scan_apply.wgsl` | [`sort::prefix_scan`] |
+//! | soft skeleton (clDice) | none: host f64 on every engine | [`skeleton::Skeleton`] ([`skeleton::soft_erode`], [`skeleton::soft_dilate`]) |
 //! | distance transform | `edt_init.wgsl` + `edt_axis.wgsl` (per axis) | [`edt::edt_init`], [`edt::edt_axis`]: [`edt::squared_distance_transform`] |
 
 pub mod classes;
@@ -17,6 +18,7 @@ pub mod edt;
 pub mod grad;
 pub mod lovasz;
 pub mod pixel;
+pub mod skeleton;
 pub mod sort;
 pub mod stats;
 

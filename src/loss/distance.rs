@@ -16,12 +16,12 @@
 //! per-pixel sums and the gradient (∂/∂p, then through the sigmoid or the softmax) run on the
 //! host in f64 on both engines. 2-D and 3-D images; no ignore value, no class weights.
 
+use super::planes::{back_to_input, need_2d_or_3d, only_selection, planes, Planes};
 use super::{Catalogued, Family, Keywords, LossDef, Runner, StandaloneLoss};
 use crate::check::non_negative;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::input::Input;
 use crate::options::{ClassOptions, TermOptions};
-use crate::InputKind;
 
 /// Hausdorff distance-transform loss: mean of (p − t)²·(d_p^α + d_t^α) (MONAI `HausdorffDTLoss`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,86 +62,6 @@ pub(crate) fn edt(runner: Runner, mask: &[u8], shape: &[usize], spacing: &[f64],
     }
 }
 
-/// Probabilities and targets of the selected planes, plane after plane, and the gradient's
-/// way back to the input.
-struct Planes {
-    /// Pixels per plane and the spatial dims.
-    pixels: usize,
-    spatial: Vec<usize>,
-    /// (image, class) of each selected plane.
-    which: Vec<(usize, usize)>,
-    /// p and t of every selected plane.
-    p: Vec<f64>,
-    t: Vec<f64>,
-    /// Multiclass: the softmax of every class of every pixel, `[N, C, pixels]` (for the way back).
-    softmax: Vec<f64>,
-}
-
-fn unsupported(term: &TermOptions, what: &str) -> Error {
-    Error::InvalidRequest(format!("term {}: the distance losses do not take {what}", term.index))
-}
-
-fn planes(input: &Input, term: &TermOptions) -> Result<Planes> {
-    let (shape, classes) = match input {
-        Input::Binary(b) => (b.shape, b.channels),
-        Input::Multiclass(m) => (m.shape, m.classes),
-    };
-    let spatial = shape.spatial().to_vec();
-    if spatial.len() != 2 && spatial.len() != 3 {
-        return Err(Error::InvalidRequest(format!(
-            "term {}: the distance losses need 2-D or 3-D images; got spatial dims {spatial:?}",
-            term.index
-        )));
-    }
-    let hw = shape.pixels();
-    let which: Vec<(usize, usize)> =
-        (0..shape.n).flat_map(|i| term.classes.selected(classes).into_iter().map(move |c| (i, c))).collect();
-    let (mut p, mut t) = (Vec::with_capacity(which.len() * hw), Vec::with_capacity(which.len() * hw));
-    let mut all = Vec::new();
-    match input {
-        Input::Binary(b) => {
-            if b.ignore.is_some() {
-                return Err(unsupported(term, "an ignore value"));
-            }
-            for &(i, c) in &which {
-                let at = (i * classes + c) * hw;
-                for j in at..at + hw {
-                    let x = b.input[j] as f64;
-                    p.push(if b.input_kind == InputKind::Logits { 1.0 / (1.0 + (-x).exp()) } else { x });
-                    t.push(b.target[j] as f64);
-                }
-            }
-        }
-        Input::Multiclass(m) => {
-            if m.ignore_index.is_some() {
-                return Err(unsupported(term, "an ignore_index"));
-            }
-            all = softmax(m.logits, shape.n, classes, hw);
-            for &(i, c) in &which {
-                p.extend_from_slice(&all[(i * classes + c) * hw..(i * classes + c + 1) * hw]);
-                t.extend((0..hw).map(|j| (m.target.get(i * hw + j) as usize == c) as u8 as f64));
-            }
-        }
-    }
-    Ok(Planes { pixels: hw, spatial, which, p, t, softmax: all })
-}
-
-/// Softmax over the classes of `[N, C, pixels]` logits, in f64.
-fn softmax(logits: &[f32], n: usize, c: usize, hw: usize) -> Vec<f64> {
-    let mut out = vec![0.0; logits.len()];
-    for i in 0..n {
-        for j in 0..hw {
-            let at = |k: usize| (i * c + k) * hw + j;
-            let max = (0..c).map(|k| logits[at(k)] as f64).fold(f64::NEG_INFINITY, f64::max);
-            let sum: f64 = (0..c).map(|k| (logits[at(k)] as f64 - max).exp()).sum();
-            for k in 0..c {
-                out[at(k)] = (logits[at(k)] as f64 - max).exp() / sum;
-            }
-        }
-    }
-    out
-}
-
 /// For each mask (plane after plane), each pixel's distance to the other side of it: the
 /// distance to the background inside, to the foreground outside (`inside`, `outside`), both
 /// 0 on a plane that is empty or full. Two transforms per mask, in one batch.
@@ -161,46 +81,6 @@ fn two_sided(runner: Runner, masks: &[u8], planes: usize, spatial: &[usize]) -> 
     Ok((inside, outside))
 }
 
-/// ∂L/∂p per selected pixel back to the input's layout: through the sigmoid, as is for
-/// probabilities, or through the softmax (every class of the pixel).
-fn back_to_input(input: &Input, planes: &Planes, dp: &[f64]) -> Vec<f32> {
-    let hw = planes.pixels;
-    match input {
-        Input::Binary(b) => {
-            let mut g = vec![0.0f32; b.input.len()];
-            for (k, &(i, c)) in planes.which.iter().enumerate() {
-                let at = (i * b.channels + c) * hw;
-                for j in 0..hw {
-                    let p = planes.p[k * hw + j];
-                    let slope = if b.input_kind == InputKind::Logits { p * (1.0 - p) } else { 1.0 };
-                    g[at + j] = (dp[k * hw + j] * slope) as f32;
-                }
-            }
-            g
-        }
-        Input::Multiclass(m) => {
-            let c = m.classes;
-            let n = m.shape.n;
-            let mut dfull = vec![0.0f64; n * c * hw];
-            for (k, &(i, cls)) in planes.which.iter().enumerate() {
-                dfull[(i * c + cls) * hw..(i * c + cls + 1) * hw].copy_from_slice(&dp[k * hw..(k + 1) * hw]);
-            }
-            let soft = &planes.softmax;
-            let mut g = vec![0.0f32; n * c * hw];
-            for i in 0..n {
-                for j in 0..hw {
-                    let at = |k: usize| (i * c + k) * hw + j;
-                    let dot: f64 = (0..c).map(|k| dfull[at(k)] * soft[at(k)]).sum();
-                    for k in 0..c {
-                        g[at(k)] = (soft[at(k)] * (dfull[at(k)] - dot)) as f32;
-                    }
-                }
-            }
-            g
-        }
-    }
-}
-
 /// The mean of per-pixel terms over the selected planes and its gradient: `term(k, j)` gives
 /// (value, ∂value/∂p) of pixel j of plane k.
 fn mean_and_grad(
@@ -213,7 +93,7 @@ fn mean_and_grad(
 ) -> (f64, Option<Vec<f32>>) {
     let count = planes.p.len();
     if count == 0 {
-        return (0.0, grad.then(|| vec![0.0; input_len(input)]));
+        return (0.0, grad.then(|| vec![0.0; input.len()]));
     }
     let mut sum = 0.0;
     let mut dp: Vec<f64> = Vec::with_capacity(if grad { count } else { 0 });
@@ -232,23 +112,6 @@ fn mean_and_grad(
         back_to_input(input, planes, &dp)
     });
     (value, gradient)
-}
-
-fn input_len(input: &Input) -> usize {
-    match input {
-        Input::Binary(b) => b.input.len(),
-        Input::Multiclass(m) => m.logits.len(),
-    }
-}
-
-/// Class options the distance losses take: the selection only.
-fn only_selection(classes: &ClassOptions) -> std::result::Result<(), String> {
-    let ClassOptions { weights, normalize_weights: _, selection: _, absent: _, pool } = classes;
-    match (weights, pool) {
-        (Some(_), _) => Err("class weights are not supported by the distance losses".into()),
-        (_, true) => Err("pooled classes are not supported by the distance losses".into()),
-        _ => Ok(()),
-    }
 }
 
 impl LossDef for HausdorffDt {
@@ -279,6 +142,7 @@ impl StandaloneLoss for HausdorffDt {
         grad: bool,
     ) -> Result<(f64, Option<Vec<f32>>)> {
         let planes = planes(input, opts)?;
+        need_2d_or_3d(&planes, opts, "the distance losses")?;
         let masks: Vec<u8> =
             planes.p.iter().map(|&p| (p > 0.5) as u8).chain(planes.t.iter().map(|&t| (t > 0.5) as u8)).collect();
         let (inside, outside) = two_sided(runner, &masks, 2 * planes.which.len(), &planes.spatial)?;
@@ -317,6 +181,7 @@ impl StandaloneLoss for Boundary {
         grad: bool,
     ) -> Result<(f64, Option<Vec<f32>>)> {
         let planes = planes(input, opts)?;
+        need_2d_or_3d(&planes, opts, "the distance losses")?;
         let masks: Vec<u8> = planes.t.iter().map(|&t| (t > 0.5) as u8).collect();
         let (inside, outside) = two_sided(runner, &masks, planes.which.len(), &planes.spatial)?;
         // s = −(d_inside − 1) inside, d_outside outside; 0 on empty and full planes.

@@ -16,6 +16,7 @@
 
 mod bce;
 mod bce_dice;
+mod cldice;
 mod combo;
 mod common;
 mod cross_entropy;
@@ -27,14 +28,17 @@ mod generalized_dice;
 mod iou;
 mod lovasz;
 mod mcc;
+mod planes;
 pub(crate) mod segment;
 mod tversky;
+mod wasserstein;
 
 use crate::options::ClassOptions;
 use crate::stats::Coefficients;
 pub use common::{Reduction, TpForm};
 pub use generalized_dice::GdlWeighting;
 pub(crate) use segment::SegmentLoss;
+pub use wasserstein::WassersteinWeighting;
 
 use crate::error::Result;
 use crate::finalize::FinalizeSpec;
@@ -59,6 +63,10 @@ pub(crate) trait LossDef {
     /// Checks the term's class options against the loss (`Err`: why they do not fit).
     fn check_classes(&self, _classes: &ClassOptions) -> std::result::Result<(), String> {
         Ok(())
+    }
+    /// Whether the loss reads `ClassOptions::class_distances` (the others refuse them).
+    fn takes_class_distances(&self) -> bool {
+        false
     }
     /// Claims the per-pixel parameters the loss needs from the fused pass.
     fn claim_pixel_params(&self, _claims: &mut PixelClaims) -> Result<()> {
@@ -239,6 +247,10 @@ catalogue! {
     HausdorffDt(distance::HausdorffDt),
     /// Boundary loss (Kervadec et al. 2019; MONAI's form).
     Boundary(distance::Boundary),
+    /// Soft clDice, alone or mixed with soft Dice (Shit et al. 2021; MONAI's form).
+    ClDice(cldice::ClDice),
+    /// Generalized Wasserstein Dice (Fidon et al. 2017; multiclass; MONAI's form).
+    WassersteinDice(wasserstein::WassersteinDice),
 }
 
 pub(crate) use distance::edt;

@@ -42,7 +42,8 @@ pub(crate) fn term_spec(i: usize, term: &Term, classes: usize, mode: Mode) -> Re
             spec.kind
         ))
     })?;
-    let ClassOptions { weights, normalize_weights, selection: _, absent, pool } = options;
+    // Class distances belong to the Wasserstein Dice loss, a standalone loss plans refuse.
+    let ClassOptions { weights, normalize_weights, selection: _, absent, pool, class_distances: _ } = options;
     if *pool {
         return Err(unsupported("pooled classes (ClassOptions::pool)".into()));
     }

@@ -11,8 +11,8 @@
 use super::{part, Activation, InputSpec, Kw, Part, Scale, TargetKind};
 use crate::error::Result;
 use crate::loss::{
-    Bce, Boundary, CrossEntropy, Dice, Focal, GdlWeighting, GeneralizedDice, HausdorffDt, Loss, Mcc, Reduction, TpForm,
-    Tversky,
+    Bce, Boundary, ClDice, CrossEntropy, Dice, Focal, GdlWeighting, GeneralizedDice, HausdorffDt, Loss, Mcc, Reduction,
+    TpForm, Tversky, WassersteinDice, WassersteinWeighting,
 };
 use crate::options::{ClassOptions, ClassSelection};
 use crate::pixel::FocalForm;
@@ -31,6 +31,9 @@ pub(crate) enum Class {
     HausdorffDt,
     LogHausdorffDt,
     Boundary,
+    SoftClDice,
+    SoftDiceClDice,
+    WassersteinDice,
 }
 
 pub(crate) const NAMES: &[&str] = &[
@@ -45,6 +48,9 @@ pub(crate) const NAMES: &[&str] = &[
     "HausdorffDTLoss",
     "LogHausdorffDTLoss",
     "BoundaryLoss",
+    "SoftclDiceLoss",
+    "SoftDiceclDiceLoss",
+    "GeneralizedWassersteinDiceLoss",
 ];
 
 pub(crate) fn class(name: &str) -> Option<Class> {
@@ -60,6 +66,9 @@ pub(crate) fn class(name: &str) -> Option<Class> {
         "HausdorffDTLoss" => Class::HausdorffDt,
         "LogHausdorffDTLoss" => Class::LogHausdorffDt,
         "BoundaryLoss" => Class::Boundary,
+        "SoftclDiceLoss" => Class::SoftClDice,
+        "SoftDiceclDiceLoss" => Class::SoftDiceClDice,
+        "GeneralizedWassersteinDiceLoss" => Class::WassersteinDice,
         _ => return None,
     })
 }
@@ -78,6 +87,12 @@ pub(crate) fn keywords(c: Class) -> Vec<&'static str> {
         Class::HausdorffDt | Class::LogHausdorffDt => &["alpha"],
         Class::Boundary => &[],
         Class::GeneralizedDiceFocal => &["w_type", "gamma", "weight", "lambda_gdl", "lambda_focal"],
+        // No `batch`: MONAI's clDice losses do not take it.
+        Class::SoftClDice => return [ACT, &["reduction", "smooth_nr", "smooth_dr", "iter_", "smooth"]].concat(),
+        Class::SoftDiceClDice => {
+            return [ACT, &["reduction", "smooth_nr", "smooth_dr", "iter_", "smooth", "alpha"]].concat();
+        }
+        Class::WassersteinDice => return vec!["dist_matrix", "weighting_mode", "reduction", "smooth_nr", "smooth_dr"],
         Class::Focal => {
             return vec![
                 "include_background",
@@ -451,6 +466,8 @@ pub(crate) fn parts(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
             Ok(std::iter::once(gdl).chain(focal).collect())
         }
         Class::HausdorffDt | Class::LogHausdorffDt | Class::Boundary => distance(class, kw, c),
+        Class::SoftClDice | Class::SoftDiceClDice => cldice(class, kw, c),
+        Class::WassersteinDice => wasserstein_dice(kw, c),
         Class::Mcc => {
             let (input, selection) = region_input(kw, c)?;
             let loss = Loss::Mcc(Mcc {
@@ -500,6 +517,75 @@ fn distance(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
     let scale = region_scale(kw, &selection, batch, true)?;
     let classes = ClassOptions { selection, ..ClassOptions::default() };
     Ok(vec![part(input, name, aggregate(loss, batch).with_classes(classes), scale)])
+}
+
+/// `SoftclDiceLoss` and `SoftDiceclDiceLoss` (MONAI 1.6.1): clDice of each image over its
+/// selected channels pooled, the mean (`reduction="sum"`: the sum) over the images; the latter
+/// adds (1 − alpha)·`DiceLoss` with the same activation, classes and smoothing (whose
+/// defaults are 1 here, not DiceLoss's 1e-5), so it is composed of the two parts.
+fn cldice(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
+    let iterations = kw.f64("iter_", 3.0)?;
+    if !(0.0..=1024.0).contains(&iterations) || iterations.fract() != 0.0 {
+        return Err(kw.err("iter_", "must be a whole number in 0..=1024"));
+    }
+    let (input, selection) = input_with_background(kw, c, true)?;
+    let loss = Loss::ClDice(ClDice {
+        iterations: iterations as u32,
+        smooth_nr: kw.f64("smooth_nr", 1.0)?,
+        smooth_dr: kw.f64("smooth_dr", 1.0)?,
+        smooth: kw.f64("smooth", 1e-4)?,
+    });
+    let scale = match reduction(kw)? {
+        "sum" => Scale { images: 1, ..Scale::default() },
+        _ => Scale::default(),
+    };
+    let classes = ClassOptions { selection, pool: true, ..ClassOptions::default() };
+    let term = loss.per_image().with_classes(classes);
+    if class == Class::SoftClDice {
+        return Ok(vec![part(input, "monai.SoftclDiceLoss", term, scale)]);
+    }
+    let alpha = kw.f64("alpha", 0.5)?;
+    if !(0.0..=1.0).contains(&alpha) {
+        return Err(kw.err("alpha", "must be in [0, 1] (MONAI raises)"));
+    }
+    let mut map = kw.map.clone();
+    for key in ["smooth_nr", "smooth_dr"] {
+        map.entry(key).or_insert(serde_json::Value::from(1.0));
+    }
+    let dice = dice_part(&Kw { preset: kw.preset, map: &map }, c, None)?;
+    let cl = part(input, "monai.SoftDiceclDiceLoss.cldice", term, scale);
+    Ok(vec![
+        named(dice, "monai.SoftDiceclDiceLoss.dice", 1.0 - alpha),
+        named(cl, "monai.SoftDiceclDiceLoss.cldice", alpha),
+    ])
+}
+
+/// `GeneralizedWassersteinDiceLoss`: softmax logits and a class map, per image;
+/// `dist_matrix` C×C (scaled by its maximum by the loss, as MONAI does).
+fn wasserstein_dice(kw: &Kw, c: usize) -> Result<Vec<Part>> {
+    let Some(matrix) = kw.opt_list("dist_matrix")? else {
+        return Err(kw.err("dist_matrix", "is required: the C x C matrix of distances between the classes"));
+    };
+    let weighting = match kw.choice("weighting_mode", "default", &["default", "GDL"])? {
+        "GDL" => WassersteinWeighting::Gdl,
+        _ => WassersteinWeighting::Default,
+    };
+    let loss = Loss::WassersteinDice(WassersteinDice {
+        weighting,
+        smooth_nr: kw.f64("smooth_nr", 1e-5)?,
+        smooth_dr: kw.f64("smooth_dr", 1e-5)?,
+    });
+    let scale = match reduction(kw)? {
+        "sum" => Scale { images: 1, ..Scale::default() },
+        _ => Scale::default(),
+    };
+    // Checked last: the keywords above do not depend on the batch's channels.
+    if matrix.len() != c * c {
+        return Err(kw.err("dist_matrix", format!("must be {c} x {c} for {c} classes")));
+    }
+    let input = InputSpec { activation: Activation::Softmax, target: TargetKind::ClassMap, ignore: None };
+    let classes = ClassOptions { class_distances: Some(matrix), ..ClassOptions::default() };
+    Ok(vec![part(input, "monai.GeneralizedWassersteinDiceLoss", loss.per_image().with_classes(classes), scale)])
 }
 
 fn dice_ce(kw: &Kw, c: usize) -> Result<Vec<Part>> {

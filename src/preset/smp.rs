@@ -107,6 +107,7 @@ fn class_options(kw: &Kw, mode: &str, absent: AbsentClass) -> Result<ClassOption
         selection: classes.map_or(ClassSelection::All, ClassSelection::Only),
         absent,
         pool: false,
+        class_distances: None,
     })
 }
 
