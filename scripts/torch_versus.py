@@ -49,6 +49,9 @@ def peers():
         out["hausdorff_dt"] = ("MONAI HausdorffDTLoss (scipy EDT)", hd, False)
         out["hausdorff_dt_3d"] = ("MONAI HausdorffDTLoss (scipy EDT)", hd, False)
         out["boundary"] = ("MONAI BoundaryLoss (scipy EDT)", monai.losses.BoundaryLoss(sigmoid=True), False)
+        cl = monai.losses.SoftclDiceLoss(sigmoid=True)
+        out["cldice"] = ("MONAI SoftclDiceLoss", cl, False)
+        out["cldice_3d"] = ("MONAI SoftclDiceLoss", cl, False)
     return out
 
 

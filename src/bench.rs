@@ -388,6 +388,7 @@ pub fn versus_workloads(divide: usize) -> Vec<Workload> {
         terms,
     };
     let hausdorff = || vec![Loss::HausdorffDt(loss::HausdorffDt::default()).per_image()];
+    let cldice = || vec![Loss::ClDice(loss::ClDice::default()).per_image()];
     vec![
         w("dice", &binary, false, vec![batch(Loss::Dice(loss::Dice::default()))]),
         w("five_losses", &binary, false, five),
@@ -398,6 +399,8 @@ pub fn versus_workloads(divide: usize) -> Vec<Workload> {
         w("hausdorff_dt", &images, false, hausdorff()),
         w("hausdorff_dt_3d", &volumes, false, hausdorff()),
         w("boundary", &images, false, vec![Loss::Boundary(loss::Boundary).per_image()]),
+        w("cldice", &images, false, cldice()),
+        w("cldice_3d", &volumes, false, cldice()),
     ]
 }
 

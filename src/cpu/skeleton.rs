@@ -26,26 +26,31 @@ fn strides(dims: &[usize]) -> Vec<usize> {
 
 /// The extremum of each element's 3-window along `axis` (clipped at the border) and where it
 /// is: the first element of the window, in increasing coordinate, that `better` cannot beat.
-fn along_axis(x: &[f64], dims: &[usize], axis: usize, better: fn(f64, f64) -> bool) -> (Vec<f64>, Vec<usize>) {
+/// Rows of the axis are visited in memory order (the inner loop runs over contiguous
+/// elements whatever the axis).
+fn along_axis(x: &[f64], dims: &[usize], axis: usize, better: impl Fn(f64, f64) -> bool) -> (Vec<f64>, Vec<usize>) {
     let stride = strides(dims)[axis];
     let n = dims[axis];
     let mut value = vec![0.0; x.len()];
     let mut at = vec![0; x.len()];
-    for j in 0..x.len() {
-        let c = (j / stride) % n;
-        let first = if c > 0 { j - stride } else { j };
-        let last = if c + 1 < n { j + stride } else { j };
-        let (mut best, mut where_) = (x[first], first);
-        let mut k = first + stride;
-        while k <= last {
-            if better(x[k], best) {
-                best = x[k];
-                where_ = k;
+    for base in (0..x.len()).step_by(stride * n) {
+        for c in 0..n {
+            let (lo, hi) = (c.saturating_sub(1), (c + 1).min(n - 1));
+            for off in 0..stride {
+                let first = base + lo * stride + off;
+                let (mut best, mut where_) = (x[first], first);
+                for k in lo + 1..=hi {
+                    let e = base + k * stride + off;
+                    if better(x[e], best) {
+                        best = x[e];
+                        where_ = e;
+                    }
+                }
+                let j = base + c * stride + off;
+                value[j] = best;
+                at[j] = where_;
             }
-            k += stride;
         }
-        value[j] = best;
-        at[j] = where_;
     }
     (value, at)
 }
@@ -63,10 +68,14 @@ fn erode_axes(x: &[f64], dims: &[usize]) -> Vec<(Vec<f64>, Vec<usize>)> {
     (0..dims.len()).map(|a| along_axis(x, dims, a, less)).collect()
 }
 
+/// The nested elementwise minimum of the per-axis minima.
+fn nested_min(axes: &[(Vec<f64>, Vec<usize>)], len: usize) -> Vec<f64> {
+    (0..len).map(|j| axes.iter().map(|(v, _)| v[j]).fold(f64::INFINITY, f64::min)).collect()
+}
+
 /// Soft erosion: the nested elementwise minimum of the per-axis 3-window minima.
 pub fn soft_erode(x: &[f64], dims: &[usize]) -> Vec<f64> {
-    let axes = erode_axes(x, dims);
-    (0..x.len()).map(|j| axes.iter().map(|(v, _)| v[j]).fold(f64::INFINITY, f64::min)).collect()
+    nested_min(&erode_axes(x, dims), x.len())
 }
 
 /// The share of each axis in the nested minimum at one element: `min(a, b)` gives all to the
@@ -88,10 +97,14 @@ fn erode_shares(values: &[f64], shares: &mut [f64]) {
 
 /// The gradient of [`soft_erode`] at `x` given the gradient of its output.
 pub fn soft_erode_backward(x: &[f64], dims: &[usize], gy: &[f64]) -> Vec<f64> {
-    let axes = erode_axes(x, dims);
-    let mut gx = vec![0.0; x.len()];
-    let (mut values, mut shares) = (vec![0.0; dims.len()], vec![0.0; dims.len()]);
-    for j in 0..x.len() {
+    erode_backward(&erode_axes(x, dims), gy)
+}
+
+/// [`soft_erode_backward`] from the per-axis minima and their positions.
+fn erode_backward(axes: &[(Vec<f64>, Vec<usize>)], gy: &[f64]) -> Vec<f64> {
+    let mut gx = vec![0.0; gy.len()];
+    let (mut values, mut shares) = (vec![0.0; axes.len()], vec![0.0; axes.len()]);
+    for j in 0..gy.len() {
         if gy[j] == 0.0 {
             continue;
         }
@@ -127,19 +140,25 @@ pub fn soft_dilate(x: &[f64], dims: &[usize]) -> Vec<f64> {
 
 /// The gradient of [`soft_dilate`] at `x` given the gradient of its output.
 pub fn soft_dilate_backward(x: &[f64], dims: &[usize], gy: &[f64]) -> Vec<f64> {
-    let (_, at) = dilate_with_argmax(x, dims);
-    let mut gx = vec![0.0; x.len()];
+    dilate_backward(&dilate_with_argmax(x, dims).1, gy)
+}
+
+/// [`soft_dilate_backward`] from the position of each window's maximum.
+fn dilate_backward(at: &[usize], gy: &[f64]) -> Vec<f64> {
+    let mut gx = vec![0.0; gy.len()];
     for (j, &g) in gy.iter().enumerate() {
         gx[at[j]] += g;
     }
     gx
 }
 
-/// One step of the skeleton: its image, that image's erosion, the image minus its opening
-/// (before the relu) and the skeleton before the step (empty at step 0).
+/// One step of the skeleton, what its backward needs: the per-axis minima of the image's
+/// erosion and their positions, where each window of the opening's dilation took its
+/// maximum, the image minus its opening (before the relu) and the skeleton before the step
+/// (empty at step 0).
 struct Step {
-    image: Vec<f64>,
-    eroded: Vec<f64>,
+    erosion_axes: Vec<(Vec<f64>, Vec<usize>)>,
+    dilation_at: Vec<usize>,
     residue: Vec<f64>,
     skel_before: Vec<f64>,
 }
@@ -148,7 +167,6 @@ struct Step {
 pub struct Skeleton {
     /// The soft skeleton.
     pub skel: Vec<f64>,
-    dims: Vec<usize>,
     steps: Vec<Step>,
 }
 
@@ -163,8 +181,9 @@ impl Skeleton {
         let mut skel: Vec<f64> = Vec::new();
         let mut image = x.to_vec();
         for k in 0..=iterations {
-            let eroded = soft_erode(&image, dims);
-            let opened = soft_dilate(&eroded, dims);
+            let erosion_axes = erode_axes(&image, dims);
+            let eroded = nested_min(&erosion_axes, image.len());
+            let (opened, dilation_at) = dilate_with_argmax(&eroded, dims);
             let residue: Vec<f64> = image.iter().zip(&opened).map(|(a, b)| a - b).collect();
             let skel_before = std::mem::take(&mut skel);
             skel = if k == 0 {
@@ -179,15 +198,14 @@ impl Skeleton {
                     })
                     .collect()
             };
-            let next = eroded.clone();
-            steps.push(Step { image: std::mem::replace(&mut image, next), eroded, residue, skel_before });
+            image = eroded;
+            steps.push(Step { erosion_axes, dilation_at, residue, skel_before });
         }
-        Skeleton { skel, dims: dims.to_vec(), steps }
+        Skeleton { skel, steps }
     }
 
     /// ∂L/∂x given ∂L/∂skel.
     pub fn backward(&self, g_skel: &[f64]) -> Vec<f64> {
-        let dims = &self.dims;
         let mut g_skel = g_skel.to_vec();
         // The gradient of the next step's image, which is this step's erosion.
         let mut g_next = vec![0.0; g_skel.len()];
@@ -206,9 +224,9 @@ impl Skeleton {
                 g_residue[j] = if r > 0.0 { g_delta } else { 0.0 };
             }
             let g_opened: Vec<f64> = g_residue.iter().map(|g| -g).collect();
-            let mut g_eroded = soft_dilate_backward(&step.eroded, dims, &g_opened);
+            let mut g_eroded = dilate_backward(&step.dilation_at, &g_opened);
             g_eroded.iter_mut().zip(&g_next).for_each(|(a, b)| *a += b);
-            let mut g_image = soft_erode_backward(&step.image, dims, &g_eroded);
+            let mut g_image = erode_backward(&step.erosion_axes, &g_eroded);
             g_image.iter_mut().zip(&g_residue).for_each(|(a, b)| *a += b);
             g_next = g_image;
         }

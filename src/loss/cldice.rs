@@ -13,7 +13,7 @@
 //! the selected classes pooled into it (`ClassOptions::pool`, MONAI's form) or averaged class
 //! by class. The skeletons run on the host in f64 on every engine.
 
-use super::planes::{back_to_input, need_2d_or_3d, planes, Planes};
+use super::planes::{back_to_input, need_2d_or_3d, per_plane, planes, Planes};
 use super::{Catalogued, Family, Keywords, LossDef, Runner, StandaloneLoss};
 use crate::cpu::skeleton::Skeleton;
 use crate::error::Result;
@@ -141,21 +141,30 @@ impl StandaloneLoss for ClDice {
         if count == 0 {
             return Ok((0.0, grad.then(|| vec![0.0; input.len()])));
         }
-        let plane = |v: &[f64], k: usize| v[k * hw..(k + 1) * hw].to_vec();
-        let mut sums = vec![Sums::default(); count];
-        let mut skel_t = Vec::with_capacity(planes.which.len() * hw);
-        for k in 0..planes.which.len() {
-            let (p, t) = (plane(&planes.p, k), plane(&planes.t, k));
-            let sp = Skeleton::of(&p, &dims, iters).skel;
-            let st = Skeleton::of(&t, &dims, iters).skel;
-            let s = &mut sums[of[k]];
+        // Per plane: its share of the sums, S_t, and — the backward through S_p being linear
+        // in ∂L/∂S_p = a·t + b, with (a, b) known only once every plane is summed — the way
+        // back of t and of 1, so that no skeleton outlives its plane.
+        let results = per_plane(planes.which.len(), |k| {
+            let (p, t) = (&planes.p[k * hw..(k + 1) * hw], &planes.t[k * hw..(k + 1) * hw]);
+            let sp = Skeleton::of(p, &dims, iters);
+            let st = Skeleton::of(t, &dims, iters).skel;
+            let mut s = Sums::default();
             for j in 0..hw {
-                s.skel_p_t += sp[j] * t[j];
-                s.skel_p += sp[j];
+                s.skel_p_t += sp.skel[j] * t[j];
+                s.skel_p += sp.skel[j];
                 s.skel_t_p += st[j] * p[j];
                 s.skel_t += st[j];
             }
-            skel_t.extend(st);
+            let back = grad.then(|| (sp.backward(t), sp.backward(&vec![1.0; hw])));
+            (s, st, back)
+        });
+        let mut sums = vec![Sums::default(); count];
+        for (k, (s, _, _)) in results.iter().enumerate() {
+            let total = &mut sums[of[k]];
+            total.skel_p_t += s.skel_p_t;
+            total.skel_p += s.skel_p;
+            total.skel_t_p += s.skel_t_p;
+            total.skel_t += s.skel_t;
         }
         let segs: Vec<Segment> = sums.iter().map(|s| self.segment(s)).collect();
         let value = segs.iter().map(|s| s.value).sum::<f64>() / count as f64;
@@ -164,13 +173,12 @@ impl StandaloneLoss for ClDice {
         }
         let scale = opts.weight / count as f64;
         let mut dp = Vec::with_capacity(planes.p.len());
-        for k in 0..planes.which.len() {
-            let (p, t) = (plane(&planes.p, k), plane(&planes.t, k));
-            let seg = &segs[of[k]];
-            let skeleton = Skeleton::of(&p, &dims, iters);
-            let g_skel: Vec<f64> = t.iter().map(|&t| seg.skel_p_per_t * t + seg.skel_p_const).collect();
-            let through = skeleton.backward(&g_skel);
-            dp.extend((0..hw).map(|j| scale * (seg.p_per_skel_t * skel_t[k * hw + j] + through[j])));
+        for (k, (_, st, back)) in results.iter().enumerate() {
+            let (seg, (of_t, of_one)) = (&segs[of[k]], back.as_ref().expect("computed with grad"));
+            dp.extend((0..hw).map(|j| {
+                let through = seg.skel_p_per_t * of_t[j] + seg.skel_p_const * of_one[j];
+                scale * (seg.p_per_skel_t * st[j] + through)
+            }));
         }
         Ok((value, Some(back_to_input(input, &planes, &dp))))
     }

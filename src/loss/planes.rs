@@ -142,3 +142,20 @@ pub(super) fn need_2d_or_3d(planes: &Planes, term: &TermOptions, what: &str) -> 
         ))),
     }
 }
+
+/// `f(k)` for every plane k, spread over the host's cores (planes are independent).
+pub(super) fn per_plane<T: Send>(count: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(count.max(1));
+    if threads <= 1 {
+        return (0..count).map(f).collect();
+    }
+    let chunk = count.div_ceil(threads);
+    std::thread::scope(|scope| {
+        let f = &f;
+        let handles: Vec<_> = (0..count)
+            .step_by(chunk)
+            .map(|start| scope.spawn(move || (start..(start + chunk).min(count)).map(f).collect::<Vec<T>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("a plane worker panicked")).collect()
+    })
+}

@@ -11,9 +11,11 @@ const HELP: &str = "\
 segloss versus [--json] [--reps N] [--divide K] [--no-reference] [--only NAME[,NAME…]]
     forward and forward+backward host time of the side-by-side workloads (Dice binary
     8x1x512x512, five losses summed, Lovasz hinge per image, Dice and Dice+CE C=19 4x19x256x512,
-    Lovasz softmax C=19) on the default adapter and on the f64 reference; --divide K divides
+    Lovasz softmax C=19; Hausdorff DT, boundary and clDice on 8x1x256x256 and, _3d, on
+    2x1x64x128x128) on the default adapter and on the f64 reference; --divide K divides
     H and W by K; --only keeps the named workloads (dice, five_losses, lovasz_hinge, dice_mc,
-    dice_ce_mc, lovasz_softmax_mc). scripts/torch_versus.py runs PyTorch's peers on the same shapes from the JSON.
+    dice_ce_mc, lovasz_softmax_mc, hausdorff_dt, hausdorff_dt_3d, boundary, cldice, cldice_3d).
+    scripts/torch_versus.py runs PyTorch's peers on the same shapes from the JSON.
     example: segloss versus --json --reps 5 > segloss.json && python3 scripts/torch_versus.py segloss.json
 ";
 
