@@ -1,5 +1,6 @@
 //! Reading label masks and predictions from PNG (8- and 16-bit grayscale, palette images as
-//! class indices, sub-byte depths unpacked) and `.npy`, and writing RGB overlay PNGs.
+//! class indices, sub-byte depths unpacked), `.npy` and NIfTI-1 (`.nii`, `.nii.gz`: labels),
+//! and writing RGB overlay PNGs.
 
 use super::npy::{Npy, NpyData};
 use std::path::Path;
@@ -100,6 +101,9 @@ pub fn probe_volume(path: &Path) -> Result<Probe, String> {
 }
 
 fn probe_as(path: &Path, volume: bool) -> Result<Probe, String> {
+    if super::nifti::is_nifti(path) {
+        return npy_dims(&super::nifti::probe(path)?.shape, false, volume);
+    }
     match extension(path).as_deref() {
         Some("png") => {
             let reader = png_reader(path, u64::MAX)?;
@@ -110,7 +114,7 @@ fn probe_as(path: &Path, volume: bool) -> Result<Probe, String> {
             let (shape, float) = Npy::probe(path).map_err(|e| e.0)?;
             npy_dims(&shape, float, volume)
         }
-        _ => Err("not a .png or .npy file".into()),
+        _ => Err("not a .png, .npy, .nii or .nii.gz file".into()),
     }
 }
 
@@ -224,17 +228,35 @@ fn read_npy_as(path: &Path, max_values: u64, volume: bool) -> Result<Mask, Strin
     Ok(Mask::Scores { c, h, w, values })
 }
 
-/// Reads a mask by extension (.png or .npy).
+/// Reads a mask by extension (.png, .npy, .nii, .nii.gz).
 pub fn read_mask(path: &Path) -> Result<Mask, String> {
     read_mask_limited(path, u64::MAX)
 }
 
 /// [`read_mask`] with a budget of values (H·W, times C for scores) checked on the header.
 pub fn read_mask_limited(path: &Path, max_values: u64) -> Result<Mask, String> {
+    read_mask_as(path, max_values, false)
+}
+
+/// A NIfTI-1 label image or (with `volume`) volume, its slices stacked as `.npy` volumes are.
+fn read_nifti(path: &Path, max_values: u64, volume: bool) -> Result<Mask, String> {
+    let p = npy_dims(&super::nifti::probe(path)?.shape, false, volume)?;
+    over_budget(&p, max_values)?;
+    let (shape, values) = super::nifti::read_labels(path, max_values)?;
+    if npy_dims(&shape, false, volume)? != p {
+        return Err("the file changed while it was read".into());
+    }
+    Ok(Mask::Labels { h: p.d * p.h, w: p.w, values })
+}
+
+fn read_mask_as(path: &Path, max_values: u64, volume: bool) -> Result<Mask, String> {
+    if super::nifti::is_nifti(path) {
+        return read_nifti(path, max_values, volume);
+    }
     match extension(path).as_deref() {
         Some("png") => read_png_limited(path, max_values),
-        Some("npy") => read_npy_limited(path, max_values),
-        _ => Err("not a .png or .npy file".into()),
+        Some("npy") => read_npy_as(path, max_values, volume),
+        _ => Err("not a .png, .npy, .nii or .nii.gz file".into()),
     }
 }
 
@@ -242,10 +264,7 @@ pub fn read_mask_limited(path: &Path, max_values: u64) -> Result<Mask, String> {
 /// volume: `Mask::Labels` with its D slices stacked (`h` = D·H rows; [`probe_volume`] gives
 /// D). Everything else as [`read_mask_limited`].
 pub fn read_mask_volume_limited(path: &Path, max_values: u64) -> Result<Mask, String> {
-    match extension(path).as_deref() {
-        Some("npy") => read_npy_as(path, max_values, true),
-        _ => read_mask_limited(path, max_values),
-    }
+    read_mask_as(path, max_values, true)
 }
 
 /// Writes an 8-bit RGB PNG.

@@ -1,6 +1,7 @@
-//! Reading and writing masks and arrays: `.npy` and PNG.
+//! Reading and writing masks and arrays: `.npy`, PNG and NIfTI-1 label volumes.
 
 pub mod mask;
+pub mod nifti;
 pub mod npy;
 
 /// Opens `path` for reading if it is a regular file (or a link to one), with its length.

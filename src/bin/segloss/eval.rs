@@ -42,7 +42,9 @@ USAGE:
 
 Files are paired by name (stem): pred/img7.png with gt/img7.png (or .npy). Ground truth:
 PNG (8- or 16-bit grayscale, palette images as class indices) or integer .npy [H,W], or
-[D,H,W] for a 3-D volume (prediction and ground truth of the same shape; NIfTI is not read).
+[D,H,W] for a 3-D volume (prediction and ground truth of the same shape), or NIfTI-1 labels
+(.nii / .nii.gz, single file, integer or whole-number voxels; pixdim is not applied: give
+--spacing dz,dy,dx).
 Predictions: the same, or float .npy scores: [H,W] probabilities (logits with --logits) for
 binary, [C,H,W] logits/scores for multiclass (argmax); for scores the losses are reported too.
 Binary mode (no --num-classes): ground truth > 0 is foreground; a prediction map of 0/1 is
@@ -253,15 +255,15 @@ fn list(dir: &Path, skipped: &mut Vec<(String, String)>) -> Res<BTreeMap<String,
         let path = entry.path();
         let name = entry.file_name();
         let lossy = name.to_string_lossy().to_ascii_lowercase();
-        if !(lossy.ends_with(".png") || lossy.ends_with(".npy")) {
+        let Some(suffix) = [".png", ".npy", ".nii", ".nii.gz"].into_iter().find(|s| lossy.ends_with(s)) else {
             continue;
-        }
+        };
         let shown = path.display().to_string();
         let Some(name) = name.to_str() else {
             skipped.push((shown, "the file name is not valid UTF-8".into()));
             continue;
         };
-        let stem = &name[..name.len() - 4];
+        let stem = &name[..name.len() - suffix.len()];
         if stem.is_empty() {
             skipped.push((shown, "no name before the extension".into()));
             continue;
