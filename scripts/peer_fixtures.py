@@ -371,6 +371,7 @@ CASES = [
     # ---------------- monai FocalLoss ----------------
     ("monai_FocalLoss_binary", "monai.FocalLoss", dict(), D("bin", BIN), FOCAL32),
     ("monai_FocalLoss_multilabel_alpha", "monai.FocalLoss", dict(alpha=0.25, gamma=2.0), D("ml", ML), FOCAL32),
+    ("monai_FocalLoss_multilabel_alpha_list", "monai.FocalLoss", dict(alpha=[0.25, 0.5, 1.5], gamma=1.5), D("ml", ML, absent=True), "sigmoid: targets 1 weighted by alpha[c], 0 by 1; " + FOCAL32),
     ("monai_FocalLoss_multilabel_weight_sum", "monai.FocalLoss", dict(weight=[0.5, 1.0, 2.0], reduction="sum"), D("ml", ML, absent=True), FOCAL32),
     ("monai_FocalLoss_multilabel_soft", "monai.FocalLoss", dict(gamma=1.5), D("soft", ML), FOCAL32),
     ("monai_FocalLoss_multiclass_softmax", "monai.FocalLoss", dict(use_softmax=True, to_onehot_y=True), D("lab1", MC, absent=True), "mean over N*C*H*W; " + FOCAL32),

@@ -191,6 +191,15 @@ fn fully_ignored_images_count_as_the_peers_count_them() {
             1.0 - 0.25 / 1e-5,
             false,
         ),
+        // Class weights multiply every class's 1 − nr/dr (MONAI does not normalise them):
+        // the ignored image counts mean(w)·(1 − nr/dr), mean(w) = 1.5.
+        (
+            "monai.DiceLoss",
+            serde_json::json!({"softmax": true, "to_onehot_y": true, "ignore_index": 255, "smooth_nr": 0.25,
+                               "smooth_dr": 2.0, "weight": [0.5, 1.0, 3.0]}),
+            1.5 * (1.0 - 0.25 / 2.0),
+            false,
+        ),
         ("smp.LovaszLoss", serde_json::json!({"mode": "binary", "per_image": true, "ignore_index": 255}), 0.0, true),
     ];
     for (name, params, v, binary) in cases {
