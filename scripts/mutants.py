@@ -223,6 +223,12 @@ MUTANTS = [
     ("nifti_vox_offset_ignored", "NIfTI voxels read right after the header, whatever vox_offset says",
      [("src/io/nifti.rs", "r.take((h.vox_offset - HEADER) as u64)", "r.take(4)")],
      ["nifti"]),
+    ("skeleton_dilate_last_max", "the skeleton's dilation sends a tied window's gradient to its last maximum",
+     [("src/cpu/skeleton.rs", "along_axis(&value, dims, axis, greater)", "along_axis(&value, dims, axis, |a, b| a >= b)")],
+     ["skeleton_losses", "presets"]),
+    ("skeleton_min_tie_to_left", "the erosion's nested minimum gives a tie wholly to the left side, not halves",
+     [("src/cpu/skeleton.rs", "_ => (0.5, 0.5),", "_ => (1.0, 0.0),")],
+     ["skeleton_losses", "presets"]),
 ]
 
 

@@ -83,7 +83,9 @@ def D(target, shape, ignore=None, absent=False, extreme=False, lovasz=None, prob
       the losses that look at boundaries: blob (N,C,*S float 0/1, one ball per plane) and
       bloblab1 (N,1,*S int64: balls of classes 1..C-1 on background 0) and blobhot (the
       one-hot float N,C,*S of such a map) targets have real ones. With probs="softmax" the
-      resembling logits go through a softmax over the channels (probability inputs).
+      resembling logits go through a softmax over the channels (probability inputs); with
+      probs="quant" the probabilities are 0.8 / 0.2 on / off the target, a quarter of them 0.5
+      (ties everywhere: the pooling's tie-breaking decides the gradient).
     """
     return dict(target=target, shape=shape, ignore=ignore, absent=absent, extreme=extreme, lovasz=lovasz, probs=probs,
                 resemble=resemble)
@@ -184,6 +186,10 @@ def make_logits(rng, spec, targets):
         onehot = targets.astype(np.float64) if targets.dtype != np.int64 else \
             np.stack([(targets[:, 0] == k) for k in range(c)], 1).astype(np.float64)
         x = 2.5 * (2.0 * onehot - 1.0) + 1.5 * rng.standard_normal(shape)
+        if spec["probs"] == "quant":  # probabilities on three levels: pooling windows full of ties
+            x = np.where(onehot > 0.5, 0.8, 0.2)
+            x[rng.uniform(size=shape) < 0.25] = 0.5
+            return x.astype(np.float32)
         if spec["probs"] == "softmax":
             x = np.exp(x - x.max(1, keepdims=True))
             x /= x.sum(1, keepdims=True)
@@ -465,6 +471,9 @@ CASES = [
     ("monai_SoftDiceclDiceLoss_probs", "monai.SoftDiceclDiceLoss", dict(), D("blobhot", (2, 2, 17, 19), resemble=True, probs="softmax"), ""),
     ("monai_SoftDiceclDiceLoss_softmax_alpha", "monai.SoftDiceclDiceLoss", dict(softmax=True, to_onehot_y=True, iter_=2, alpha=0.3, smooth_nr=2.0), D("bloblab1", (2, 3, 13, 15), resemble=True, absent=True), "class 1 absent from image 0"),
     ("monai_SoftDiceclDiceLoss_sigmoid_sum", "monai.SoftDiceclDiceLoss", dict(sigmoid=True, reduction="sum", include_background=False), D("blob", (2, 3, 11, 13), resemble=True), ""),
+    ("monai_SoftclDiceLoss_tied_probs", "monai.SoftclDiceLoss", dict(), D("blob", (2, 2, 13, 15), resemble=True, probs="quant"), "three probability levels: ties in every pooling window"),
+    ("monai_SoftDiceclDiceLoss_tied_probs", "monai.SoftDiceclDiceLoss", dict(iter_=2), D("blob", (2, 3, 11, 13), resemble=True, probs="quant"), "three probability levels"),
+    ("vol_monai_SoftclDiceLoss_tied_probs", "monai.SoftclDiceLoss", dict(iter_=2), D("blob", (1, 2, 6, 7, 8), resemble=True, probs="quant"), "volume; three probability levels"),
     ("vol_monai_SoftclDiceLoss", "monai.SoftclDiceLoss", dict(sigmoid=True), D("blob", (2, 2, 7, 9, 11), resemble=True), "volume"),
     ("vol_monai_SoftDiceclDiceLoss", "monai.SoftDiceclDiceLoss", dict(softmax=True, to_onehot_y=True, iter_=2, alpha=0.7, include_background=False), D("bloblab1", (1, 3, 6, 7, 8), resemble=True), "volume"),
     # ---------------- generalized Wasserstein Dice: an asymmetric matrix, max != 1 (scaled) ----------------
