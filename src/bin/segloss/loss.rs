@@ -20,8 +20,8 @@ segloss loss --logits L.npy --targets T.npy [--grad-out G.npy] [--grad-dtype f32
     keyword arguments (smp.DiceLoss, monai.DiceCELoss, kornia.focal_loss,
     torchvision.sigmoid_focal_loss, ...). VALUE is JSON (1e-5, true, [1,2], null) or a bare string.
     SPEC.json: [{\"loss\": NAME, \"params\": {...}, \"weight\": 1.0}, ...], the weighted sum of the terms.
-    Logits: float16/32/64 [N,C,H,W] (or [N,C,L]); targets: float32/64 of the logits' shape, or an
-    integer class map int64/int32/uint8/uint16 [N,H,W] or [N,1,H,W].
+    Logits: float16/32/64 [N,C,*spatial] ([N,C,L], [N,C,H,W] or [N,C,D,H,W]); targets: float32/64 of
+    the logits' shape, or an integer class map int64/int32/uint8/uint16 [N,*spatial] or [N,1,*spatial].
     example: segloss loss --logits x.npy --targets y.npy smp.DiceLoss mode=multiclass
 ";
 
