@@ -281,8 +281,16 @@ fn row_loss(t: TermSpec, s: Sums) -> Lc {
 }
 
 fn unknown_kind() -> Lc {
-    let nan = bitcast<f32>(0x7fc00000u);
+    let nan = nan_f32();
     return Lc(nan, coef_scaled(coef_zero(), nan));
+}
+
+// A quiet NaN made at run time: a NaN (or infinite) const-expression is a shader-creation
+// error in WGSL — Chrome's compiler (Tint) rejects `bitcast<f32>(0x7fc00000u)`, naga accepts
+// it — and a `var` is never a const-expression.
+fn nan_f32() -> f32 {
+    var bits = 0x7fc00000u;
+    return bitcast<f32>(bits);
 }
 
 fn class_weight(t: TermSpec, k: u32) -> f32 {
@@ -627,10 +635,10 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
     // 3. outputs.
     if (lid == 0u) {
-        out[0] = select(total, bitcast<f32>(0x7fc00000u), bad);
+        out[0] = select(total, nan_f32(), bad);
         if (bad) {
             for (var ti = 0u; ti < params.wg_per_seg; ti++) {
-                out[1u + ti] = bitcast<f32>(0x7fc00000u);
+                out[1u + ti] = nan_f32();
             }
         }
     }

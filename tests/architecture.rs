@@ -181,3 +181,24 @@ fn no_file_over_700_lines_without_a_reason_at_its_top() {
         );
     }
 }
+
+/// No shader builds a NaN or an infinity from a constant (`bitcast<f32>(0x7fc00000u)`): WGSL
+/// makes a non-finite const-expression a shader-creation error, which Chrome's compiler (Tint)
+/// enforces and naga does not — so only a browser would see it (it did: `finalize.wgsl`).
+#[test]
+fn no_shader_bitcasts_a_literal_to_a_float() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut all = Vec::new();
+    files(&root.join("shaders"), "wgsl", &mut all);
+    for path in all {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            let literal = code.split("bitcast<f32>(").skip(1).any(|rest| {
+                let arg: String = rest.chars().take_while(|&ch| ch != ')').collect();
+                arg.trim().trim_end_matches('u').trim_start_matches("0x").chars().all(|ch| ch.is_ascii_hexdigit())
+            });
+            assert!(!literal, "{}:{}: a float bitcast from a literal: {}", path.display(), i + 1, line.trim());
+        }
+    }
+}

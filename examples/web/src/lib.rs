@@ -1,0 +1,51 @@
+//! The page's code: a segloss engine created asynchronously on the browser's WebGPU adapter,
+//! one plan (value and gradient of three losses) encoded into the page's own command encoder,
+//! the results read back without blocking (`gpu::read_buffer_async`). Nothing here blocks:
+//! on the web nothing may.
+
+mod case;
+
+use segloss::{gpu, wgpu, BufferAt, Engine, PlanDesc, PlanIo};
+use wasm_bindgen::prelude::*;
+
+/// Runs the case on WebGPU; the JSON line of [`case::report`], or the error's text.
+#[wasm_bindgen]
+pub async fn run() -> Result<String, JsValue> {
+    run_case().await.map_err(|e| JsValue::from_str(&e.to_string()))
+}
+
+async fn run_case() -> segloss::Result<String> {
+    let engine = Engine::new_async().await?;
+    let (x, t) = case::inputs();
+    let plan = engine.plan(PlanDesc::binary(&case::DIMS, case::terms())?.with_gradient())?;
+    let (device, queue) = engine.device().expect("Engine::new_async gives a GPU engine");
+    let buffer = |size: u64, usage: wgpu::BufferUsages| {
+        device.create_buffer(&wgpu::BufferDescriptor { label: None, size, usage, mapped_at_creation: false })
+    };
+    let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+    let staging = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+    let bytes = x.len() as u64 * 4;
+    let values_bytes = plan.desc().values_bytes();
+    let (xb, tb, gb, vb) =
+        (buffer(bytes, storage), buffer(bytes, storage), buffer(bytes, storage), buffer(values_bytes, storage));
+    let (vs, gs) = (buffer(values_bytes, staging), buffer(bytes, staging));
+    queue.write_buffer(&xb, 0, bytemuck::cast_slice(&x));
+    queue.write_buffer(&tb, 0, bytemuck::cast_slice(&t));
+    let mut encoder = device.create_command_encoder(&Default::default());
+    let io = PlanIo {
+        logits: BufferAt::new(&xb, 0),
+        targets: BufferAt::new(&tb, 0),
+        values: BufferAt::new(&vb, 0),
+        grad: Some(BufferAt::new(&gb, 0)),
+    };
+    plan.encode(&mut encoder, &io)?;
+    encoder.copy_buffer_to_buffer(&vb, 0, &vs, 0, Some(values_bytes));
+    encoder.copy_buffer_to_buffer(&gb, 0, &gs, 0, Some(bytes));
+    queue.submit([encoder.finish()]);
+    let values: Vec<f32> = bytemuck::pod_collect_to_vec(&gpu::read_buffer_async(device, &vs, ..).await?);
+    let grad: Vec<f32> = bytemuck::pod_collect_to_vec(&gpu::read_buffer_async(device, &gs, ..).await?);
+    let terms: Vec<f64> = values[1..=case::terms().len()].iter().map(|&v| v as f64).collect();
+    let info = engine.info();
+    let adapter = format!("{} ({}, {}, sort {:?})", info.name, info.backend, info.device_type, info.sort);
+    Ok(case::report(&adapter, values[0] as f64, &terms, &grad))
+}
