@@ -6,7 +6,8 @@
 3. serves `examples/web/` on 127.0.0.1 and opens it in headless Chromium with WebGPU on its
    SwiftShader adapter; the page runs a segloss plan (value and gradient) on WebGPU, shows the
    result and posts it to /result;
-4. compares the two: every value and the gradient's norm within 1e-5 relative.
+4. compares the two: for a binary and a multiclass (class map) plan, every value and the
+   gradient's norm within 1e-5 relative.
 
 Exit status 0 only if the page answered in time and the numbers agree; every failure says
 which step failed. Needs: the wasm32 target, wasm-bindgen-cli 0.2.130 (the version pinned in
@@ -118,20 +119,22 @@ def main():
     if "error" in web:
         fail(f"the page reported an error: {web['error']}")
     bad = []
-    if web["grad_len"] != native["grad_len"]:
-        bad.append(f"gradient length {web['grad_len']} vs {native['grad_len']}")
-    for key in ("total", "grad_norm"):
-        if not close(web[key], native[key]):
-            bad.append(f"{key} {web[key]} vs {native[key]}")
-    if len(web["values"]) != len(native["values"]):
-        bad.append("the number of values differs")
-    for i, (w, n) in enumerate(zip(web["values"], native["values"])):
-        if not close(w, n):
-            bad.append(f"term {i} {w} vs {n}")
+    for case in ("binary", "multiclass"):
+        w, n = web[case], native[case]
+        if w["grad_len"] != n["grad_len"]:
+            bad.append(f"{case}: gradient length {w['grad_len']} vs {n['grad_len']}")
+        for key in ("total", "grad_norm"):
+            if not close(w[key], n[key]):
+                bad.append(f"{case}: {key} {w[key]} vs {n[key]}")
+        if len(w["values"]) != len(n["values"]):
+            bad.append(f"{case}: the number of values differs")
+        for i, (a, b) in enumerate(zip(w["values"], n["values"])):
+            if not close(a, b):
+                bad.append(f"{case}: term {i} {a} vs {b}")
     if bad:
         fail("; ".join(bad))
-    print(f"web_test: ok — adapter '{web['adapter']}', {len(web['values'])} terms and the gradient's norm "
-          f"within {REL:g} of the native f64 reference")
+    print(f"web_test: ok — adapter '{web['binary']['adapter']}': a binary and a multiclass plan, every term "
+          f"and the gradient's norm within {REL:g} of the native f64 reference")
 
 
 if __name__ == "__main__":
