@@ -229,6 +229,10 @@ MUTANTS = [
     ("skeleton_min_tie_to_left", "the erosion's nested minimum gives a tie wholly to the left side, not halves",
      [("src/cpu/skeleton.rs", "_ => (0.5, 0.5),", "_ => (1.0, 0.0),")],
      ["skeleton_losses", "presets"]),
+    # --- the second fresh cargo-mutants sample's survivor (2026-12-07) ---
+    ("cm_softmax_focal_nobg_lists_c", "cargo-mutants: MONAI softmax focal without background builds C, not C − 1, class weights",
+     [("src/preset/monai.rs", "Some((0..c - 1).map(|k| a.as_ref()", "Some((0..c / 1).map(|k| a.as_ref()")],
+     ["presets"]),
 ]
 
 
