@@ -233,6 +233,9 @@ MUTANTS = [
     ("cm_softmax_focal_nobg_lists_c", "cargo-mutants: MONAI softmax focal without background builds C, not C − 1, class weights",
      [("src/preset/monai.rs", "Some((0..c - 1).map(|k| a.as_ref()", "Some((0..c / 1).map(|k| a.as_ref()")],
      ["presets"]),
+    ("cm_nifti_budget_equal", "cargo-mutants: the NIfTI reader's own budget check `>` → `==`",
+     [("src/io/nifti.rs", "    if h.voxels() > max_values {", "    if h.voxels() == max_values {")],
+     ["nifti"]),
 ]
 
 

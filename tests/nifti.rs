@@ -204,6 +204,17 @@ fn declared_sizes_are_checked_before_allocating() {
     std::fs::write(&path, gz(&huge)).unwrap();
     let err = read_mask_volume_limited(&path, 1 << 24).unwrap_err();
     assert!(err.contains("budget"), "{err}");
+    // The reader's own check, without the mask layer's probe in front of it: a budget one
+    // voxel short is refused, the exact budget is read.
+    let exact = nifti(&[4, 3, 2], 2, 8, true, 352, &[1u8; 24]);
+    for (bytes, name) in [(exact.clone(), "plain"), (gz(&exact), "gzip")] {
+        let err = segloss::io::nifti::parse(&bytes, 23).unwrap_err();
+        assert!(err.contains("24 voxels, above the pixel budget of 23"), "{name}: {err}");
+        assert_eq!(segloss::io::nifti::parse(&bytes, 24).unwrap(), (vec![2, 3, 4], vec![1i64; 24]), "{name}");
+    }
+    let exact_path = dir.join("exact.nii");
+    std::fs::write(&exact_path, &exact).unwrap();
+    assert!(segloss::io::nifti::read_labels(&exact_path, 23).unwrap_err().contains("budget"));
     let small = nifti(&[64, 64, 64], 2, 8, true, 352, &[1u8; 1000]);
     std::fs::write(&path, gz(&small)).unwrap();
     let err = read_mask_volume_limited(&path, 1 << 24).unwrap_err();
