@@ -236,6 +236,9 @@ MUTANTS = [
     ("cm_nifti_budget_equal", "cargo-mutants: the NIfTI reader's own budget check `>` → `==`",
      [("src/io/nifti.rs", "    if h.voxels() > max_values {", "    if h.voxels() == max_values {")],
      ["nifti"]),
+    ("cm_class_grad_sad_div", "cargo-mutants: the reference's multiclass Σ|p − t| term divides by the sign (0/0 where p = t)",
+     [("src/cpu/classes.rs", "cf.spp * 2.0 * p[c] + cf.sad * sign +", "cf.spp * 2.0 * p[c] + cf.sad / sign +")],
+     ["multiclass"]),
 ]
 
 

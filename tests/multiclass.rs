@@ -142,6 +142,46 @@ fn multiclass_matches_reference_for_2_3_19_150_classes() {
     }
 }
 
+/// Logits far apart (gaps of 40–900): softmax probabilities of exactly 1 and 0 in f64 and
+/// f32, where p − t is exactly 0 and a sign, a ratio or a log can go wrong; every request's
+/// values and gradient match the reference, and the reference's are finite.
+#[test]
+fn saturated_softmax_matches_reference() {
+    let gpu = gpu();
+    let (n, c, h, w) = (2, 4, 9, 11);
+    let hw = h * w;
+    let map: Vec<u8> = (0..n * hw).map(|j| ((j * 7 + j / 5) % c) as u8).collect();
+    let logits: Vec<f32> = (0..n * c * hw)
+        .map(|j| {
+            let (img, k, p) = (j / (c * hw), (j / hw) % c, j % hw);
+            let label = map[img * hw + p] as usize;
+            // Mostly the label wins by 40 or more; every fifth pixel another class wins by 900.
+            let winner = if p % 5 == 0 { (label + 1) % c } else { label };
+            if k == winner {
+                if p % 5 == 0 {
+                    450.0
+                } else {
+                    40.0 + (p % 3) as f32
+                }
+            } else if p % 5 == 0 {
+                -450.0
+            } else {
+                -(k as f32)
+            }
+        })
+        .collect();
+    let batch = MulticlassBatch::new(&logits, ClassMap::U8(&map), &[n, c, h, w]).unwrap();
+    for req in multiclass_requests(c) {
+        let pp = PixelParams::from_terms(&req).unwrap();
+        let want = Engine::cpu().forward(&batch, &req).unwrap();
+        let (_, coefs) = evaluate(&req, &want.stats, &want.layout).unwrap();
+        let grad = segloss::reference::class_grad_pass(&batch, pp.focal_gamma, &coefs);
+        assert!(grad.iter().all(|g| g.is_finite()), "reference gradient not finite for {req:?}");
+        assert!(want.values.iter().all(|v| v.is_finite()), "reference value not finite for {req:?}");
+    }
+    compare_multiclass(&gpu, "saturated softmax", &batch, &multiclass_requests(c));
+}
+
 #[test]
 fn multiclass_images_larger_than_a_binding_are_split_exactly() {
     let small = gpu_with(EngineOptions { max_storage_binding: Some(64 * 1024), ..Default::default() });
