@@ -10,7 +10,8 @@ mutant survived. Every file is restored after each mutant (also on Ctrl-C).
 Backend: WGPU_BACKEND from the environment (default vulkan). Each mutant rebuilds the crate in
 release mode (~1 min on 2 cores). The results of a run are recorded in TESTING.md.
 
-A mutant is (name, why it is realistic, edits [(file, old, new)], test binaries). `old` must
+A mutant is (name, why it is realistic, edits [(file, old, new)], test binaries; "lib" is the
+crate's unit tests). `old` must
 occur exactly once in its file, so that a mutant which no longer applies is reported, not
 silently skipped.
 """
@@ -239,6 +240,9 @@ MUTANTS = [
     ("cm_class_grad_sad_div", "cargo-mutants: the reference's multiclass Σ|p − t| term divides by the sign (0/0 where p = t)",
      [("src/cpu/classes.rs", "cf.spp * 2.0 * p[c] + cf.sad * sign +", "cf.spp * 2.0 * p[c] + cf.sad / sign +")],
      ["multiclass"]),
+    ("cm_npy_one_dim_tuple", "cargo-mutants: a 1-D .npy shape written as (5) — an int, not a tuple",
+     [("src/io/npy.rs", '            1 => format!("({},)", self.shape[0]),\n', "")],
+     ["lib"]),
 ]
 
 
@@ -278,7 +282,7 @@ def main():
             cmd = ["cargo", "test", "--release", "--no-fail-fast"]
             if not suite:
                 for t in tests:
-                    cmd += ["--test", t]
+                    cmd += ["--lib"] if t == "lib" else ["--test", t]
             rc, out, secs = run(cmd, env)
             # "---- name stdout ----" heads each failing test's output (robust to interleaved stderr).
             failed = sorted(set(re.findall(r"^---- (\S+) stdout ----", out, re.M)))

@@ -371,6 +371,22 @@ fn f16_to_f32(h: u16) -> f32 {
 mod tests {
     use super::*;
 
+    /// The shape is written as a Python tuple, as numpy reads it: `(5,)` for one dimension
+    /// (`(5)` is an int, which numpy refuses), `(2, 3)` otherwise; the header is padded so that
+    /// the data starts on a multiple of 64 bytes.
+    #[test]
+    fn shapes_are_written_as_python_tuples() {
+        for (shape, want) in
+            [(vec![5], "'shape': (5,), }"), (vec![2, 3], "'shape': (2, 3), }"), (vec![], "'shape': (), }")]
+        {
+            let n = shape.iter().product::<usize>();
+            let bytes = Npy { shape, data: NpyData::U8(vec![7; n]) }.to_bytes();
+            let header = String::from_utf8_lossy(&bytes[10..bytes.len() - n]).to_string();
+            assert!(header.contains(want), "{header:?} lacks {want:?}");
+            assert_eq!((bytes.len() - n) % 64, 0, "{header:?}");
+        }
+    }
+
     #[test]
     fn round_trip_and_errors() {
         let a = Npy { shape: vec![2, 3], data: NpyData::F32(vec![1.0, -2.0, 3.5, 0.0, 5.0, 6.0]) };
