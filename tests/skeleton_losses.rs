@@ -214,6 +214,11 @@ fn what_they_refuse() {
     expect_err("clDice smooth_dr 0", cpu.forward(&ml, &[cldice(3, 1.0, 0.0, 1e-4).batch()]), &["smooth_dr", "> 0"]);
     expect_err("clDice smooth 0", cpu.forward(&ml, &[cldice(3, 1.0, 1.0, 0.0).batch()]), &["smooth", "> 0"]);
     expect_err("clDice smooth_nr < 0", cpu.forward(&ml, &[cldice(3, -1.0, 1.0, 1e-4).batch()]), &["smooth_nr"]);
+    expect_err(
+        "clDice iterations 5000",
+        cpu.forward(&ml, &[cldice(5000, 1.0, 1.0, 1e-4).batch()]),
+        &["iterations", "1024"],
+    );
     expect_err("clDice weights", cpu.forward(&ml, &[cl.batch().with_classes(weights.clone())]), &["weights"]);
     expect_err("Wasserstein binary", cpu.forward(&ml, &[wd.batch()]), &["does not apply"]);
     expect_err(

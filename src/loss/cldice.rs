@@ -33,6 +33,16 @@ pub struct ClDice {
     pub smooth: f64,
 }
 
+impl ClDice {
+    /// The most soft erosions accepted: each keeps its intermediate images for the backward.
+    pub const MAX_ITERATIONS: u32 = 1024;
+
+    /// `iterations` from a keyword's number: a whole number in 0..=[`ClDice::MAX_ITERATIONS`].
+    pub(crate) fn iterations_from(x: f64) -> Option<u32> {
+        ((0.0..=Self::MAX_ITERATIONS as f64).contains(&x) && x.fract() == 0.0).then_some(x as u32)
+    }
+}
+
 impl Default for ClDice {
     fn default() -> Self {
         ClDice { iterations: 3, smooth_nr: 1.0, smooth_dr: 1.0, smooth: 1e-4 }
@@ -102,6 +112,10 @@ fn segments(planes: &Planes, opts: &TermOptions) -> (Vec<usize>, usize) {
 
 impl LossDef for ClDice {
     fn validate(&self) -> Result<()> {
+        if self.iterations > Self::MAX_ITERATIONS {
+            let why = "must be at most 1024 (ClDice::MAX_ITERATIONS): each erosion keeps its images";
+            return Err(crate::check::invalid("ClDice", "iterations", self.iterations as f64, why));
+        }
         crate::check::non_negative("ClDice", "smooth_nr", self.smooth_nr)?;
         for (name, v, why) in [
             ("smooth_dr", self.smooth_dr, "must be finite and > 0 (an empty skeleton would give 0/0)"),
@@ -191,17 +205,12 @@ impl Catalogued for ClDice {
 
     fn from_keywords(kw: &dyn Keywords) -> Result<Self> {
         let d = ClDice::default();
-        let iterations = kw.f64("iterations", d.iterations as f64)?;
-        if !(0.0..=1024.0).contains(&iterations) || iterations.fract() != 0.0 {
-            return Err(crate::check::invalid(
-                "cldice",
-                "iterations",
-                iterations,
-                "must be a whole number in 0..=1024",
-            ));
-        }
+        let x = kw.f64("iterations", d.iterations as f64)?;
+        let Some(iterations) = ClDice::iterations_from(x) else {
+            return Err(crate::check::invalid("cldice", "iterations", x, "must be a whole number in 0..=1024"));
+        };
         Ok(ClDice {
-            iterations: iterations as u32,
+            iterations,
             smooth_nr: kw.f64("smooth_nr", d.smooth_nr)?,
             smooth_dr: kw.f64("smooth_dr", d.smooth_dr)?,
             smooth: kw.f64("smooth", d.smooth)?,

@@ -524,13 +524,12 @@ fn distance(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
 /// adds (1 − alpha)·`DiceLoss` with the same activation, classes and smoothing (whose
 /// defaults are 1 here, not DiceLoss's 1e-5), so it is composed of the two parts.
 fn cldice(class: Class, kw: &Kw, c: usize) -> Result<Vec<Part>> {
-    let iterations = kw.f64("iter_", 3.0)?;
-    if !(0.0..=1024.0).contains(&iterations) || iterations.fract() != 0.0 {
+    let Some(iterations) = ClDice::iterations_from(kw.f64("iter_", 3.0)?) else {
         return Err(kw.err("iter_", "must be a whole number in 0..=1024"));
-    }
+    };
     let (input, selection) = input_with_background(kw, c, true)?;
     let loss = Loss::ClDice(ClDice {
-        iterations: iterations as u32,
+        iterations,
         smooth_nr: kw.f64("smooth_nr", 1.0)?,
         smooth_dr: kw.f64("smooth_dr", 1.0)?,
         smooth: kw.f64("smooth", 1e-4)?,
