@@ -58,6 +58,15 @@ struct Sums {
     skel_t: f64,
 }
 
+impl Sums {
+    fn add(&mut self, o: &Sums) {
+        self.skel_p_t += o.skel_p_t;
+        self.skel_p += o.skel_p;
+        self.skel_t_p += o.skel_t_p;
+        self.skel_t += o.skel_t;
+    }
+}
+
 /// A segment's loss and its derivatives: ∂/∂S_p(j) = `skel_p_per_t`·t_j + `skel_p_const`,
 /// ∂/∂p(j) directly = `p_per_skel_t`·S_t(j).
 struct Segment {
@@ -174,11 +183,7 @@ impl StandaloneLoss for ClDice {
         });
         let mut sums = vec![Sums::default(); count];
         for (k, (s, _, _)) in results.iter().enumerate() {
-            let total = &mut sums[of[k]];
-            total.skel_p_t += s.skel_p_t;
-            total.skel_p += s.skel_p;
-            total.skel_t_p += s.skel_t_p;
-            total.skel_t += s.skel_t;
+            sums[of[k]].add(s);
         }
         let segs: Vec<Segment> = sums.iter().map(|s| self.segment(s)).collect();
         let value = segs.iter().map(|s| s.value).sum::<f64>() / count as f64;
