@@ -7,7 +7,7 @@ use crate::input::{Layout, Mode};
 use crate::term::Term;
 
 /// How the logits are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LogitFormat {
     /// 4 bytes each.
     #[default]
@@ -18,7 +18,7 @@ pub enum LogitFormat {
 }
 
 /// How the targets are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TargetFormat {
     /// 4 bytes each, in [0, 1] (soft targets allowed).
     #[default]
