@@ -115,7 +115,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let iou = inter as f64 / union.max(1) as f64;
     let first = first.unwrap_or(f32::NAN);
     println!("loss {first:.4} -> {last:.4} (ratio {:.3}); held-out IoU {iou:.4}", last / first);
-    if !(last <= MAX_LOSS_RATIO * first) || iou < MIN_IOU {
+    // A NaN loss fails too: it is not at most anything.
+    let halved = last <= MAX_LOSS_RATIO * first;
+    if !halved || iou < MIN_IOU {
         return Err(format!(
             "training did not converge: loss ratio {:.3} (at most {MAX_LOSS_RATIO}), held-out IoU {iou:.4} (at least {MIN_IOU})",
             last / first

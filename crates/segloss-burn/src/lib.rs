@@ -36,7 +36,7 @@ mod loss;
 mod ops;
 mod plans;
 
-pub use device::{attach, init};
+pub use device::{attach, engine, init};
 pub use loss::SegLoss;
 #[doc(hidden)]
 pub use ops::scratch_gradients;

@@ -188,7 +188,7 @@ fn encode_and_submit(
                           slot: &mut Option<segloss::wgpu::Buffer>,
                           label|
      -> (segloss::wgpu::Buffer, u64) {
-        if res.offset % align == 0 {
+        if res.offset.is_multiple_of(align) {
             return (res.buffer.clone(), res.offset);
         }
         let own = scratch_buffer(device, slot, bytes, label);
@@ -200,7 +200,7 @@ fn encode_and_submit(
     // A gradient in the same buffer as an input (burn pages several tensors into one buffer)
     // cannot be bound read-write beside it: it goes to segloss's own buffer, then is copied.
     let grad_at = grad.map(|g| {
-        if g.offset % align == 0 && g.buffer != lb && g.buffer != tb {
+        if g.offset.is_multiple_of(align) && g.buffer != lb && g.buffer != tb {
             (g.buffer.clone(), g.offset, None)
         } else {
             SCRATCH_GRADIENTS.fetch_add(1, Ordering::Relaxed);

@@ -6,12 +6,30 @@
 use burn::tensor::{Device, FloatDType, Int, IntDType, Tensor, TensorData};
 use segloss::{BceDice, ClassMap, Dice, DiceCe, Engine, Focal, Iou, Loss, MulticlassBatch, Term, Tversky};
 use segloss_burn::{Error, SegLoss};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// The shared device (burn's runtime can be brought up once per process).
 fn device() -> Device {
     static DEVICE: OnceLock<Device> = OnceLock::new();
     DEVICE.get_or_init(|| segloss_burn::init().expect("burn's wgpu runtime and a segloss engine")).clone()
+}
+
+#[test]
+fn burn_and_segloss_share_the_adapter_that_wgpu_backend_names() {
+    let info = segloss_burn::engine(&device()).unwrap().info().clone();
+    println!("segloss-burn on {} ({}, {})", info.name, info.backend, info.device_type);
+    if let Ok(wanted) = std::env::var("WGPU_BACKEND") {
+        assert!(
+            info.backend.eq_ignore_ascii_case(&wanted),
+            "WGPU_BACKEND={wanted} but burn brought up {}",
+            info.backend
+        );
+    }
+    // The autodiff device is the same device.
+    assert!(Arc::ptr_eq(
+        &segloss_burn::engine(&device().autodiff()).unwrap(),
+        &segloss_burn::engine(&device()).unwrap()
+    ));
 }
 
 struct Rng(u64);
