@@ -284,8 +284,7 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
         let bytes = s.elements as u64 * 4;
         encoder.copy_buffer_to_buffer(&grad_buf, 0, &grad_staging, 0, Some(bytes));
         ctx.queue.submit([encoder.finish()]);
-        let data: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read(&grad_staging, bytes)?);
-        source.place_grad(k, &data, &mut grad);
+        ctx.read_f32_with(&grad_staging, bytes, |data| source.place_grad(k, data, &mut grad))?;
         count.backward_passes += 1;
     }
     Ok((rows, confusion, Some(grad)))

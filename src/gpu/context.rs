@@ -570,6 +570,11 @@ impl GpuContext {
 
     /// Maps `buffer`, copies its first `size` bytes out and unmaps it.
     pub(crate) fn read(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        self.read_with(buffer, size, <[u8]>::to_vec)
+    }
+
+    /// [`GpuContext::read`] without the copy: hands the mapped bytes to `f` in place.
+    pub(crate) fn read_with<T>(&self, buffer: &wgpu::Buffer, size: u64, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
         let slice = buffer.slice(..size);
         let (tx, rx) = std::sync::mpsc::channel();
         slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -581,12 +586,20 @@ impl GpuContext {
         rx.recv()
             .map_err(|e| Error::Gpu { during: "mapping a result buffer", detail: e.to_string() })?
             .map_err(|e| Error::Gpu { during: "mapping a result buffer", detail: e.to_string() })?;
-        let data = slice
+        let out = f(&slice
             .get_mapped_range()
-            .map_err(|e| Error::Gpu { during: "reading a result buffer", detail: e.to_string() })?
-            .to_vec();
+            .map_err(|e| Error::Gpu { during: "reading a result buffer", detail: e.to_string() })?);
         buffer.unmap();
-        Ok(data)
+        Ok(out)
+    }
+
+    /// Reads `size` bytes of f32s from `buffer` (MAP_READ) straight into `put` (the mapped
+    /// range is 8-byte aligned, so this is one copy; a misaligned range is collected first).
+    pub(crate) fn read_f32_with(&self, buffer: &wgpu::Buffer, size: u64, put: impl FnOnce(&[f32])) -> Result<()> {
+        self.read_with(buffer, size, |bytes| match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+            Ok(data) => put(data),
+            Err(_) => put(&bytemuck::pod_collect_to_vec::<u8, f32>(bytes)),
+        })
     }
 
     /// Runs `f` inside Validation and OutOfMemory error scopes: a GPU error becomes `Err`.

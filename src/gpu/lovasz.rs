@@ -487,8 +487,7 @@ pub(crate) fn lovasz_softmax(
             encoder.copy_buffer_to_buffer(g, 0, &staging, 0, Some(bytes));
             arena.upload(&ctx.queue);
             ctx.queue.submit([encoder.finish()]);
-            let data: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read(&staging, bytes)?);
-            super::upload::place_class_chunk(&mut grad, &data, ch, c, hw);
+            ctx.read_f32_with(&staging, bytes, |data| super::upload::place_class_chunk(&mut grad, data, ch, c, hw))?;
         }
         Ok((rows, Some(grad)))
     })
