@@ -112,6 +112,34 @@ fn binary_value_and_gradient_through_autodiff_match_the_reference() {
 }
 
 #[test]
+fn multilabel_probabilities_with_ignored_pixels_match_the_reference() {
+    let device = device().autodiff();
+    let dims = [2, 3, 11, 9];
+    let mut rng = Rng(31);
+    let len: usize = dims.iter().product();
+    let x: Vec<f32> = (0..len).map(|_| (0.02 + 0.96 * rng.uniform()) as f32).collect();
+    let t: Vec<f32> = (0..len).map(|i| if i % 17 == 3 { 255.0 } else { (rng.uniform() < 0.4) as u8 as f32 }).collect();
+    let terms = vec![Loss::Dice(Dice::default()).per_image(), Loss::BceDice(BceDice::default()).batch().weighted(0.5)];
+    let batch = segloss::BinaryBatch::multilabel(&x, &t, &dims).unwrap().probabilities().ignore_value(255.0).unwrap();
+    let want = Engine::cpu().value_and_grad(&batch, &terms).unwrap();
+    let loss = SegLoss::multilabel(terms).probabilities().ignore_value(255.0);
+    let probs = Tensor::<4>::from_data(TensorData::new(x, dims), &device).require_grad();
+    let targets = Tensor::<4>::from_data(TensorData::new(t.clone(), dims), &device);
+    let total = loss.forward(probs.clone(), targets).unwrap();
+    let grads = total.clone().backward();
+    let got = floats(total)[0] as f64;
+    assert!(
+        (got - want.forward.total()).abs() <= 2e-5 * want.forward.total().abs().max(1.0),
+        "{got} vs {}",
+        want.forward.total()
+    );
+    let grad = floats(probs.grad(&grads).unwrap());
+    assert!(rel_err(&grad, &want.grad) <= 1e-5, "gradient off by {:e}", rel_err(&grad, &want.grad));
+    // Ignored pixels get exactly 0.
+    assert!(t.iter().zip(&grad).all(|(&t, &g)| t != 255.0 || g == 0.0));
+}
+
+#[test]
 fn without_autodiff_the_plan_runs_without_a_gradient() {
     let device = device();
     let dims = [2, 1, 31, 7];
