@@ -243,6 +243,13 @@ MUTANTS = [
     ("cm_npy_one_dim_tuple", "cargo-mutants: a 1-D .npy shape written as (5) — an int, not a tuple",
      [("src/io/npy.rs", '            1 => format!("({},)", self.shape[0]),\n', "")],
      ["lib"]),
+    # --- fifth fresh cargo-mutants sample (2026-12-07) ---
+    ("cm_npy_f16_nan_payload_shift", "cargo-mutants: an f16 NaN's payload shifted the wrong way (NaN read as infinity)",
+     [("src/io/npy.rs", "(0x1f, f) => sign | 0x7f80_0000 | (f << 13),", "(0x1f, f) => sign | 0x7f80_0000 | (f >> 13),")],
+     ["lib"]),
+    ("cm_npy_v1_reads_v2_length", "cargo-mutants: the two extra length bytes read for a version-1 header too",
+     [("src/io/npy.rs", "if got == 10 && matches!(prefix[6], 2 | 3) {", "if got == 10 || matches!(prefix[6], 2 | 3) {")],
+     ["lib"]),
 ]
 
 

@@ -387,6 +387,44 @@ mod tests {
         }
     }
 
+    /// Every one of the 65 536 half-precision bit patterns reads as the `half` crate converts
+    /// it: the same bits for numbers and infinities, a NaN for a NaN (an f16 NaN read as an
+    /// infinity was a cargo-mutants survivor: both are refused as non-finite downstream).
+    #[test]
+    fn every_f16_bit_pattern_reads_as_the_half_crate_converts_it() {
+        for h in 0..=u16::MAX {
+            let (got, want) = (f16_to_f32(h), half::f16::from_bits(h).to_f32());
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "f16 {h:#06x}: {got:?} ({:#x}), half says {want:?}",
+                got.to_bits()
+            );
+        }
+    }
+
+    /// A version-1 header that declares 0 or 1 bytes, in a file long enough to hold a version-2
+    /// prefix, is refused with an error, not a panic (reading a v2/v3 length field for a v1
+    /// file made `start + len − read` underflow: a cargo-mutants survivor).
+    #[test]
+    fn a_version_1_header_declaring_almost_nothing_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("segloss-npy-v1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for declared in [0u16, 1] {
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            bytes.extend_from_slice(&declared.to_le_bytes());
+            bytes.extend_from_slice(&[b'{'; 1][..declared as usize]);
+            bytes.extend_from_slice(&[0u8; 40]);
+            let path = dir.join(format!("v1_{declared}.npy"));
+            std::fs::write(&path, &bytes).unwrap();
+            for result in [Npy::read(&path).map(|_| ()), Npy::probe(&path).map(|_| ())] {
+                let err = result.expect_err("a header of 0 or 1 bytes holds no dictionary");
+                assert!(!err.0.is_empty());
+            }
+            assert!(Npy::parse(&bytes).is_err());
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn round_trip_and_errors() {
         let a = Npy { shape: vec![2, 3], data: NpyData::F32(vec![1.0, -2.0, 3.5, 0.0, 5.0, 6.0]) };
