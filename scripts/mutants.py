@@ -250,6 +250,9 @@ MUTANTS = [
     ("cm_npy_v1_reads_v2_length", "cargo-mutants: the two extra length bytes read for a version-1 header too",
      [("src/io/npy.rs", "if got == 10 && matches!(prefix[6], 2 | 3) {", "if got == 10 || matches!(prefix[6], 2 | 3) {")],
      ["lib"]),
+    ("cm_monai_softmax_alpha_any_length", "cargo-mutants: MONAI softmax focal accepts an alpha list of any length",
+     [("src/preset/monai.rs", "Some(a) if a.len() == c => Some(a),", "Some(a) if true => Some(a),")],
+     ["presets"]),
 ]
 
 

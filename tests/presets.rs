@@ -358,3 +358,32 @@ fn monai_dice_ignores_weight_for_one_class_and_smp_checks_weight_length() {
     };
     assert!(e.contains("weight") && e.contains("per channel (3)"), "{e}");
 }
+
+/// MONAI's FocalLoss with a list `alpha`: softmax needs one value per class, sigmoid one per
+/// channel used, softmax without background C − 1. A list of another length is refused by
+/// name, whatever its length (shorter would index past it; longer would be cut silently) —
+/// the softmax check was a cargo-mutants survivor.
+#[test]
+fn monai_focal_alpha_lists_must_have_one_value_per_class_used() {
+    let c = 3;
+    let refused = |params: serde_json::Value| match Preset::parse("monai.FocalLoss", &params) {
+        Err(e) => e.to_string(),
+        Ok(p) => p.parts(c).err().map(|e| e.to_string()).unwrap_or_else(|| format!("accepted: {params}")),
+    };
+    for alpha in [vec![0.2, 0.3], vec![0.2, 0.3, 0.4, 0.5]] {
+        let e = refused(serde_json::json!({"use_softmax": true, "alpha": alpha}));
+        assert!(e.contains("alpha") && e.contains("one value per class (3)"), "{e}");
+        let e = refused(serde_json::json!({"alpha": alpha}));
+        assert!(e.contains("alpha") && e.contains("one value per channel used (3)"), "{e}");
+    }
+    let e = refused(serde_json::json!({"use_softmax": true, "include_background": false, "alpha": [0.2, 0.3, 0.4]}));
+    assert!(e.contains("alpha") && e.contains("needs 2 values"), "{e}");
+    // The right lengths are accepted.
+    for params in [
+        serde_json::json!({"use_softmax": true, "alpha": [0.2, 0.3, 0.5]}),
+        serde_json::json!({"alpha": [0.2, 0.3, 0.5]}),
+        serde_json::json!({"use_softmax": true, "include_background": false, "alpha": [0.2, 0.3]}),
+    ] {
+        Preset::parse("monai.FocalLoss", &params).unwrap().parts(c).unwrap();
+    }
+}
