@@ -36,7 +36,7 @@ pub struct SegLoss {
     id: u64,
 }
 
-/// Why the logits' float type is what the plan reads.
+/// The plan's format for logits of `dtype`; `None` for a type it does not read (cast to f32).
 fn logit_format(dtype: DType) -> Option<LogitFormat> {
     match dtype {
         DType::F32 => Some(LogitFormat::F32),
@@ -139,7 +139,7 @@ impl SegLoss {
                 "a multiclass loss reads a class map: call forward_classes / values_classes".into(),
             ));
         }
-        let (logits, attached) = self.checked_logits(logits)?;
+        let (logits, format, attached) = self.checked_logits(logits)?;
         if targets.dims() != logits.dims() {
             return Err(Error::Input(format!(
                 "targets {:?} do not match logits {:?} (binary and multilabel losses take targets of the logits' shape)",
@@ -155,8 +155,7 @@ impl SegLoss {
             )));
         }
         let targets = if targets.dtype() == DType::F32 { targets } else { targets.cast(FloatDType::F32) };
-        let (plan, plan_grad) =
-            self.plans(&attached, &logits.dims(), logit_format(logits.dtype()), TargetFormat::F32)?;
+        let (plan, plan_grad) = self.plans(&attached, &logits.dims(), format, TargetFormat::F32)?;
         Ok((logits, targets, plan, plan_grad))
     }
 
@@ -173,7 +172,7 @@ impl SegLoss {
                 self.mode
             )));
         }
-        let (logits, attached) = self.checked_logits(logits)?;
+        let (logits, logit_format, attached) = self.checked_logits(logits)?;
         let (l, c) = (logits.dims(), classes.dims());
         let spatial = &l[2.min(l.len())..];
         let fits = (E + 1 == D && c[0] == l[0] && &c[1..] == spatial)
@@ -197,21 +196,23 @@ impl SegLoss {
             DType::U32 | DType::I32 => (classes, TargetFormat::Classes32),
             _ => (classes.cast(IntDType::I32), TargetFormat::Classes32),
         };
-        let (plan, plan_grad) = self.plans(&attached, &l, logit_format(logits.dtype()), format)?;
+        let (plan, plan_grad) = self.plans(&attached, &l, logit_format, format)?;
         Ok((logits, classes, plan, plan_grad))
     }
 
-    /// The logits as the plan reads them (f32 or f16), and their shared device.
-    fn checked_logits<const D: usize>(&self, logits: Tensor<D>) -> Result<(Tensor<D>, Arc<Attached>), Error> {
+    /// The logits as the plan reads them (f32 or f16), their format and their shared device.
+    fn checked_logits<const D: usize>(
+        &self,
+        logits: Tensor<D>,
+    ) -> Result<(Tensor<D>, LogitFormat, Arc<Attached>), Error> {
         let attached = device::find(&logits.device())?;
         if D < 2 {
             return Err(Error::Input(format!("logits of rank {D}: segmentation logits are [N, C, *spatial]")));
         }
-        let logits = match logit_format(logits.dtype()) {
-            Some(_) => logits,
-            None => logits.cast(FloatDType::F32),
-        };
-        Ok((logits, attached))
+        Ok(match logit_format(logits.dtype()) {
+            Some(format) => (logits, format, attached),
+            None => (logits.cast(FloatDType::F32), LogitFormat::F32, attached),
+        })
     }
 
     /// The plans (without, with a gradient) for this loss on `dims`, made now so that every
@@ -220,10 +221,9 @@ impl SegLoss {
         &self,
         attached: &Arc<Attached>,
         dims: &[usize],
-        logits: Option<LogitFormat>,
+        logits: LogitFormat,
         targets: TargetFormat,
     ) -> Result<(u64, u64), Error> {
-        let logits = logits.unwrap_or(LogitFormat::F32);
         let one = |gradient: bool| {
             let key = PlanKey { device: attached.index, loss: self.id, dims: dims.to_vec(), logits, targets, gradient };
             plans::plan_for(key, attached, || -> Result<PlanDesc, Error> {

@@ -111,8 +111,7 @@ impl SeglossBackend for CubeBackend {
         targets: FloatTensor<Self>,
         plan: u64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let (values, grad) = run(logits, targets, plan);
-        (values, grad.expect("a plan made with a gradient writes one"))
+        with_grad(run(logits, targets, plan))
     }
 
     fn segloss_values_and_grad_classes(
@@ -120,9 +119,13 @@ impl SeglossBackend for CubeBackend {
         classes: IntTensor<Self>,
         plan: u64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let (values, grad) = run(logits, classes, plan);
-        (values, grad.expect("a plan made with a gradient writes one"))
+        with_grad(run(logits, classes, plan))
     }
+}
+
+/// A run of a plan made with a gradient: its values and its gradient.
+fn with_grad((values, grad): (CubeTensor, Option<CubeTensor>)) -> (CubeTensor, CubeTensor) {
+    (values, grad.expect("a plan made with a gradient writes one"))
 }
 
 /// The server behind burn's wgpu tensors (burn registers wgpu devices with the automatic
