@@ -60,10 +60,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             big_g += region_g(cf, p, t) * p;
             big_a -= cf.wce + t * cf.bce;
         }
-        let l = sm.lse - logit(logit_index(img, k, pix));
-        let p_k = exp(-l);
-        let r = select(1.0, l / sm.q, sm.q > 0.0);
-        let h = -coefs[row + k].focal * focal_modulator(sm.q) * (params.focal_gamma * p_k * r + 1.0);
+        var h = 0.0;
+        if (term_possible(TERM_FOCAL)) {
+            let l = sm.lse - logit(logit_index(img, k, pix));
+            let p_k = exp(-l);
+            let r = select(1.0, l / sm.q, sm.q > 0.0);
+            h = -coefs[row + k].focal * focal_modulator(sm.q) * (params.focal_gamma * p_k * r + 1.0);
+        }
         for (var c = 0u; c < params.classes; c++) {
             let cf = coefs[row + c];
             let p = grad[logit_index(img, c, pix)] * inv_s;

@@ -13,8 +13,16 @@
 
 const NO_CLASS: u32 = 0xffffffffu;
 
+// The class map's format: SPEC_MAP in a specialised pipeline, else `params.target_format`.
+fn map_format() -> u32 {
+    if (SPEC_MAP == SPEC_RUNTIME) {
+        return params.target_format;
+    }
+    return SPEC_MAP;
+}
+
 fn class_at(i: u32) -> u32 {
-    switch params.target_format {
+    switch map_format() {
         case 1u: {
             return (class_map[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
         }
@@ -28,12 +36,12 @@ fn class_at(i: u32) -> u32 {
 }
 
 fn class_ignored(k: u32) -> bool {
-    return (params.flags & FLAG_IGNORE) != 0u && k == params.ignore_index;
+    return has_flag(FLAG_IGNORE) && k == params.ignore_index;
 }
 
 // Logit i of the chunk: f32, or with FLAG_INPUT_F16 an IEEE half (two per word, low first).
 fn logit(i: u32) -> f32 {
-    if ((params.flags & FLAG_INPUT_F16) != 0u) {
+    if (has_flag(FLAG_INPUT_F16)) {
         return half_to_f32((logits[i >> 1u] >> (16u * (i & 1u))) & 0xffffu);
     }
     return bitcast<f32>(logits[i]);

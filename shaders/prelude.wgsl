@@ -13,6 +13,14 @@
 // FLAG_* (Params::flags bits), FOCAL_FORM_SHIFT (bits 3-4: the focal form, 0 probability,
 // 1 exp(-BCE), 2 log-sigmoid, 3 per-term) and WG_SIZE are generated from src/gpu/contract.rs
 // and prepended when a kernel is assembled.
+//
+// Specialisation (src/gpu/specialize.rs): the kernels of the fused passes (stats_partials,
+// grad, class_stats, class_grad) are made per request with the pipeline-overridable constants
+// below fixed, so the branches a request never takes are removed when the pipeline is
+// compiled. A uniform branch is free on a GPU, but CPU adapters (lavapipe, llvmpipe) run both
+// sides of every branch under a lane mask: the generic kernel paid for the probability path,
+// the f16 and u8 decoders and every focal form on every pixel. Left at SPEC_RUNTIME (the
+// default, and what every other kernel gets), each fact is read from `params` at run time.
 
 const NONE: u32 = 0xffffffffu;
 const MIN_NORMAL: f32 = 1.17549435e-38;
@@ -43,6 +51,39 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
+
+override SPEC_FLAGS: u32 = SPEC_RUNTIME;   // = Params::flags
+override SPEC_GAMMA: u32 = SPEC_RUNTIME;   // GAMMA_ZERO, GAMMA_ONE, GAMMA_TWO or GAMMA_OTHER
+override SPEC_MAP: u32 = SPEC_RUNTIME;     // = Params::target_format (class maps)
+override SPEC_TERMS: u32 = TERMS_ALL;      // backward: TERM_* whose coefficient may be non-zero
+
+fn flags() -> u32 {
+    if (SPEC_FLAGS == SPEC_RUNTIME) {
+        return params.flags;
+    }
+    return SPEC_FLAGS;
+}
+
+fn has_flag(bit: u32) -> bool {
+    return (flags() & bit) != 0u;
+}
+
+fn focal_form() -> u32 {
+    return (flags() >> FOCAL_FORM_SHIFT) & 3u;
+}
+
+// The case of γ that focal_modulator spells out (src/gpu/specialize.rs `gamma_case` mirrors it).
+fn gamma_case() -> u32 {
+    if (SPEC_GAMMA != SPEC_RUNTIME) {
+        return SPEC_GAMMA;
+    }
+    let g = params.focal_gamma;
+    return select(select(select(GAMMA_OTHER, GAMMA_TWO, g == 2.0), GAMMA_ONE, g == 1.0), GAMMA_ZERO, g == 0.0);
+}
+
+fn term_possible(term: u32) -> bool {
+    return (SPEC_TERMS & term) != 0u;
+}
 
 // Per-segment sums. f0 = (Σp, Σt, Σpt, Σp²), f1 = (Σt², Σ|p−t|, ΣBCE, ΣFocal),
 // f2.x = ΣWCE, n = (valid pixels, hard TP, hard FP, hard FN). 64 bytes.
@@ -134,14 +175,14 @@ fn input_ok(x: f32) -> bool {
     if (!is_finite(x)) {
         return false;
     }
-    if ((params.flags & FLAG_PROBABILITIES) != 0u) {
+    if (has_flag(FLAG_PROBABILITIES)) {
         return x >= 0.0 && x <= 1.0;
     }
     return true;
 }
 
 fn is_ignored(t: f32) -> bool {
-    return (params.flags & FLAG_IGNORE) != 0u && is_finite(t) && t == params.ignore_value;
+    return has_flag(FLAG_IGNORE) && is_finite(t) && t == params.ignore_value;
 }
 
 fn target_ok(t: f32) -> bool {
@@ -186,7 +227,7 @@ struct Act {
 }
 
 fn activate(x: f32) -> Act {
-    if ((params.flags & FLAG_PROBABILITIES) != 0u) {
+    if (has_flag(FLAG_PROBABILITIES)) {
         let p = x;
         let q = 1.0 - x;
         var a = Act(p, q, LOG_CLAMP, LOG_CLAMP, 0.0, 0.0, 1.0);
@@ -222,7 +263,7 @@ fn activate(x: f32) -> Act {
 }
 
 fn predicted_positive(x: f32) -> bool {
-    if ((params.flags & FLAG_PROBABILITIES) != 0u) {
+    if (has_flag(FLAG_PROBABILITIES)) {
         return x >= 0.5;
     }
     return x >= 0.0;
@@ -230,24 +271,24 @@ fn predicted_positive(x: f32) -> bool {
 
 // (1 − p_t)^γ with the cheap cases spelled out; 0^γ = 0 for γ > 0.
 fn focal_modulator(qt: f32) -> f32 {
-    let g = params.focal_gamma;
-    if (g == 0.0) {
+    let gc = gamma_case();
+    if (gc == GAMMA_ZERO) {
         return 1.0;
     }
-    if (g == 1.0) {
+    if (gc == GAMMA_ONE) {
         return qt;
     }
-    if (g == 2.0) {
+    if (gc == GAMMA_TWO) {
         return qt * qt;
     }
     if (qt > 0.0) {
-        return exp(g * log(qt));
+        return exp(params.focal_gamma * log(qt));
     }
     return 0.0;
 }
 
 fn focal_alpha_t(t: f32) -> f32 {
-    if ((params.flags & FLAG_FOCAL_ALPHA) != 0u) {
+    if (has_flag(FLAG_FOCAL_ALPHA)) {
         return params.focal_alpha * t + (1.0 - params.focal_alpha) * (1.0 - t);
     }
     return 1.0;
@@ -255,7 +296,7 @@ fn focal_alpha_t(t: f32) -> f32 {
 
 // 1 − p_t of the focal factor and its derivative with respect to the input, by form.
 fn focal_qt(a: Act, t: f32, bce0: f32, d_bce0: f32) -> vec2<f32> {
-    let form = (params.flags >> FOCAL_FORM_SHIFT) & 3u;
+    let form = focal_form();
     if (form == 1u) {
         // 1 − e^−b without cancellation for small b.
         let e = exp(-bce0);
@@ -279,11 +320,11 @@ fn focal_qt(a: Act, t: f32, bce0: f32, d_bce0: f32) -> vec2<f32> {
 // One pixel's focal loss and its derivative with respect to the input.
 fn focal_pixel(a: Act, t: f32) -> vec2<f32> {
     let g = params.focal_gamma;
-    if (((params.flags >> FOCAL_FORM_SHIFT) & 3u) == 3u) {
+    if (focal_form() == 3u) {
         // kornia: t·α·(1−p)^γ·(−ln p) + (1−t)(1−α)·p^γ·(−ln(1−p)).
         var wp = 1.0;
         var wn = 1.0;
-        if ((params.flags & FLAG_FOCAL_ALPHA) != 0u) {
+        if (has_flag(FLAG_FOCAL_ALPHA)) {
             wp = params.focal_alpha;
             wn = 1.0 - params.focal_alpha;
         }
@@ -352,16 +393,17 @@ fn pixel_grad(x: f32, t: f32, c: Coef) -> f32 {
     let sg = sign(p - t);
     let region = c.sp + c.tp * t + c.spp * 2.0 * p + c.sad * sg + c.smin * (1.0 - sg) * 0.5;
     var g = region * a.dp;
-    // Terms whose coefficient is 0 for the segment are skipped (uniform per segment).
-    if (c.bce != 0.0) {
+    // Terms the pipeline was made without (SPEC_TERMS) are compiled out; a term whose
+    // coefficient is 0 for the segment is skipped (uniform per segment: a saving on GPUs).
+    if (term_possible(TERM_BCE) && c.bce != 0.0) {
         let ts = t * (1.0 - params.label_smoothing) + 0.5 * params.label_smoothing;
         g += c.bce * (params.pos_weight * ts * a.d_nlp + (1.0 - ts) * a.d_nlq);
     }
-    if (c.wce != 0.0) {
+    if (term_possible(TERM_WCE) && c.wce != 0.0) {
         let b = params.wce_beta;
         g += c.wce * (b * t * a.d_nlp + (1.0 - b) * (1.0 - t) * a.d_nlq);
     }
-    if (c.focal == 0.0) {
+    if (!term_possible(TERM_FOCAL) || c.focal == 0.0) {
         return g;
     }
     g += c.focal * focal_pixel(a, t).y;

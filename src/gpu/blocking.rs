@@ -8,6 +8,7 @@ use super::chunk::{self, ChunkPasses, ClassChunk};
 use super::context::GpuContext;
 use super::contract::{GpuCoef, GpuSums, Params, COEF_BYTES, STATUS_BYTES, STATUS_CLEAR, SUMS_BYTES};
 use super::record::{self, whole, BackwardBuffers, ForwardBuffers};
+use super::specialize;
 use super::upload;
 use crate::batch::{BinaryBatch, MulticlassBatch};
 use crate::error::{Error, Result};
@@ -220,6 +221,7 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
         record::record_forward(
             &mut ctx.compute_pass(&mut encoder, "segloss forward"),
             &ctx.pipelines,
+            &record::stage_pipeline(ctx, &s.passes),
             &s.passes,
             &groups,
         );
@@ -277,7 +279,7 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         record::record_backward(
             &mut ctx.compute_pass(&mut encoder, "segloss backward"),
-            &ctx.pipelines,
+            &record::backward_pipeline(ctx, &s.passes, specialize::terms_of(&coefs)),
             &s.passes,
             &group,
         );

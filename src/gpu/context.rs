@@ -3,6 +3,7 @@
 
 use super::pool::Pooled;
 use super::shaders::Kernel;
+use super::specialize::Specializable;
 use crate::error::{Error, Result};
 use std::borrow::Cow;
 
@@ -113,14 +114,15 @@ pub(crate) struct EdtPipelines {
 /// Bind-group layouts and pipelines of every kernel used.
 pub(crate) struct Pipelines {
     pub stats_layout: wgpu::BindGroupLayout,
-    pub stats_partials: wgpu::ComputePipeline,
+    /// `stats_partials` (or its subgroup form), specialised per request (specialize.rs).
+    pub stats_partials: Specializable,
     pub final_layout: wgpu::BindGroupLayout,
     pub stats_final: wgpu::ComputePipeline,
     pub grad_layout: wgpu::BindGroupLayout,
-    pub grad: wgpu::ComputePipeline,
+    pub grad: Specializable,
     pub class_stats_layout: wgpu::BindGroupLayout,
-    pub class_stats: wgpu::ComputePipeline,
-    pub class_grad: wgpu::ComputePipeline,
+    pub class_stats: Specializable,
+    pub class_grad: Specializable,
     pub sort: SortPipelines,
     pub lovasz: LovaszPipelines,
     pub edt: EdtPipelines,
@@ -435,11 +437,11 @@ impl GpuContext {
         let finalize = pipeline_from_source(device, Kernel::Finalize.name(), finalize.to_string(), &finalize_layout);
         let partials_kernel = if subgroups { Kernel::StatsPartialsSubgroup } else { Kernel::StatsPartials };
         let pipelines = Pipelines {
-            stats_partials: pipeline(device, partials_kernel, &stats_layout),
+            stats_partials: Specializable::new(device, partials_kernel, &stats_layout),
             stats_final: pipeline(device, Kernel::StatsFinal, &final_layout),
-            grad: pipeline(device, Kernel::Grad, &grad_layout),
-            class_stats: pipeline(device, Kernel::ClassStats, &class_stats_layout),
-            class_grad: pipeline(device, Kernel::ClassGrad, &grad_layout),
+            grad: Specializable::new(device, Kernel::Grad, &grad_layout),
+            class_stats: Specializable::new(device, Kernel::ClassStats, &class_stats_layout),
+            class_grad: Specializable::new(device, Kernel::ClassGrad, &grad_layout),
             class_stats_layout,
             sort,
             lovasz,

@@ -47,6 +47,24 @@ shared_constants! { PRELUDE_CONSTANTS:
     FLAG_INPUT_F16 = 32;
     /// `Params::flags`: u8 targets, four per word (load.wgsl).
     FLAG_TARGET_U8 = 64;
+    /// A specialisation constant left to run time (`SPEC_*` in prelude.wgsl, specialize.rs).
+    SPEC_RUNTIME = 0xffff_ffff;
+    /// `SPEC_GAMMA`: focal γ = 0 (no modulator).
+    GAMMA_ZERO = 0;
+    /// `SPEC_GAMMA`: focal γ = 1.
+    GAMMA_ONE = 1;
+    /// `SPEC_GAMMA`: focal γ = 2 (a square).
+    GAMMA_TWO = 2;
+    /// `SPEC_GAMMA`: any other γ (one log and one exp).
+    GAMMA_OTHER = 3;
+    /// `SPEC_TERMS`: the BCE term of the backward pass may have a non-zero coefficient.
+    TERM_BCE = 1;
+    /// `SPEC_TERMS`: the weighted-CE term may have a non-zero coefficient.
+    TERM_WCE = 2;
+    /// `SPEC_TERMS`: the focal term may have a non-zero coefficient.
+    TERM_FOCAL = 4;
+    /// `SPEC_TERMS`: every term (the default).
+    TERMS_ALL = 7;
     /// Workgroup size of every kernel but the sort's (`@workgroup_size(WG_SIZE)`).
     WG_SIZE = 256;
     /// Workgroup size of the sort and scan kernels (`@workgroup_size(SORT_WG)`).

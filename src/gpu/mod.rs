@@ -16,6 +16,7 @@ pub(crate) mod record;
 pub(crate) mod roofline;
 pub(crate) mod shaders;
 pub(crate) mod sort;
+pub(crate) mod specialize;
 pub(crate) mod upload;
 
 pub use blocking::DispatchCount;

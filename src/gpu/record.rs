@@ -5,10 +5,13 @@
 //! Forward, per chunk: the first stage (`stats_partials` for sigmoid rows, `class_stats` for
 //! softmax rows) writes per-workgroup partial sums; `stats_final` reduces them in a fixed
 //! order into one row per segment. Backward, per chunk: `grad` or `class_grad` writes every
-//! element's gradient from its row's coefficients.
+//! element's gradient from its row's coefficients. The first stage and the backward kernel
+//! are specialised to the chunk's uniform (`stage_pipeline`, `backward_pipeline`;
+//! specialize.rs).
 
 use super::chunk::{fold, ChunkPasses, Stage};
 use super::context::{GpuContext, Pipelines};
+use super::specialize::Spec;
 
 /// The buffers a chunk's forward pass binds.
 pub(crate) struct ForwardBuffers<'a> {
@@ -68,18 +71,40 @@ pub(crate) fn backward_group(ctx: &GpuContext, b: BackwardBuffers) -> wgpu::Bind
     ctx.bind_ranges(&ctx.pipelines.grad_layout, &[b.params, b.logits, b.targets, b.coefs, b.grad])
 }
 
-/// Records a chunk's forward pass: first stage, then the rows.
-pub(crate) fn record_forward(pass: &mut wgpu::ComputePass, pl: &Pipelines, passes: &ChunkPasses, g: &ForwardGroups) {
+/// The first stage of `passes`, specialised to its uniform.
+pub(crate) fn stage_pipeline(ctx: &GpuContext, passes: &ChunkPasses) -> wgpu::ComputePipeline {
+    let spec = Spec::new(&passes.forward);
     match passes.stage {
-        Stage::Sigmoid { workgroups, segments } => {
-            pass.set_pipeline(&pl.stats_partials);
-            pass.set_bind_group(0, &g.stage, &[]);
-            pass.dispatch_workgroups(workgroups, segments, 1);
-        }
+        Stage::Sigmoid { .. } => ctx.pipelines.stats_partials.get(&ctx.device, spec),
+        Stage::Softmax { .. } => ctx.pipelines.class_stats.get(&ctx.device, spec),
+    }
+}
+
+/// The backward kernel of `passes`, specialised to its uniform and to the backward `terms`
+/// (`TERM_*`) whose coefficients may be non-zero.
+pub(crate) fn backward_pipeline(ctx: &GpuContext, passes: &ChunkPasses, terms: u32) -> wgpu::ComputePipeline {
+    let spec = Spec::new(&passes.backward).with_terms(terms);
+    match passes.stage {
+        Stage::Sigmoid { .. } => ctx.pipelines.grad.get(&ctx.device, spec),
+        Stage::Softmax { .. } => ctx.pipelines.class_grad.get(&ctx.device, spec),
+    }
+}
+
+/// Records a chunk's forward pass: first stage (`stage`: [`stage_pipeline`] of `passes`),
+/// then the rows.
+pub(crate) fn record_forward(
+    pass: &mut wgpu::ComputePass,
+    pl: &Pipelines,
+    stage: &wgpu::ComputePipeline,
+    passes: &ChunkPasses,
+    g: &ForwardGroups,
+) {
+    pass.set_pipeline(stage);
+    pass.set_bind_group(0, &g.stage, &[]);
+    match passes.stage {
+        Stage::Sigmoid { workgroups, segments } => pass.dispatch_workgroups(workgroups, segments, 1),
         Stage::Softmax { workgroups, images, class_blocks } => {
-            pass.set_pipeline(&pl.class_stats);
-            pass.set_bind_group(0, &g.stage, &[]);
-            pass.dispatch_workgroups(workgroups, images, class_blocks);
+            pass.dispatch_workgroups(workgroups, images, class_blocks)
         }
     }
     pass.set_pipeline(&pl.stats_final);
@@ -88,12 +113,13 @@ pub(crate) fn record_forward(pass: &mut wgpu::ComputePass, pl: &Pipelines, passe
     pass.dispatch_workgroups(x, y, 1);
 }
 
-/// Records a chunk's backward pass.
-pub(crate) fn record_backward(pass: &mut wgpu::ComputePass, pl: &Pipelines, passes: &ChunkPasses, g: &wgpu::BindGroup) {
-    let pipeline = match passes.stage {
-        Stage::Sigmoid { .. } => &pl.grad,
-        Stage::Softmax { .. } => &pl.class_grad,
-    };
+/// Records a chunk's backward pass (`pipeline`: [`backward_pipeline`] of `passes`).
+pub(crate) fn record_backward(
+    pass: &mut wgpu::ComputePass,
+    pipeline: &wgpu::ComputePipeline,
+    passes: &ChunkPasses,
+    g: &wgpu::BindGroup,
+) {
     pass.set_pipeline(pipeline);
     pass.set_bind_group(0, g, &[]);
     pass.dispatch_workgroups(passes.backward_workgroups, 1, 1);

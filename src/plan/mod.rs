@@ -38,7 +38,7 @@ use crate::batch::{BinaryBatch, ClassMap};
 use crate::error::{Error, Result};
 use crate::finalize::{ChunkRef, TermSpec};
 use crate::gpu::chunk::{self, Chunk, ChunkPasses};
-use crate::gpu::contract::{Params, COEF_BYTES, FLAG_INPUT_F16, FLAG_TARGET_U8, SUMS_BYTES};
+use crate::gpu::contract::{Params, COEF_BYTES, FLAG_INPUT_F16, FLAG_TARGET_U8, SUMS_BYTES, TERMS_ALL};
 use crate::gpu::record::{self, whole, BackwardBuffers, ForwardBuffers};
 use crate::gpu::GpuContext;
 use crate::input::Mode;
@@ -122,6 +122,10 @@ impl Maker<'_> {
 struct ChunkSetup {
     chunks: Vec<Chunk>,
     passes: Vec<ChunkPasses>,
+    /// Per chunk, the specialised first stage and backward kernel (specialize.rs; every
+    /// backward term possible: the coefficients are the GPU's, unknown when recording).
+    stage_pipelines: Vec<wgpu::ComputePipeline>,
+    backward_pipelines: Vec<wgpu::ComputePipeline>,
     forward_params: Vec<wgpu::Buffer>,
     reduce_params: Vec<wgpu::Buffer>,
     grad_params: Vec<wgpu::Buffer>,
@@ -136,6 +140,8 @@ impl ChunkSetup {
     /// The setup of `chunks` with their passes: uniforms made once, rows laid out.
     fn new(make: &Maker, chunks: Vec<Chunk>, passes: Vec<ChunkPasses>, confusion: Option<wgpu::Buffer>) -> ChunkSetup {
         let mut s = ChunkSetup {
+            stage_pipelines: passes.iter().map(|p| record::stage_pipeline(make.ctx, p)).collect(),
+            backward_pipelines: passes.iter().map(|p| record::backward_pipeline(make.ctx, p, TERMS_ALL)).collect(),
             forward_params: passes.iter().map(|p| make.uniform("plan params", &p.forward)).collect(),
             reduce_params: passes.iter().map(|p| make.uniform("plan reduce params", &p.reduce)).collect(),
             grad_params: passes.iter().map(|p| make.uniform("plan grad params", &p.backward)).collect(),
@@ -393,14 +399,14 @@ impl Plan {
         }
         {
             let mut pass = ctx.compute_pass(encoder, "segloss plan");
-            for (passes, g) in setup.passes.iter().zip(&groups.forward) {
-                record::record_forward(&mut pass, pl, passes, g);
+            for ((passes, stage), g) in setup.passes.iter().zip(&setup.stage_pipelines).zip(&groups.forward) {
+                record::record_forward(&mut pass, pl, stage, passes, g);
             }
             pass.set_pipeline(&pl.finalize);
             pass.set_bind_group(0, &self.finalize_bind, &[]);
             pass.dispatch_workgroups(1, 1, 1);
-            for (passes, g) in setup.passes.iter().zip(&groups.backward) {
-                record::record_backward(&mut pass, pl, passes, g);
+            for ((passes, pipeline), g) in setup.passes.iter().zip(&setup.backward_pipelines).zip(&groups.backward) {
+                record::record_backward(&mut pass, pipeline, passes, g);
             }
         }
         let d = &self.desc;
