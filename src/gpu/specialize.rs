@@ -161,6 +161,22 @@ mod tests {
         assert_eq!(checked, 5 * 32 * 4);
     }
 
+    /// A spec is the uniform's facts: flags, γ case, map format; every term until narrowed.
+    #[test]
+    fn a_spec_carries_the_uniforms_facts() {
+        let params = Params { flags: 0b101_0101, focal_gamma: 2.0, target_format: 2, ..Params::default() };
+        let spec = Spec::new(&params);
+        assert_eq!(spec, Spec { flags: 0b101_0101, gamma: GAMMA_TWO, map: 2, terms: TERMS_ALL });
+        assert_eq!(spec.with_terms(TERM_WCE), Spec { terms: TERM_WCE, ..spec });
+        let other = Spec::new(&Params { focal_gamma: 0.5, ..params });
+        assert_eq!(other.gamma, GAMMA_OTHER);
+        let names: Vec<_> = spec.with_terms(TERM_FOCAL).constants().to_vec();
+        assert_eq!(
+            names,
+            [("SPEC_FLAGS", 85.0), ("SPEC_GAMMA", 2.0), ("SPEC_MAP", 2.0), ("SPEC_TERMS", TERM_FOCAL as f64)]
+        );
+    }
+
     #[test]
     fn gamma_cases_match_the_kernel_spelling() {
         assert_eq!(gamma_case(0.0), GAMMA_ZERO);
