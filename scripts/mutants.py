@@ -253,6 +253,12 @@ MUTANTS = [
     ("cm_monai_softmax_alpha_any_length", "cargo-mutants: MONAI softmax focal accepts an alpha list of any length",
      [("src/preset/monai.rs", "Some(a) if a.len() == c => Some(a),", "Some(a) if true => Some(a),")],
      ["presets"]),
+    ("cm_npy_limit_exclusive", "cargo-mutants: an array of exactly the element limit refused",
+     [("src/io/npy.rs", "if header.count > max_elements {", "if header.count >= max_elements {")],
+     ["lib"]),
+    ("cm_metrics_all_empty_any", "all-empty read as 'some count is 0' (the rewrite of an equivalent survivor)",
+     [("src/stats.rs", "let all_empty = tp == 0 && fp == 0 && fn_ == 0;", "let all_empty = tp == 0 || fp == 0 || fn_ == 0;")],
+     ["lib", "empty_masks", "known_values"]),
 ]
 
 

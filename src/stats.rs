@@ -178,7 +178,7 @@ pub struct Metrics {
 impl Metrics {
     /// Metrics from the counts of true positives, false positives and false negatives.
     pub fn from_counts(tp: u64, fp: u64, fn_: u64) -> Metrics {
-        let all_empty = tp + fp + fn_ == 0;
+        let all_empty = tp == 0 && fp == 0 && fn_ == 0;
         let ratio = |num: u64, den: u64| {
             if den > 0 {
                 num as f64 / den as f64

@@ -425,6 +425,22 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
+    /// The element limit of `read_limited` admits an array of exactly that many elements and
+    /// refuses one more (a `>` turned `>=` survived the sixth cargo-mutants sample).
+    #[test]
+    fn the_element_limit_is_inclusive() {
+        let dir = std::env::temp_dir().join(format!("segloss-npy-limit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let a = Npy { shape: vec![2, 3], data: NpyData::F32(vec![1.0, -2.0, 3.5, 0.0, 5.0, 6.0]) };
+        let path = dir.join("six.npy");
+        std::fs::write(&path, a.to_bytes()).unwrap();
+        assert_eq!(Npy::read_limited(&path, 6).unwrap(), a);
+        assert_eq!(Npy::read_limited(&path, 7).unwrap(), a);
+        let err = Npy::read_limited(&path, 5).expect_err("6 elements over a limit of 5");
+        assert!(err.0.contains("6 elements, more than the limit of 5"), "{}", err.0);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn round_trip_and_errors() {
         let a = Npy { shape: vec![2, 3], data: NpyData::F32(vec![1.0, -2.0, 3.5, 0.0, 5.0, 6.0]) };
