@@ -259,6 +259,12 @@ MUTANTS = [
     ("cm_metrics_all_empty_any", "all-empty read as 'some count is 0' (the rewrite of an equivalent survivor)",
      [("src/stats.rs", "let all_empty = tp == 0 && fp == 0 && fn_ == 0;", "let all_empty = tp == 0 || fp == 0 || fn_ == 0;")],
      ["lib", "empty_masks", "known_values"]),
+    ("spec_terms_without_focal", "specialisation: the backward pipeline made without the focal term it needs",
+     [("src/gpu/specialize.rs", "| term(c, 5, TERM_FOCAL)", "")],
+     ["lib", "gradients", "multiclass", "pinned_defaults"]),
+    ("spec_gamma_two_as_one", "specialisation: γ = 2 compiled as γ = 1",
+     [("src/gpu/specialize.rs", "2.0 => GAMMA_TWO,", "2.0 => GAMMA_ONE,")],
+     ["gpu_vs_reference"]),
 ]
 
 
