@@ -122,6 +122,10 @@ fn invalid_parameters_are_errors() {
         (Loss::Bce(Bce { pos_weight: f64::NAN, ..Bce::default() }), "Bce.pos_weight"),
         (Loss::Combo(Combo { ce_ratio: 1.2, ..Combo::default() }), "Combo.ce_ratio"),
         (Loss::Combo(Combo { beta: -0.2, ..Combo::default() }), "Combo.beta"),
+        (Loss::Mcc(Mcc { eps: -1e-5, ..Mcc::default() }), "Mcc.eps"),
+        (Loss::Mcc(Mcc { smooth_nr: -1.0, ..Mcc::default() }), "Mcc.smooth_nr"),
+        (Loss::Mcc(Mcc { smooth_dr: f64::NAN, ..Mcc::default() }), "Mcc.smooth_dr"),
+        (Loss::Mcc(Mcc { eps: 0.0, smooth_dr: 0.0, ..Mcc::default() }), "Mcc.smooth_dr"),
     ];
     for engine in engines() {
         for (loss, name) in &cases {
