@@ -161,8 +161,8 @@ fn unknown_names_and_keywords_are_errors_listing_the_accepted_ones() {
     assert!(e.contains("value 0.5") && e.contains("soft targets"), "{e}");
 }
 
-/// An image whose pixels are all ignored: kornia counts it as loss 1, MONAI's Dice as
-/// 1 − smooth_nr/smooth_dr, smp's per-image Lovasz as 0 — each in the mean over images (from
+/// An image whose pixels are all ignored: kornia counts it as loss 1, MONAI's Dice and Tversky
+/// as 1 − smooth_nr/smooth_dr, smp's per-image Lovasz as 0 — each in the mean over images (from
 /// the peers' sources: `masked_fill(empty, 1)`, `f = 1 − nr/dr` at tp = fp = fn = 0, `mean([]) = 0`).
 /// With image 0 ignored, the loss is (v + (N−1)·L_rest)/N, L_rest the loss of the other images.
 #[test]
@@ -201,6 +201,14 @@ fn fully_ignored_images_count_as_the_peers_count_them() {
             false,
         ),
         ("smp.LovaszLoss", serde_json::json!({"mode": "binary", "per_image": true, "ignore_index": 255}), 0.0, true),
+        // MONAI's Tversky: 1 − nr/dr at tp = fp = fn = 0, as its Dice
+        // (the Tversky value was a survivor of the sixth cargo-mutants sample: no test read it).
+        (
+            "monai.TverskyLoss",
+            serde_json::json!({"softmax": true, "to_onehot_y": true, "ignore_index": 255, "smooth_nr": 0.25}),
+            1.0 - 0.25 / 1e-5,
+            false,
+        ),
     ];
     for (name, params, v, binary) in cases {
         let preset = Preset::parse(name, &params).unwrap();
