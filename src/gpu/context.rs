@@ -2,10 +2,9 @@
 //! and bind-group layouts, made once per engine.
 
 use super::pool::Pooled;
-use super::shaders::Kernel;
+use super::shaders::{compute_pipeline, module_and_layout, Kernel};
 use super::specialize::Specializable;
 use crate::error::{Error, Result};
-use std::borrow::Cow;
 
 /// Whether the first forward stage uses subgroup operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -490,23 +489,8 @@ fn pipeline_from_source(
     source: String,
     layout: &wgpu::BindGroupLayout,
 ) -> wgpu::ComputePipeline {
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(label),
-        source: wgpu::ShaderSource::Wgsl(Cow::Owned(source)),
-    });
-    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some(label),
-        bind_group_layouts: &[Some(layout)],
-        immediate_size: 0,
-    });
-    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(label),
-        layout: Some(&pipeline_layout),
-        module: &module,
-        entry_point: Some("main"),
-        compilation_options: Default::default(),
-        cache: None,
-    })
+    let (module, pipeline_layout) = module_and_layout(device, label, source, layout);
+    compute_pipeline(device, label, &module, &pipeline_layout, &[])
 }
 
 /// Buffers, bind groups, readback and error scopes: the helpers every pass uses.

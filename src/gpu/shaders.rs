@@ -206,6 +206,43 @@ impl Kernel {
 }
 
 /// Parses and validates a kernel's complete source with naga (no adapter needed).
+/// A kernel's shader module and its pipeline layout (one bind group, `layout`).
+pub(crate) fn module_and_layout(
+    device: &wgpu::Device,
+    label: &str,
+    source: String,
+    layout: &wgpu::BindGroupLayout,
+) -> (wgpu::ShaderModule, wgpu::PipelineLayout) {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    (module, pipeline_layout)
+}
+
+/// The compute pipeline of `module`'s `main` with the pipeline-overridable `constants` set.
+pub(crate) fn compute_pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    module: &wgpu::ShaderModule,
+    layout: &wgpu::PipelineLayout,
+    constants: &[(&str, f64)],
+) -> wgpu::ComputePipeline {
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(label),
+        layout: Some(layout),
+        module,
+        entry_point: Some("main"),
+        compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+        cache: None,
+    })
+}
+
 #[cfg(test)]
 pub(crate) fn validate(name: &str, src: &str, subgroups: bool) -> Result<naga::Module, String> {
     use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};

@@ -16,7 +16,7 @@
 use super::contract::{
     GpuCoef, Params, GAMMA_ONE, GAMMA_OTHER, GAMMA_TWO, GAMMA_ZERO, TERMS_ALL, TERM_BCE, TERM_FOCAL, TERM_WCE,
 };
-use super::shaders::Kernel;
+use super::shaders::{compute_pipeline, module_and_layout, Kernel};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -84,16 +84,7 @@ pub(crate) struct Specializable {
 impl Specializable {
     /// Compiles `kernel`'s module once; pipelines follow per spec.
     pub fn new(device: &wgpu::Device, kernel: Kernel, layout: &wgpu::BindGroupLayout) -> Specializable {
-        let label = kernel.name();
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
-        });
-        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(label),
-            bind_group_layouts: &[Some(layout)],
-            immediate_size: 0,
-        });
+        let (module, layout) = module_and_layout(device, kernel.name(), kernel.source(), layout);
         Specializable { kernel, module, layout, made: Mutex::new(HashMap::new()) }
     }
 
@@ -103,17 +94,7 @@ impl Specializable {
         let mut made = self.made.lock().unwrap_or_else(|e| e.into_inner());
         made.entry(spec)
             .or_insert_with(|| {
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(self.kernel.name()),
-                    layout: Some(&self.layout),
-                    module: &self.module,
-                    entry_point: Some("main"),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &spec.constants(),
-                        ..Default::default()
-                    },
-                    cache: None,
-                })
+                compute_pipeline(device, self.kernel.name(), &self.module, &self.layout, &spec.constants())
             })
             .clone()
     }

@@ -122,8 +122,9 @@ impl Maker<'_> {
 struct ChunkSetup {
     chunks: Vec<Chunk>,
     passes: Vec<ChunkPasses>,
-    /// Per chunk, the specialised first stage and backward kernel (specialize.rs; every
-    /// backward term possible: the coefficients are the GPU's, unknown when recording).
+    /// Per chunk, the specialised first stage and (plans with a gradient only) backward
+    /// kernel (specialize.rs; every backward term possible: the coefficients are the GPU's,
+    /// unknown when recording).
     stage_pipelines: Vec<wgpu::ComputePipeline>,
     backward_pipelines: Vec<wgpu::ComputePipeline>,
     forward_params: Vec<wgpu::Buffer>,
@@ -137,11 +138,19 @@ struct ChunkSetup {
 }
 
 impl ChunkSetup {
-    /// The setup of `chunks` with their passes: uniforms made once, rows laid out.
-    fn new(make: &Maker, chunks: Vec<Chunk>, passes: Vec<ChunkPasses>, confusion: Option<wgpu::Buffer>) -> ChunkSetup {
+    /// The setup of `chunks` with their passes: uniforms and pipelines made once (the
+    /// backward kernels only for a plan with a `gradient`), rows laid out.
+    fn new(
+        make: &Maker,
+        chunks: Vec<Chunk>,
+        passes: Vec<ChunkPasses>,
+        confusion: Option<wgpu::Buffer>,
+        gradient: bool,
+    ) -> ChunkSetup {
+        let backward = passes.iter().filter(|_| gradient);
         let mut s = ChunkSetup {
             stage_pipelines: passes.iter().map(|p| record::stage_pipeline(make.ctx, p)).collect(),
-            backward_pipelines: passes.iter().map(|p| record::backward_pipeline(make.ctx, p, TERMS_ALL)).collect(),
+            backward_pipelines: backward.map(|p| record::backward_pipeline(make.ctx, p, TERMS_ALL)).collect(),
             forward_params: passes.iter().map(|p| make.uniform("plan params", &p.forward)).collect(),
             reduce_params: passes.iter().map(|p| make.uniform("plan reduce params", &p.reduce)).collect(),
             grad_params: passes.iter().map(|p| make.uniform("plan grad params", &p.backward)).collect(),
@@ -244,7 +253,7 @@ impl Plan {
             base.flags |= FLAG_TARGET_U8;
         }
         let passes = chunks.iter().map(|c| ChunkPasses::sigmoid(&base, c, seg_len, ctx.limits())).collect();
-        ChunkSetup::new(make, chunks, passes, None)
+        ChunkSetup::new(make, chunks, passes, None, desc.gradient)
     }
 
     /// Multiclass: the whole batch in one pass (its logits within one binding).
@@ -275,7 +284,7 @@ impl Plan {
             (c * c * 4) as u64,
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         );
-        Ok(ChunkSetup::new(make, vec![whole_batch], vec![passes], Some(confusion)))
+        Ok(ChunkSetup::new(make, vec![whole_batch], vec![passes], Some(confusion), desc.gradient))
     }
 
     /// What the plan computes.
