@@ -33,6 +33,9 @@ pub(crate) mod segment;
 mod tversky;
 mod wasserstein;
 
+#[cfg(test)]
+mod catalogue_tests;
+
 use crate::options::ClassOptions;
 use crate::stats::Coefficients;
 pub use common::{Reduction, TpForm};
