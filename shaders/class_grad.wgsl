@@ -16,11 +16,6 @@
 @group(0) @binding(3) var<storage, read> coefs: array<Coef>;
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
 
-fn region_g(cf: Coef, p: f32, t: f32) -> f32 {
-    let sg = sign(p - t);
-    return cf.sp + cf.tp * t + cf.spp * 2.0 * p + cf.sad * sg + cf.smin * (1.0 - sg) * 0.5;
-}
-
 @compute @workgroup_size(WG_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let pixels = params.n_seg * params.seg_len;
@@ -57,8 +52,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             let cf = coefs[row + c];
             let p = grad[logit_index(img, c, pix)] * inv_s;
             let t = select(0.0, 1.0, c == k);
-            big_g += region_g(cf, p, t) * p;
-            big_a -= cf.wce + t * cf.bce;
+            big_g += region_derivative(cf, p, t) * p;
+            big_a += log_p_coefficient(cf, t);
         }
         var h = 0.0;
         if (term_possible(TERM_FOCAL)) {
@@ -71,8 +66,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             let cf = coefs[row + c];
             let p = grad[logit_index(img, c, pix)] * inv_s;
             let t = select(0.0, 1.0, c == k);
-            let a = -(cf.wce + t * cf.bce);
-            grad[logit_index(img, c, pix)] = p * (region_g(cf, p, t) - big_g) + a - p * big_a + h * (t - p);
+            let a = log_p_coefficient(cf, t);
+            grad[logit_index(img, c, pix)] = p * (region_derivative(cf, p, t) - big_g) + a - p * big_a + h * (t - p);
         }
     }
 }

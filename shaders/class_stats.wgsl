@@ -19,7 +19,7 @@
 // Bindings: 0 params · 1 logits f32 · 2 class map u32 (packed) · 3 partials array<Sums>
 //           4 status [first bad-logit pixel, first bad-class pixel] · 5 confusion (atomic u32, C×C)
 // Dispatch: (wg_per_seg, n_seg, ⌈C/256⌉); workgroup 256 × 1 × 1; 3 KiB workgroup memory.
-// Transcendentals per pixel: C exp + 1 log (softmax), C exp (step 2), +2 for a general γ.
+// Transcendentals per pixel: 2(C − 1) exp + 1 log (softmax), C exp (step 2), +2 for a general γ.
 
 @group(0) @binding(3) var<storage, read_write> partials: array<Sums>;
 @group(0) @binding(4) var<storage, read_write> status: array<atomic<u32>, 2>;

@@ -386,13 +386,40 @@ struct Coef {
     smin: f32,   // ∂L/∂Σmin(p, t) (SoftL1 true positives); a pixel's derivative is [p < t]
 }
 
+// ∂L/∂p of one pixel through the region sums: sp + tp·t + 2·spp·p + sad·sign(p − t)
+// + smin·[p < t] (½ at p = t). Terms the pipeline was made without (SPEC_TERMS) are compiled
+// out, their coefficient loads with them; the others are added in this order.
+fn region_derivative(c: Coef, p: f32, t: f32) -> f32 {
+    var g = c.sp + c.tp * t;
+    if (term_possible(TERM_SPP)) {
+        g += c.spp * 2.0 * p;
+    }
+    let sg = sign(p - t);
+    if (term_possible(TERM_SAD)) {
+        g += c.sad * sg;
+    }
+    if (term_possible(TERM_SMIN)) {
+        g += c.smin * (1.0 - sg) * 0.5;
+    }
+    return g;
+}
+
+// The coefficient of ln p_c in a multiclass pixel's cross-entropy terms: −(wce + t·bce).
+fn log_p_coefficient(c: Coef, t: f32) -> f32 {
+    var a = 0.0;
+    if (term_possible(TERM_WCE)) {
+        a = c.wce;
+    }
+    if (term_possible(TERM_BCE)) {
+        a += t * c.bce;
+    }
+    return -a;
+}
+
 // dL/dinput of one valid pixel: Σ_j ∂L/∂S_j · ∂s_j/∂input.
 fn pixel_grad(x: f32, t: f32, c: Coef) -> f32 {
     let a = activate(x);
-    let p = a.p;
-    let sg = sign(p - t);
-    let region = c.sp + c.tp * t + c.spp * 2.0 * p + c.sad * sg + c.smin * (1.0 - sg) * 0.5;
-    var g = region * a.dp;
+    var g = region_derivative(c, a.p, t) * a.dp;
     // Terms the pipeline was made without (SPEC_TERMS) are compiled out; a term whose
     // coefficient is 0 for the segment is skipped (uniform per segment: a saving on GPUs).
     if (term_possible(TERM_BCE) && c.bce != 0.0) {

@@ -60,6 +60,7 @@ fn multiclass_requests(c: usize) -> Vec<Vec<Term>> {
         for l in [
             Loss::Dice(Dice::default()),
             Loss::Dice(Dice { squared: true, smooth_nr: 0.0, smooth_dr: 1e-5, ..Dice::default() }),
+            Loss::Dice(Dice { tp_form: TpForm::SoftL1, ..Dice::default() }),
             Loss::Iou(Iou::default()),
             Loss::Tversky(Tversky { alpha: 0.3, beta: 0.7, gamma: 0.75, ..Tversky::default() }),
             Loss::CrossEntropy(CrossEntropy::default()),

@@ -63,8 +63,14 @@ shared_constants! { PRELUDE_CONSTANTS:
     TERM_WCE = 2;
     /// `SPEC_TERMS`: the focal term may have a non-zero coefficient.
     TERM_FOCAL = 4;
+    /// `SPEC_TERMS`: the Σp² (squared Dice) term may have a non-zero coefficient.
+    TERM_SPP = 8;
+    /// `SPEC_TERMS`: the Σ|p − t| term may have a non-zero coefficient.
+    TERM_SAD = 16;
+    /// `SPEC_TERMS`: the Σmin(p, t) term may have a non-zero coefficient.
+    TERM_SMIN = 32;
     /// `SPEC_TERMS`: every term (the default).
-    TERMS_ALL = 7;
+    TERMS_ALL = 63;
     /// Workgroup size of every kernel but the sort's (`@workgroup_size(WG_SIZE)`).
     WG_SIZE = 256;
     /// Workgroup size of the sort and scan kernels (`@workgroup_size(SORT_WG)`).

@@ -14,7 +14,8 @@
 //! from `params` at run time.
 
 use super::contract::{
-    GpuCoef, Params, GAMMA_ONE, GAMMA_OTHER, GAMMA_TWO, GAMMA_ZERO, TERMS_ALL, TERM_BCE, TERM_FOCAL, TERM_WCE,
+    GpuCoef, Params, GAMMA_ONE, GAMMA_OTHER, GAMMA_TWO, GAMMA_ZERO, TERMS_ALL, TERM_BCE, TERM_FOCAL, TERM_SAD,
+    TERM_SMIN, TERM_SPP, TERM_WCE,
 };
 use super::shaders::{compute_pipeline, module_and_layout, Kernel};
 use std::collections::HashMap;
@@ -70,7 +71,14 @@ pub(crate) fn gamma_case(gamma: f32) -> u32 {
 pub(crate) fn terms_of(coefs: &[GpuCoef]) -> u32 {
     // GpuCoef order: sp, tp, spp, sad, bce, focal, wce, smin.
     let term = |c: &GpuCoef, i: usize, bit: u32| if c.c[i] != 0.0 { bit } else { 0 };
-    coefs.iter().fold(0, |acc, c| acc | term(c, 4, TERM_BCE) | term(c, 5, TERM_FOCAL) | term(c, 6, TERM_WCE))
+    coefs.iter().fold(0, |acc, c| {
+        acc | term(c, 2, TERM_SPP)
+            | term(c, 3, TERM_SAD)
+            | term(c, 4, TERM_BCE)
+            | term(c, 5, TERM_FOCAL)
+            | term(c, 6, TERM_WCE)
+            | term(c, 7, TERM_SMIN)
+    })
 }
 
 /// A specialisable kernel's module and layout, and the pipelines made from them so far.
@@ -124,7 +132,8 @@ mod tests {
                     let flags = bits.iter().enumerate().filter(|(i, _)| combo >> i & 1 == 1).fold(0, |f, (_, b)| f | b)
                         | form << FOCAL_FORM_SHIFT;
                     let k = (combo + form) as usize;
-                    let spec = Spec { flags, gamma: k as u32 % 4, map: k as u32 % 3, terms: k as u32 % 8 };
+                    let spec =
+                        Spec { flags, gamma: k as u32 % 4, map: k as u32 % 3, terms: k as u32 % (TERMS_ALL + 1) };
                     let mut fixed = src.clone();
                     for (name, value) in spec.constants() {
                         let decl = fixed.find(&format!("override {name}: u32 = ")).expect(name);
@@ -178,8 +187,13 @@ mod tests {
         assert_eq!(terms_of(&[coef(zero), coef(Coefficients { bce: 1e-30, ..zero })]), TERM_BCE);
         let wce_focal = [coef(Coefficients { wce: -2.0, ..zero }), coef(Coefficients { focal: 0.5, ..zero })];
         assert_eq!(terms_of(&wce_focal), TERM_WCE | TERM_FOCAL);
-        let region = Coefficients { sp: 1.0, tp: 2.0, spp: 3.0, sad: 4.0, smin: 5.0, ..zero };
-        assert_eq!(terms_of(&[coef(region)]), 0);
+        let region = Coefficients { sp: 1.0, tp: 2.0, ..zero };
+        assert_eq!(terms_of(&[coef(region)]), 0, "Σp and Σpt are always computed");
+        assert_eq!(terms_of(&[coef(Coefficients { spp: 3.0, ..region })]), TERM_SPP);
+        assert_eq!(terms_of(&[coef(Coefficients { sad: -4.0, ..region })]), TERM_SAD);
+        assert_eq!(terms_of(&[coef(Coefficients { smin: 5.0, ..region })]), TERM_SMIN);
+        let every = Coefficients { spp: 1.0, sad: 1.0, bce: 1.0, focal: 1.0, wce: 1.0, smin: 1.0, ..region };
+        assert_eq!(terms_of(&[coef(every)]), TERMS_ALL);
         // Below f32's range the kernel sees 0: no term.
         assert_eq!(terms_of(&[coef(Coefficients { focal: 1e-60, ..zero })]), 0);
     }
