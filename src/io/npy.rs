@@ -371,6 +371,42 @@ fn f16_to_f32(h: u16) -> f32 {
 mod tests {
     use super::*;
 
+    /// A reader that hands out `data` a few bytes at a time after the errors in `errors`.
+    struct Flaky {
+        errors: Vec<std::io::ErrorKind>,
+        data: Vec<u8>,
+    }
+
+    impl std::io::Read for Flaky {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if !self.errors.is_empty() {
+                let kind = self.errors.remove(0);
+                return Err(std::io::Error::new(kind, "flaky"));
+            }
+            let k = buf.len().min(self.data.len()).min(3);
+            buf[..k].copy_from_slice(&self.data[..k]);
+            self.data.drain(..k);
+            Ok(k)
+        }
+    }
+
+    /// An interrupted read is retried (a signal is not an error); any other error ends the
+    /// read with that error, at once (the data after it is never read); a short input gives
+    /// the bytes it has.
+    #[test]
+    fn interrupted_reads_are_retried_and_other_errors_returned() {
+        use std::io::ErrorKind::{Interrupted, Other};
+        let mut buf = [0u8; 8];
+        let mut r = Flaky { errors: vec![Interrupted, Interrupted], data: (1..=8).collect() };
+        assert_eq!(read_up_to(&mut r, &mut buf).unwrap(), 8);
+        assert_eq!(buf, [1, 2, 3, 4, 5, 6, 7, 8]);
+        let mut r = Flaky { errors: vec![Other], data: vec![9; 8] };
+        assert_eq!(read_up_to(&mut r, &mut buf).unwrap_err().kind(), Other);
+        assert_eq!(r.data.len(), 8, "read on after an error");
+        let mut r = Flaky { errors: vec![], data: vec![5; 5] };
+        assert_eq!(read_up_to(&mut r, &mut buf).unwrap(), 5);
+    }
+
     /// The shape is written as a Python tuple, as numpy reads it: `(5,)` for one dimension
     /// (`(5)` is an int, which numpy refuses), `(2, 3)` otherwise; the header is padded so that
     /// the data starts on a multiple of 64 bytes.
