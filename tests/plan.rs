@@ -425,6 +425,12 @@ fn multiclass_requests(c: usize) -> Vec<Vec<Term>> {
             Loss::Focal(Focal { alpha: None, gamma: 0.5, ..Focal::default() }).batch().with_classes(w),
             Loss::Combo(Combo::default()).batch().with_classes(unnorm),
         ],
+        // Each plan's backward kernel has only the terms its losses declare: label-smoothed
+        // cross-entropy's WCE term without a Combo that would bring it anyway.
+        vec![
+            Loss::CrossEntropy(CrossEntropy { label_smoothing: 0.2, reduction: Reduction::Mean }).batch(),
+            Loss::Dice(Dice::default()).per_image(),
+        ],
     ]
 }
 

@@ -6,6 +6,7 @@ use super::{Catalogued, Family, Keywords, LossDef, SumLoss};
 use crate::check::{invalid, non_negative};
 use crate::error::Result;
 use crate::finalize::FinalizeSpec;
+use crate::gpu::contract::TERM_BCE;
 use crate::input::Mode;
 use crate::pixel::PixelClaims;
 use crate::stats::{Coefficients, Stats};
@@ -68,6 +69,10 @@ impl LossDef for Bce {
 }
 
 impl SumLoss for Bce {
+    fn backward_terms(&self) -> u32 {
+        TERM_BCE
+    }
+
     fn row(&self, s: &Stats) -> Option<(f64, Coefficients)> {
         Some(self.value_and_coefficients(s))
     }

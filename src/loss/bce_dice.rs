@@ -5,6 +5,7 @@ use super::{Bce, Catalogued, Dice, Family, Keywords, LossDef, SumLoss};
 use crate::check::finite;
 use crate::error::Result;
 use crate::finalize::FinalizeSpec;
+use crate::gpu::contract::TERM_BCE;
 use crate::input::Mode;
 use crate::pixel::PixelClaims;
 use crate::stats::{Coefficients, Stats};
@@ -50,6 +51,10 @@ impl LossDef for BceDice {
 }
 
 impl SumLoss for BceDice {
+    fn backward_terms(&self) -> u32 {
+        TERM_BCE | self.dice.backward_terms()
+    }
+
     fn row(&self, s: &Stats) -> Option<(f64, Coefficients)> {
         let (b, db) = self.bce.value_and_coefficients(s);
         let (d, dd) = self.dice.value_and_coefficients(s);

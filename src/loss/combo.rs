@@ -8,6 +8,7 @@ use super::{Catalogued, Dice, Family, Keywords, LossDef, SumLoss};
 use crate::check::{non_negative, positive_sum, unit_interval};
 use crate::error::Result;
 use crate::finalize::FinalizeSpec;
+use crate::gpu::contract::{TERM_BCE, TERM_WCE};
 use crate::input::Mode;
 use crate::options::ClassOptions;
 use crate::pixel::PixelClaims;
@@ -69,6 +70,10 @@ impl LossDef for Combo {
 }
 
 impl SumLoss for Combo {
+    fn backward_terms(&self) -> u32 {
+        TERM_BCE | TERM_WCE | self.dice().backward_terms()
+    }
+
     fn row(&self, s: &Stats) -> Option<(f64, Coefficients)> {
         let (wce, dwce) = reduce(s.wce, s, Reduction::Mean, |c| Coefficients { wce: c, ..Default::default() });
         let (dice, ddice) = self.dice().score(s);

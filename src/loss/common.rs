@@ -15,6 +15,17 @@ pub enum TpForm {
     SoftL1,
 }
 
+/// The region terms a loss with this TP form and denominator needs in the backward pass
+/// (`TERM_SMIN` for the soft-L1 TP, `TERM_SPP` for the squared denominator).
+pub(crate) fn region_terms(tp_form: TpForm, squared: bool) -> u32 {
+    use crate::gpu::contract::{TERM_SMIN, TERM_SPP};
+    let tp = match tp_form {
+        TpForm::Product => 0,
+        TpForm::SoftL1 => TERM_SMIN,
+    };
+    tp | if squared { TERM_SPP } else { 0 }
+}
+
 impl TpForm {
     /// TP of the segment and ∂TP/∂S.
     pub(crate) fn true_positives(self, s: &Stats) -> (f64, Coefficients) {

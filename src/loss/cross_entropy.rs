@@ -6,6 +6,7 @@ use super::{Catalogued, Family, Keywords, LossDef, SumLoss};
 use crate::check::unit_interval;
 use crate::error::Result;
 use crate::finalize::FinalizeSpec;
+use crate::gpu::contract::{TERM_BCE, TERM_WCE};
 use crate::input::Mode;
 use crate::options::ClassOptions;
 use crate::stats::{Coefficients, Stats};
@@ -66,6 +67,10 @@ impl LossDef for CrossEntropy {
 }
 
 impl SumLoss for CrossEntropy {
+    fn backward_terms(&self) -> u32 {
+        TERM_BCE | TERM_WCE
+    }
+
     fn row(&self, _s: &Stats) -> Option<(f64, Coefficients)> {
         None
     }

@@ -1,6 +1,6 @@
 //! Dice loss: `1 − (2·TP + smooth_nr) / max(Σp + Σt + smooth_dr, eps)`.
 
-use super::common::{f, log_loss, ratio, region_flags, TpForm};
+use super::common::{f, log_loss, ratio, region_flags, region_terms, TpForm};
 use super::{Catalogued, Family, Keywords, LossDef, SumLoss};
 use crate::check::{non_negative, positive_sum};
 use crate::error::Result;
@@ -91,6 +91,10 @@ impl LossDef for Dice {
 }
 
 impl SumLoss for Dice {
+    fn backward_terms(&self) -> u32 {
+        region_terms(self.tp_form, self.squared)
+    }
+
     fn row(&self, s: &Stats) -> Option<(f64, Coefficients)> {
         Some(self.value_and_coefficients(s))
     }

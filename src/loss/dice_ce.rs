@@ -7,6 +7,7 @@ use super::{Catalogued, CrossEntropy, Dice, Family, Keywords, LossDef, SumLoss};
 use crate::check::finite;
 use crate::error::Result;
 use crate::finalize::FinalizeSpec;
+use crate::gpu::contract::{TERM_BCE, TERM_WCE};
 use crate::input::Mode;
 use crate::options::ClassOptions;
 use crate::stats::{Coefficients, Stats};
@@ -48,6 +49,10 @@ impl LossDef for DiceCe {
 }
 
 impl SumLoss for DiceCe {
+    fn backward_terms(&self) -> u32 {
+        TERM_BCE | TERM_WCE | self.dice.backward_terms()
+    }
+
     fn row(&self, _s: &Stats) -> Option<(f64, Coefficients)> {
         None
     }

@@ -8,6 +8,7 @@ use super::{Catalogued, Family, Keywords, LossDef, SumLoss};
 use crate::check::{non_negative, unit_interval};
 use crate::error::Result;
 use crate::finalize::FinalizeSpec;
+use crate::gpu::contract::TERM_FOCAL;
 use crate::input::Mode;
 use crate::options::ClassOptions;
 use crate::pixel::{FocalForm, PixelClaims};
@@ -79,6 +80,10 @@ impl LossDef for Focal {
 }
 
 impl SumLoss for Focal {
+    fn backward_terms(&self) -> u32 {
+        TERM_FOCAL
+    }
+
     fn row(&self, s: &Stats) -> Option<(f64, Coefficients)> {
         Some(reduce(s.focal, s, self.reduction, |c| Coefficients { focal: c, ..Default::default() }))
     }

@@ -1,6 +1,6 @@
 //! Generalized Dice (Sudre et al. 2017): class weights from each class's true-pixel count.
 
-use super::common::{f, region_flags, TpForm};
+use super::common::{f, region_flags, region_terms, TpForm};
 use super::segment::SegmentLoss;
 use super::{Catalogued, Family, Keywords, LossDef, SumLoss};
 use crate::check::{non_negative, positive_sum};
@@ -112,6 +112,10 @@ impl LossDef for GeneralizedDice {
 }
 
 impl SumLoss for GeneralizedDice {
+    fn backward_terms(&self) -> u32 {
+        region_terms(self.tp_form, false)
+    }
+
     fn row(&self, _s: &Stats) -> Option<(f64, Coefficients)> {
         None
     }

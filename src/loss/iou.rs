@@ -36,6 +36,10 @@ impl LossDef for Iou {
 }
 
 impl SumLoss for Iou {
+    fn backward_terms(&self) -> u32 {
+        0
+    }
+
     fn row(&self, s: &Stats) -> Option<(f64, Coefficients)> {
         let num = s.tp + self.smooth;
         let dnum = Coefficients { tp: 1.0, ..Default::default() };

@@ -91,6 +91,10 @@ fn coefficients(mcc: f64, den: f64, [f1, f2, f3, f4]: [f64; 4], st: f64, n: f64)
 }
 
 impl SumLoss for Mcc {
+    fn backward_terms(&self) -> u32 {
+        0
+    }
+
     fn row(&self, s: &Stats) -> Option<(f64, Coefficients)> {
         let e = self.eps;
         let (fp, fn_) = (s.fp(), s.fn_());

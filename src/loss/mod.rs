@@ -45,6 +45,7 @@ pub use wasserstein::WassersteinWeighting;
 
 use crate::error::Result;
 use crate::finalize::FinalizeSpec;
+use crate::gpu::contract::TERMS_ALL;
 use crate::gpu::GpuContext;
 use crate::input::{Input, Mode};
 use crate::options::TermOptions;
@@ -104,6 +105,13 @@ pub(crate) trait SumLoss {
     }
     /// The loss's record for the GPU finalize kernel (`Err`: why a plan cannot compute it).
     fn finalize(&self, mode: Mode) -> std::result::Result<FinalizeSpec, String>;
+    /// The backward terms (`TERM_*`: Σp², Σ|p−t|, Σmin, BCE, WCE, focal) whose coefficients
+    /// this loss can make non-zero, in any mode; ∂/∂Σp and ∂/∂Σpt are always computed. A
+    /// plan's coefficients are made on the GPU, after recording, so its backward kernel is
+    /// specialised to these (`plan/backward_terms_tests.rs` holds them to the coefficients).
+    fn backward_terms(&self) -> u32 {
+        TERMS_ALL
+    }
 }
 
 /// Where a standalone loss runs.
@@ -296,6 +304,15 @@ impl Loss {
                 }
             }
             Family::Standalone(_) => None,
+        }
+    }
+
+    /// The backward terms (`TERM_*`) this loss can give a non-zero coefficient (none for a
+    /// standalone loss, which has passes of its own).
+    pub(crate) fn backward_terms(&self) -> u32 {
+        match self.def().family() {
+            Family::Sums(l) => l.backward_terms(),
+            Family::Standalone(_) => 0,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Tversky and focal Tversky loss: `(1 − T)^γ`,
 //! `T = (TP + smooth) / max(TP + α·FP + β·FN + smooth_dr, eps)`.
 
-use super::common::{f, log_loss, power, ratio, region_flags, TpForm};
+use super::common::{f, log_loss, power, ratio, region_flags, region_terms, TpForm};
 use super::segment::{class_mean, SegmentLoss};
 use super::{Catalogued, Family, Keywords, LossDef, SumLoss};
 use crate::check::{invalid, non_negative, positive_sum};
@@ -107,6 +107,10 @@ impl LossDef for Tversky {
 }
 
 impl SumLoss for Tversky {
+    fn backward_terms(&self) -> u32 {
+        region_terms(self.tp_form, self.squared)
+    }
+
     fn row(&self, s: &Stats) -> Option<(f64, Coefficients)> {
         let (base, d) = self.base_value_and_coefficients(s);
         if self.gamma == 1.0 || self.gamma_after_class_mean {

@@ -31,6 +31,9 @@ mod terms;
 
 pub(crate) use terms::finalize_source;
 
+#[cfg(test)]
+mod backward_terms_tests;
+
 pub use desc::{BufferAt, LogitData, LogitFormat, PlanDesc, PlanIo, PlanOutput, TargetData, TargetFormat};
 
 use crate::aggregate;
@@ -38,7 +41,7 @@ use crate::batch::{BinaryBatch, ClassMap};
 use crate::error::{Error, Result};
 use crate::finalize::{ChunkRef, TermSpec};
 use crate::gpu::chunk::{self, Chunk, ChunkPasses};
-use crate::gpu::contract::{Params, COEF_BYTES, FLAG_INPUT_F16, FLAG_TARGET_U8, SUMS_BYTES, TERMS_ALL};
+use crate::gpu::contract::{Params, COEF_BYTES, FLAG_INPUT_F16, FLAG_TARGET_U8, SUMS_BYTES};
 use crate::gpu::record::{self, whole, BackwardBuffers, ForwardBuffers};
 use crate::gpu::GpuContext;
 use crate::input::Mode;
@@ -115,6 +118,11 @@ impl Maker<'_> {
     }
 }
 
+/// The backward terms of a plan with a gradient: those its losses can make non-zero.
+fn backward_terms(desc: &PlanDesc) -> Option<u32> {
+    desc.gradient.then(|| desc.terms.iter().fold(0, |acc, t| acc | t.loss.backward_terms()))
+}
+
 /// The per-chunk part of a plan: per chunk, its passes (the schedule the blocking path also
 /// records), their uniforms, and the first row of its rows in `chunk_rows` (a multiple of 4:
 /// 256-byte offsets); scratch sizes; multiclass: the confusion-matrix scratch the class pass
@@ -123,8 +131,9 @@ struct ChunkSetup {
     chunks: Vec<Chunk>,
     passes: Vec<ChunkPasses>,
     /// Per chunk, the specialised first stage and (plans with a gradient only) backward
-    /// kernel (specialize.rs; every backward term possible: the coefficients are the GPU's,
-    /// unknown when recording).
+    /// kernel (specialize.rs; the backward terms are those the plan's losses can make
+    /// non-zero, `SumLoss::backward_terms`: the coefficients are the GPU's, unknown when
+    /// recording).
     stage_pipelines: Vec<wgpu::ComputePipeline>,
     backward_pipelines: Vec<wgpu::ComputePipeline>,
     forward_params: Vec<wgpu::Buffer>,
@@ -139,18 +148,20 @@ struct ChunkSetup {
 
 impl ChunkSetup {
     /// The setup of `chunks` with their passes: uniforms and pipelines made once (the
-    /// backward kernels only for a plan with a `gradient`), rows laid out.
+    /// backward kernels, with the `backward` terms, only for a plan with a gradient), rows
+    /// laid out.
     fn new(
         make: &Maker,
         chunks: Vec<Chunk>,
         passes: Vec<ChunkPasses>,
         confusion: Option<wgpu::Buffer>,
-        gradient: bool,
+        backward: Option<u32>,
     ) -> ChunkSetup {
-        let backward = passes.iter().filter(|_| gradient);
+        let terms = backward.unwrap_or(0);
+        let backward = passes.iter().filter(|_| backward.is_some());
         let mut s = ChunkSetup {
             stage_pipelines: passes.iter().map(|p| record::stage_pipeline(make.ctx, p)).collect(),
-            backward_pipelines: backward.map(|p| record::backward_pipeline(make.ctx, p, TERMS_ALL)).collect(),
+            backward_pipelines: backward.map(|p| record::backward_pipeline(make.ctx, p, terms)).collect(),
             forward_params: passes.iter().map(|p| make.uniform("plan params", &p.forward)).collect(),
             reduce_params: passes.iter().map(|p| make.uniform("plan reduce params", &p.reduce)).collect(),
             grad_params: passes.iter().map(|p| make.uniform("plan grad params", &p.backward)).collect(),
@@ -253,7 +264,7 @@ impl Plan {
             base.flags |= FLAG_TARGET_U8;
         }
         let passes = chunks.iter().map(|c| ChunkPasses::sigmoid(&base, c, seg_len, ctx.limits())).collect();
-        ChunkSetup::new(make, chunks, passes, None, desc.gradient)
+        ChunkSetup::new(make, chunks, passes, None, backward_terms(desc))
     }
 
     /// Multiclass: the whole batch in one pass (its logits within one binding).
@@ -284,7 +295,7 @@ impl Plan {
             (c * c * 4) as u64,
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         );
-        Ok(ChunkSetup::new(make, vec![whole_batch], vec![passes], Some(confusion), desc.gradient))
+        Ok(ChunkSetup::new(make, vec![whole_batch], vec![passes], Some(confusion), backward_terms(desc)))
     }
 
     /// What the plan computes.
