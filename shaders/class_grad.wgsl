@@ -48,13 +48,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let row = img * params.classes;
         var big_g = 0.0;
         var big_a = 0.0;
+        // Only class k has a BCE (−ln p_k) coefficient: one load per pixel, not per logit.
+        var bce_k = 0.0;
+        if (term_possible(TERM_BCE)) {
+            bce_k = coefs[row + k].bce;
+        }
         for (var c = 0u; c < params.classes; c++) {
             let cf = coefs[row + c];
             let p = grad[logit_index(img, c, pix)] * inv_s;
             let t = select(0.0, 1.0, c == k);
             big_g += region_derivative(cf, p, t) * p;
-            big_a += log_p_coefficient(cf, t);
+            big_a += wce_coefficient(cf);
         }
+        big_a -= bce_k;
         var h = 0.0;
         if (term_possible(TERM_FOCAL)) {
             let l = sm.lse - logit(logit_index(img, k, pix));
@@ -66,7 +72,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             let cf = coefs[row + c];
             let p = grad[logit_index(img, c, pix)] * inv_s;
             let t = select(0.0, 1.0, c == k);
-            let a = log_p_coefficient(cf, t);
+            let a = wce_coefficient(cf) - t * bce_k;
             grad[logit_index(img, c, pix)] = p * (region_derivative(cf, p, t) - big_g) + a - p * big_a + h * (t - p);
         }
     }

@@ -424,16 +424,13 @@ fn region_derivative(c: Coef, p: f32, t: f32) -> f32 {
     return g;
 }
 
-// The coefficient of ln p_c in a multiclass pixel's cross-entropy terms: −(wce + t·bce).
-fn log_p_coefficient(c: Coef, t: f32) -> f32 {
-    var a = 0.0;
+// The weighted-CE part of the coefficient of ln p_c in a multiclass pixel: −wce (the BCE
+// part, −bce, belongs to the target class alone; class_grad.wgsl loads it once per pixel).
+fn wce_coefficient(c: Coef) -> f32 {
     if (term_possible(TERM_WCE)) {
-        a = c.wce;
+        return -c.wce;
     }
-    if (term_possible(TERM_BCE)) {
-        a += t * c.bce;
-    }
-    return -a;
+    return 0.0;
 }
 
 // dL/dinput of one valid pixel: Σ_j ∂L/∂S_j · ∂s_j/∂input.
