@@ -14,15 +14,24 @@ const REL: f64 = 1e-6;
 const H: usize = 4093;
 const W: usize = 4099;
 
+/// An engine capped at 16 workgroups: a stride of 4096 pixels, so each invocation adds 4096
+/// values of one image this size (every level of the cascade fills), on any adapter.
+fn capped() -> &'static Engine {
+    static CAPPED: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    CAPPED.get_or_init(|| gpu_with(EngineOptions { max_workgroups: Some(16), ..Default::default() }))
+}
+
 fn check(what: &str, x: &[f32], t: &[f32]) {
+    // The default engine (64 workgroups on a CPU adapter: 1024 values per invocation) and the
+    // capped one.
+    check_on(what, x, t, &[(shared_gpu(), "default"), (capped(), "16 workgroups")]);
+}
+
+fn check_on(what: &str, x: &[f32], t: &[f32], engines: &[(&Engine, &str)]) {
     let batch = BinaryBatch::new(x, t, &[1, H, W]).unwrap();
     let terms = &requests()[0];
     let want = Engine::cpu().forward(&batch, terms).unwrap();
-    // The default engine (64 workgroups on a CPU adapter: 1024 values per invocation) and one
-    // capped at 16 workgroups (4096 values per invocation: every level of the cascade fills).
-    static CAPPED: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
-    let capped = CAPPED.get_or_init(|| gpu_with(EngineOptions { max_workgroups: Some(16), ..Default::default() }));
-    for (engine, name) in [(shared_gpu(), "default"), (capped, "16 workgroups")] {
+    for &(engine, name) in engines {
         let got = engine.forward(&batch, terms).unwrap();
         compare(&format!("{what}, {name}"), terms, &got, &want);
     }
@@ -67,6 +76,20 @@ fn constant_logit_16m_pixels_within_1e6() {
     let x = vec![0.3f32; H * W];
     let t: Vec<f32> = (0..H * W).map(|_| (rng.next_u64() % 100 < 45) as u8 as f32).collect();
     check("constant logit", &x, &t);
+}
+
+/// Each invocation's first value is large (p ≈ 1) and its other 4095 tiny (p ≈ 4e-8): added
+/// one block at a time to a running total that holds the large value, every block rounds the
+/// same way (+0.23 ulp of 1), and Σp comes out 5e-6 high; the cascade adds the tiny blocks among
+/// themselves first (1.5e-7 on the same data, simulated in f32).
+#[test]
+fn a_large_first_value_in_every_invocation_within_1e6() {
+    let _serial = serial();
+    let mut rng = Rng::new(0xace);
+    let stride = 16 * 256;
+    let x: Vec<f32> = (0..H * W).map(|i| if i < stride { 8.0 } else { -17.0 }).collect();
+    let t: Vec<f32> = (0..H * W).map(|_| (rng.next_u64() % 100 < 45) as u8 as f32).collect();
+    check_on("a large first value", &x, &t, &[(capped(), "16 workgroups")]);
 }
 
 #[test]
