@@ -144,6 +144,17 @@ fn every_pixel_term_within_1e6() {
 #[test]
 fn multiclass_constant_logits_4m_pixels_within_1e6() {
     let _serial = serial();
+    multiclass_constant_logits(shared_gpu(), "default");
+}
+
+/// The same on the engine capped at 16 workgroups: each class lane adds 4× as many values.
+#[test]
+fn multiclass_constant_logits_4m_pixels_16_workgroups_within_1e6() {
+    let _serial = serial();
+    multiclass_constant_logits(capped(), "16 workgroups");
+}
+
+fn multiclass_constant_logits(engine: &Engine, name: &str) {
     let (c, h, w) = (3, 2047, 2049);
     let hw = h * w;
     let mut rng = Rng::new(0xc1a5);
@@ -157,7 +168,7 @@ fn multiclass_constant_logits_4m_pixels_within_1e6() {
         Loss::Tversky(Tversky { alpha: 0.3, beta: 0.7, ..Tversky::default() }).batch(),
         Loss::CrossEntropy(CrossEntropy::default()).batch(),
     ];
-    let got = shared_gpu().forward(&batch, &terms).unwrap();
+    let got = engine.forward(&batch, &terms).unwrap();
     let want = Engine::cpu().forward(&batch, &terms).unwrap();
     let mut failures = Vec::new();
     for (k, (g, w)) in got.stats.iter().zip(&want.stats).enumerate() {
@@ -178,7 +189,7 @@ fn multiclass_constant_logits_4m_pixels_within_1e6() {
     }
     for ((term, a), b) in terms.iter().zip(&got.values).zip(&want.values) {
         let rel = (a - b).abs() / b.abs();
-        eprintln!("multiclass {}: GPU {a} reference {b} rel {rel:.2e}", term.label());
+        eprintln!("multiclass, {name}, {}: GPU {a} reference {b} rel {rel:.2e}", term.label());
         if rel.is_nan() || rel > REL {
             failures.push(format!("{}: rel {rel:.2e}", term.label()));
         }
