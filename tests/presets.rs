@@ -386,10 +386,21 @@ fn monai_focal_alpha_lists_must_have_one_value_per_class_used() {
     }
     let e = refused(serde_json::json!({"use_softmax": true, "include_background": false, "alpha": [0.2, 0.3, 0.4]}));
     assert!(e.contains("alpha") && e.contains("needs 2 values"), "{e}");
+    // A negative value is refused by the keyword's name (MONAI would weigh a class's loss by
+    // it; segloss's class weights are >= 0), and so is a scalar above 1 with softmax (the
+    // background's 1 − α); zero is a weight like any other.
+    for use_softmax in [false, true] {
+        let e = refused(serde_json::json!({"use_softmax": use_softmax, "alpha": [0.2, -0.1, 0.5]}));
+        assert!(e.contains("alpha") && e.contains(">= 0"), "softmax {use_softmax}: {e}");
+    }
+    let e = refused(serde_json::json!({"use_softmax": true, "alpha": 1.5}));
+    assert!(e.contains("alpha") && e.contains(">= 0"), "{e}");
     // The right lengths are accepted.
     for params in [
         serde_json::json!({"use_softmax": true, "alpha": [0.2, 0.3, 0.5]}),
         serde_json::json!({"alpha": [0.2, 0.3, 0.5]}),
+        serde_json::json!({"alpha": [0.0, 0.3, 0.0]}),
+        serde_json::json!({"use_softmax": true, "alpha": [0.0, 0.3, 0.0]}),
         serde_json::json!({"use_softmax": true, "include_background": false, "alpha": [0.2, 0.3]}),
     ] {
         Preset::parse("monai.FocalLoss", &params).unwrap().parts(c).unwrap();

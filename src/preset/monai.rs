@@ -300,6 +300,11 @@ fn focal_parts(kw: &Kw, c: usize, softmax: bool) -> Result<Vec<Part>> {
             Some(a) if a.len() == c => Some(a),
             Some(_) => return Err(kw.err("alpha", format!("needs one value per class ({c})"))),
         };
+        // A class weight below 0 (a negative value, or 1 − α of a scalar α above 1) is refused
+        // here, by the keyword's name, as the sigmoid form refuses it.
+        if alpha.as_ref().is_some_and(|a| a.iter().any(|&v| v < 0.0)) {
+            return Err(kw.err("alpha", "values must be >= 0 (a scalar alpha in [0, 1])"));
+        }
         let per_class = match (alpha, weights) {
             (None, None) => None,
             (a, w) => {
