@@ -384,6 +384,7 @@ CASES = [
     ("monai_FocalLoss_multiclass_softmax_alpha", "monai.FocalLoss", dict(use_softmax=True, to_onehot_y=True, alpha=0.25), D("lab1", MC), "alpha -> [1-a, a, a, ...]; " + FOCAL32),
     ("monai_FocalLoss_multiclass_softmax_alpha_list", "monai.FocalLoss", dict(use_softmax=True, to_onehot_y=True, alpha=[0.125, 0.25, 0.5, 0.125], gamma=3.0), D("lab1", MC), FOCAL32),
     ("monai_FocalLoss_multiclass_softmax_nobg_alpha_weight", "monai.FocalLoss", dict(use_softmax=True, to_onehot_y=True, include_background=False, alpha=[0.25, 0.5, 0.75], weight=[1.0, 2.0, 0.5]), D("lab1", MC), "lists of C-1 for the classes after the background; " + FOCAL32),
+    ("monai_FocalLoss_multiclass_softmax_nobg_sum", "monai.FocalLoss", dict(use_softmax=True, to_onehot_y=True, include_background=False, reduction="sum", alpha=[0.25, 0.5, 0.75]), D("lab1", MC), "reduction=sum without the background; " + FOCAL32),
     ("monai_FocalLoss_multiclass_softmax_ignore", "monai.FocalLoss", dict(use_softmax=True, to_onehot_y=True, ignore_index=255), D("lab1", MC, ignore=255), "ignore: sum / #valid pixels (not x C); " + FOCAL32),
     ("monai_FocalLoss_multiclass_softmax_ignore_sum", "monai.FocalLoss", dict(use_softmax=True, to_onehot_y=True, ignore_index=255, reduction="sum"), D("lab1", MC3, ignore=255), FOCAL32),
     ("monai_FocalLoss_multiclass_sigmoid_nobg_ignore", "monai.FocalLoss", dict(to_onehot_y=True, include_background=False, ignore_index=255, alpha=0.75), D("lab1", MC, ignore=255), FOCAL32),
