@@ -11,7 +11,8 @@
 //      walks pixels r, r + R, … of the tile, reads x_c (hot in cache from step 1),
 //      p_c = e^{x_c − lse}, and accumulates (cascade, prelude.wgsl) Σp, Σt, Σpt, Σp², Σt, Σ|p−t|,
 //      Σ_{k=c} −ln p_c (`bce` slot), Σ_{k=c} (1−p_c)^γ·(−ln p_c) (`focal`), Σ −ln p_c
-//      (`wce`), valid pixels and argmax TP/FP/FN of class c.
+//      (`wce`) — each of these three only where the request reads it (FLAG_NO_*, left 0
+//      otherwise) —, valid pixels and argmax TP/FP/FN of class c.
 // No reduction in the workgroup: each (class, lane) writes its own partial
 // partials[((y·C + c)·wg_per_seg + x)·R + r]; stats_final.wgsl adds a row's
 // wg_per_seg·R partials in a fixed order.
@@ -58,7 +59,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 } else if (sm.finite) {
                     packed = k | (sm.argmax << 16u);
                     tile_lse[lid] = sm.lse;
-                    tile_q[lid] = sm.q;
+                    if (log_sum_wanted(FLAG_NO_FOCAL)) {
+                        tile_q[lid] = sm.q;
+                    }
                     if (wid.z == 0u) {
                         atomicAdd(&confusion[k * params.classes + sm.argmax], 1u);
                     }
@@ -83,12 +86,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 var v = Sums(
                     vec4<f32>(p, t, p * t, p * p),
                     vec4<f32>(t, abs(p - t), 0.0, 0.0),
-                    vec4<f32>(nl, 0.0, 0.0, 0.0),
+                    vec4<f32>(0.0, 0.0, 0.0, 0.0),
                     vec4<u32>(1u, select(0u, 1u, hit && pred == c), select(0u, 1u, !hit && pred == c),
                         select(0u, 1u, hit && pred != c)),
                 );
-                if (hit) {
+                if (log_sum_wanted(FLAG_NO_WCE)) {
+                    v.f2.x = nl;
+                }
+                if (hit && log_sum_wanted(FLAG_NO_BCE)) {
                     v.f1.z = nl;
+                }
+                if (hit && log_sum_wanted(FLAG_NO_FOCAL)) {
                     v.f1.w = focal_modulator(tile_q[j]) * nl;
                 }
                 acc = cascade_add(acc, v);

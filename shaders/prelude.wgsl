@@ -375,15 +375,30 @@ fn focal_pixel(a: Act, t: f32) -> vec2<f32> {
     return vec2<f32>(at * modulator * bce0, at * (d_bce0 * modulator + focus));
 }
 
-// One valid pixel's contribution to every sum.
+// Whether the forward pass computes the log-loss sum that `no_flag` (FLAG_NO_BCE,
+// FLAG_NO_FOCAL, FLAG_NO_WCE) leaves out. A sum left out stays 0 here; the host makes it NaN.
+fn log_sum_wanted(no_flag: u32) -> bool {
+    return !has_flag(no_flag);
+}
+
+// One valid pixel's contribution to every sum (the log-loss sums only where wanted).
 fn pixel_sums(x: f32, t: f32) -> Sums {
     let a = activate(x);
     let p = a.p;
-    let ts = t * (1.0 - params.label_smoothing) + 0.5 * params.label_smoothing;
-    let bce = params.pos_weight * ts * a.nlp + (1.0 - ts) * a.nlq;
-    let b = params.wce_beta;
-    let wce = b * t * a.nlp + (1.0 - b) * (1.0 - t) * a.nlq;
-    let focal = focal_pixel(a, t).x;
+    var bce = 0.0;
+    if (log_sum_wanted(FLAG_NO_BCE)) {
+        let ts = t * (1.0 - params.label_smoothing) + 0.5 * params.label_smoothing;
+        bce = params.pos_weight * ts * a.nlp + (1.0 - ts) * a.nlq;
+    }
+    var wce = 0.0;
+    if (log_sum_wanted(FLAG_NO_WCE)) {
+        let b = params.wce_beta;
+        wce = b * t * a.nlp + (1.0 - b) * (1.0 - t) * a.nlq;
+    }
+    var focal = 0.0;
+    if (log_sum_wanted(FLAG_NO_FOCAL)) {
+        focal = focal_pixel(a, t).x;
+    }
     let pred = predicted_positive(x);
     let truth = t >= 0.5;
     return Sums(

@@ -45,6 +45,8 @@ pub struct Forward {
     /// Images, classes and mode of `stats`.
     pub layout: Layout,
     /// Statistics per (image, class) row, image-major (one row per image in binary mode).
+    /// The log-loss sums (`bce`, `focal`, `wce`) that no requested term reads are not
+    /// computed and hold NaN ([`crate::LogSums`]); [`Engine::stats`] computes every sum.
     pub stats: Vec<Stats>,
     /// Thresholded metrics of the whole batch from the summed counts of every row
     /// (binary: the batch's metrics; multiclass/multilabel: micro-averaged). `None` when the
@@ -237,7 +239,8 @@ impl Engine {
     }
 
     /// Per-segment statistics of a binary or multilabel `batch` for the per-pixel
-    /// parameters `pp` (one fused pass).
+    /// parameters `pp` (one fused pass). The log-loss sums `pp.log_sums` leaves out are NaN
+    /// ([`PixelParams::default`] computes all; [`PixelParams::from_terms`] those the terms read).
     pub fn stats(&self, batch: &BinaryBatch, pp: &PixelParams) -> Result<Vec<Stats>> {
         Ok(self.execute(Input::Binary(*batch), pp, Want::Forward, &mut DispatchCount::default())?.0)
     }
@@ -248,19 +251,21 @@ impl Engine {
             (Backend::Gpu(ctx), Input::Binary(b)) => blocking::run(ctx, &b, pp, want, count),
             (Backend::Gpu(ctx), Input::Multiclass(m)) => blocking::run_classes(ctx, &m, pp, want, count),
             (Backend::Reference, Input::Binary(b)) => {
-                let rows = match &want {
+                let mut rows = match &want {
                     Want::Backward(_) => Vec::new(),
                     _ => cpu::stats_pass(&b, pp)?,
                 };
+                pp.log_sums.blank(&mut rows);
                 let grad = backward_coefficients(&want, &rows).map(|c| to_f32(cpu::grad_pass(&b, pp, &c)));
                 Ok((rows, None, grad))
             }
             (Backend::Reference, Input::Multiclass(m)) => {
                 let gamma = pp.focal_gamma;
-                let (rows, confusion) = match &want {
+                let (mut rows, confusion) = match &want {
                     Want::Backward(_) => (Vec::new(), Vec::new()),
                     _ => cpu::class_stats_pass(&m, gamma)?,
                 };
+                pp.log_sums.blank(&mut rows);
                 let grad = backward_coefficients(&want, &rows).map(|c| to_f32(cpu::class_grad_pass(&m, gamma, &c)));
                 Ok((rows, Some(confusion), grad))
             }
@@ -376,6 +381,12 @@ impl Engine {
         };
         if let Some(e) = bad {
             return Err(e);
+        }
+        if let Some((row, sum)) = pp.log_sums.first_missing(global) {
+            return Err(Error::StatsMismatch(format!(
+                "global row {row}: Σ{sum} is not finite (a forward pass leaves NaN in the sums its request \
+                 does not read), but these terms read it: gather rows made for these terms"
+            )));
         }
         let coefs = aggregate::evaluate_checked(terms, global, &layout).1[first_image * c..end * c].to_vec();
         let (_, _, grad) = self.execute(input, &pp, Want::Backward(&coefs), &mut DispatchCount::default())?;

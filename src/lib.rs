@@ -80,7 +80,7 @@ pub use input::{Input, Layout, Mode};
 /// to `loss/mod.rs`'s catalogue appears here by itself).
 pub use loss::*;
 pub use options::{AbsentClass, Aggregation, ClassOptions, ClassSelection};
-pub use pixel::{FocalForm, PixelParams};
+pub use pixel::{FocalForm, LogSums, PixelParams};
 pub use plan::{BufferAt, LogitData, LogitFormat, Plan, PlanDesc, PlanIo, PlanOutput, TargetData, TargetFormat};
 pub use stats::{Coefficients, LovaszRow, Metrics, Stats};
 pub use term::Term;

@@ -3,6 +3,7 @@
 //! set per call; the terms of a request claim them ([`PixelClaims`]) and must agree.
 
 use crate::error::{Error, Result};
+use crate::stats::Stats;
 
 /// The sigmoid focal loss's modulating factor for a target t in [0, 1]; the forms are equal
 /// for t ∈ {0, 1} and differ for soft targets.
@@ -35,6 +36,66 @@ pub struct PixelParams {
     pub wce_beta: f64,
     /// The focal factor's form for soft targets.
     pub focal_form: FocalForm,
+    /// Which log-loss sums the pass computes; the others come back NaN.
+    pub log_sums: LogSums,
+}
+
+/// The log-loss sums of the fused forward pass (`Stats::bce`, `Stats::focal`, `Stats::wce`):
+/// which of them a pass computes. Each costs a logarithm or more per element, where every
+/// other sum is a product or an add, so a pass computes only those its request reads
+/// ([`PixelParams::from_terms`]: the union over the requested losses). A sum not computed is
+/// NaN in the rows the pass returns — never a plausible zero — and a backward pass handed
+/// such a row for a loss that reads it refuses it ([`crate::Error::StatsMismatch`]).
+/// [`PixelParams::default`] computes all three (what [`crate::Engine::stats`] hands to
+/// data-parallel callers that do not know the request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSums {
+    /// Σ binary cross-entropy (multiclass: −ln p of the target class).
+    pub bce: bool,
+    /// Σ focal loss.
+    pub focal: bool,
+    /// Σ weighted cross-entropy (Combo's β; multiclass: −ln p of every class).
+    pub wce: bool,
+}
+
+impl LogSums {
+    /// All three sums.
+    pub const ALL: LogSums = LogSums { bce: true, focal: true, wce: true };
+    /// None of them.
+    pub const NONE: LogSums = LogSums { bce: false, focal: false, wce: false };
+
+    /// Both sets' sums.
+    pub fn union(self, other: LogSums) -> LogSums {
+        LogSums { bce: self.bce || other.bce, focal: self.focal || other.focal, wce: self.wce || other.wce }
+    }
+
+    /// Sets the sums this set does not compute to NaN in each row.
+    pub fn blank(self, rows: &mut [Stats]) {
+        for row in rows {
+            for (computed, sum) in [(self.bce, &mut row.bce), (self.focal, &mut row.focal), (self.wce, &mut row.wce)] {
+                if !computed {
+                    *sum = f64::NAN;
+                }
+            }
+        }
+    }
+
+    /// The first sum of this set that is not finite in a row, as (row, name).
+    pub(crate) fn first_missing(self, rows: &[Stats]) -> Option<(usize, &'static str)> {
+        rows.iter().enumerate().find_map(|(i, row)| {
+            [(self.bce, row.bce, "bce"), (self.focal, row.focal, "focal"), (self.wce, row.wce, "wce")]
+                .into_iter()
+                .find(|&(read, v, _)| read && !v.is_finite())
+                .map(|(_, _, name)| (i, name))
+        })
+    }
+}
+
+impl Default for LogSums {
+    /// All three sums.
+    fn default() -> Self {
+        LogSums::ALL
+    }
 }
 
 /// Per-pixel parameters being collected from the terms of one request: the first term that

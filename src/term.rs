@@ -5,7 +5,8 @@ use crate::check::finite;
 use crate::error::{Error, Result};
 use crate::loss::{Bce, Combo, Focal, Loss};
 use crate::options::{Aggregation, ClassOptions, TermOptions};
-use crate::pixel::{PixelClaims, PixelParams};
+use crate::gpu::contract::{TERM_BCE, TERM_FOCAL, TERM_WCE};
+use crate::pixel::{LogSums, PixelClaims, PixelParams};
 
 impl Loss {
     /// This loss aggregated per image (mean over images).
@@ -109,6 +110,7 @@ impl Default for PixelParams {
             focal_gamma: f.gamma,
             wce_beta: c.beta,
             focal_form: f.form,
+            log_sums: LogSums::ALL,
         }
     }
 }
@@ -128,6 +130,18 @@ impl PixelParams {
             claims.term = i;
             term.loss.def().claim_pixel_params(&mut claims)?;
         }
-        Ok(claims.params)
+        let log_sums = terms.iter().fold(LogSums::NONE, |acc, t| acc.union(log_sums_read(t.loss.backward_terms())));
+        Ok(PixelParams { log_sums, ..claims.params })
+    }
+}
+
+/// The log-loss sums a loss reads: those of its backward terms (`SumLoss::backward_terms`,
+/// held to the real coefficients by `plan/backward_terms_tests.rs`): a loss whose value
+/// reads a sum has a non-zero derivative with respect to it.
+fn log_sums_read(backward_terms: u32) -> LogSums {
+    LogSums {
+        bce: backward_terms & TERM_BCE != 0,
+        focal: backward_terms & TERM_FOCAL != 0,
+        wce: backward_terms & TERM_WCE != 0,
     }
 }

@@ -130,7 +130,7 @@ impl Source<'_> {
                     .collect()
             }
             Source::Softmax(batch, chunks) => {
-                let base = Params::for_classes(batch, pp.focal_gamma);
+                let base = Params::for_classes(batch, pp);
                 chunks
                     .iter()
                     .map(|ch| Streamed {
@@ -248,6 +248,8 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
             }
         }
     }
+    // The sums the pass left out are NaN before anything reads them (`LogSums`).
+    pp.log_sums.blank(&mut rows);
     let per_row = match want {
         Want::Forward => return Ok((rows, confusion, None)),
         Want::ForwardBackward(f) => f(&rows),

@@ -4,7 +4,7 @@
 //! offsets with naga's layout of the WGSL struct.
 
 use crate::batch::{BinaryBatch, ClassMap, InputKind, MulticlassBatch};
-use crate::pixel::{FocalForm, PixelParams};
+use crate::pixel::{FocalForm, LogSums, PixelParams};
 use crate::stats::{Coefficients, Stats};
 use bytemuck::{Pod, Zeroable};
 
@@ -47,6 +47,12 @@ shared_constants! { PRELUDE_CONSTANTS:
     FLAG_INPUT_F16 = 32;
     /// `Params::flags`: u8 targets, four per word (load.wgsl).
     FLAG_TARGET_U8 = 64;
+    /// `Params::flags`: the forward pass leaves the BCE sum out (`LogSums`; the host makes it NaN).
+    FLAG_NO_BCE = 128;
+    /// `Params::flags`: the forward pass leaves the focal sum out.
+    FLAG_NO_FOCAL = 256;
+    /// `Params::flags`: the forward pass leaves the weighted-CE sum out.
+    FLAG_NO_WCE = 512;
     /// A specialisation constant left to run time (`SPEC_*` in prelude.wgsl, specialize.rs).
     SPEC_RUNTIME = 0xffff_ffff;
     /// `SPEC_GAMMA`: focal γ = 0 (no modulator).
@@ -111,7 +117,7 @@ impl Params {
         if pp.focal_alpha.is_some() {
             flags |= FLAG_FOCAL_ALPHA;
         }
-        flags |= focal_form_bits(pp.focal_form);
+        flags |= focal_form_bits(pp.focal_form) | log_sum_bits(pp.log_sums);
         Params {
             flags,
             seg_len: seg_len as u32,
@@ -127,26 +133,35 @@ impl Params {
 }
 
 impl Params {
-    /// The chunk-independent part of a multiclass pass over `batch` (focal γ `gamma`).
-    pub fn for_classes(batch: &MulticlassBatch, gamma: f64) -> Params {
-        Params::class_base(batch.classes, batch.ignore_index, class_map_format(&batch.target), gamma)
+    /// The chunk-independent part of a multiclass pass over `batch` (per-pixel parameters
+    /// `pp`: its focal γ and log-loss sums).
+    pub fn for_classes(batch: &MulticlassBatch, pp: &PixelParams) -> Params {
+        Params::class_base(batch.classes, batch.ignore_index, class_map_format(&batch.target), pp)
     }
 
     /// [`Params::for_classes`] from its pieces (`format`: see [`class_map_format`]).
-    pub fn class_base(classes: usize, ignore_index: Option<u32>, format: u32, gamma: f64) -> Params {
+    pub fn class_base(classes: usize, ignore_index: Option<u32>, format: u32, pp: &PixelParams) -> Params {
         let (flags, ignore_index) = match ignore_index {
             Some(i) => (FLAG_IGNORE, i),
             None => (0, 0),
         };
         Params {
-            flags,
+            flags: flags | log_sum_bits(pp.log_sums),
             classes: classes as u32,
-            focal_gamma: gamma as f32,
+            focal_gamma: pp.focal_gamma as f32,
             target_format: format,
             ignore_index,
             ..Params::default()
         }
     }
+}
+
+/// The `FLAG_NO_*` bits of the log-loss sums a pass leaves out.
+fn log_sum_bits(sums: LogSums) -> u32 {
+    [(sums.bce, FLAG_NO_BCE), (sums.focal, FLAG_NO_FOCAL), (sums.wce, FLAG_NO_WCE)]
+        .into_iter()
+        .filter(|&(computed, _)| !computed)
+        .fold(0, |acc, (_, bit)| acc | bit)
 }
 
 /// The format code of a class map (`target_format` in prelude.wgsl): 0 u32, 1 u16 (two per

@@ -18,6 +18,7 @@ use super::pool::Pooled;
 use super::sort::{self, UniformArena};
 use crate::batch::{BinaryBatch, MulticlassBatch};
 use crate::error::{Error, Result};
+use crate::pixel::PixelParams;
 use crate::stats::LovaszRow;
 
 /// Per-row scales of the backward pass, computed from the forward rows. They must depend
@@ -341,12 +342,14 @@ pub(crate) fn lovasz_softmax(
                 (logits, map)
             })
             .collect();
+        // The Lovasz kernels read no per-pixel loss parameter.
+        let lovasz_pixels = PixelParams { focal_gamma: 0.0, ..PixelParams::default() };
         let chunk_params = |ch: &chunk::ClassChunk, class: usize| Params {
             n_threads: chunk::elementwise_workgroups(ch.n_images * ch.plane, ctx.max_workgroups) * chunk::WG_SIZE,
             seg_offset: (ch.first_image * hw + ch.pix0) as u32,
             plane: hw as u32,
             class_index: class as u32,
-            ..ChunkPasses::softmax(&Params::for_classes(batch, 0.0), ch, c, ctx.limits()).forward
+            ..ChunkPasses::softmax(&Params::for_classes(batch, &lovasz_pixels), ch, c, ctx.limits()).forward
         };
         // Records a per-pixel kernel over every chunk: bindings 1–2 the chunk's logits and
         // class map, then `rest`.

@@ -284,7 +284,7 @@ impl Plan {
             TargetFormat::Classes8 => 2,
             _ => 0,
         };
-        let mut base = Params::class_base(c, desc.ignore.map(|v| v as u32), format, pp.focal_gamma);
+        let mut base = Params::class_base(c, desc.ignore.map(|v| v as u32), format, pp);
         if desc.logits == LogitFormat::F16 {
             base.flags |= FLAG_INPUT_F16;
         }
