@@ -472,6 +472,7 @@ fn reference_info() -> BackendInfo {
         device_type: "Cpu".into(),
         subgroups: false,
         sort: crate::SortStrategy::Auto,
+        transfer: crate::Transfer::Auto,
     }
 }
 

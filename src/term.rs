@@ -3,9 +3,9 @@
 
 use crate::check::finite;
 use crate::error::{Error, Result};
+use crate::gpu::contract::{TERM_BCE, TERM_FOCAL, TERM_WCE};
 use crate::loss::{Bce, Combo, Focal, Loss};
 use crate::options::{Aggregation, ClassOptions, TermOptions};
-use crate::gpu::contract::{TERM_BCE, TERM_FOCAL, TERM_WCE};
 use crate::pixel::{LogSums, PixelClaims, PixelParams};
 
 impl Loss {

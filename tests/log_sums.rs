@@ -33,11 +33,9 @@ fn binary_requests() -> Vec<(Vec<Term>, LogSums)> {
 fn assert_rows(what: &str, got: &[Stats], all: &[Stats], sums: LogSums) {
     assert_eq!(got.len(), all.len(), "{what}: rows");
     for (r, (g, a)) in got.iter().zip(all).enumerate() {
-        for (name, computed, gv, av) in [
-            ("bce", sums.bce, g.bce, a.bce),
-            ("focal", sums.focal, g.focal, a.focal),
-            ("wce", sums.wce, g.wce, a.wce),
-        ] {
+        for (name, computed, gv, av) in
+            [("bce", sums.bce, g.bce, a.bce), ("focal", sums.focal, g.focal, a.focal), ("wce", sums.wce, g.wce, a.wce)]
+        {
             if computed {
                 assert!(close(gv, av, 1e-5, 1e-6), "{what} row {r}: Σ{name} {gv} against {av}");
             } else {

@@ -73,12 +73,12 @@ impl Source<'_> {
         }
     }
 
-    fn upload(&self, ctx: &GpuContext, k: usize, logits: &wgpu::Buffer, targets: &wgpu::Buffer) {
+    fn upload(&self, ctx: &GpuContext, k: usize, logits: &wgpu::Buffer, targets: &wgpu::Buffer) -> Result<()> {
         match self {
             Source::Sigmoid(batch, chunks) => {
                 let range = chunks[k].start..chunks[k].start + chunks[k].len;
-                ctx.queue.write_buffer(logits, 0, bytemuck::cast_slice(&batch.input[range.clone()]));
-                ctx.queue.write_buffer(targets, 0, bytemuck::cast_slice(&batch.target[range]));
+                ctx.write_input(logits, 0, bytemuck::cast_slice(&batch.input[range.clone()]))?;
+                ctx.write_input(targets, 0, bytemuck::cast_slice(&batch.target[range]))
             }
             Source::Softmax(batch, chunks) => upload::class_chunk(ctx, batch, &chunks[k], logits, targets),
         }
@@ -185,8 +185,8 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
     let conf_bytes = conf_len as u64 * 4;
     let params = ctx.uniform();
     let reduce_params = ctx.uniform();
-    let logits = ctx.storage("logits", max_elements * 4, U::COPY_DST);
-    let targets = ctx.storage("targets", max(&|s| s.target_bytes), U::COPY_DST);
+    let logits = ctx.input_buffer("logits", max_elements * 4);
+    let targets = ctx.input_buffer("targets", max(&|s| s.target_bytes));
     let partials = ctx.storage("partials", max(&|s| s.passes.partial_rows()) * SUMS_BYTES, U::empty());
     let rows_buf = ctx.storage("rows", max_rows * SUMS_BYTES, U::COPY_SRC);
     let status = ctx.storage("status", STATUS_BYTES, U::COPY_DST | U::COPY_SRC);
@@ -196,7 +196,7 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
     let mut confusion = softmax.then(|| vec![0u64; conf_len]);
     let forward = !matches!(want, Want::Backward(_));
     for (k, s) in streamed.iter().enumerate().filter(|_| forward) {
-        source.upload(ctx, k, &logits, &targets);
+        source.upload(ctx, k, &logits, &targets)?;
         ctx.queue.write_buffer(&params, 0, bytemuck::bytes_of(&s.passes.forward));
         ctx.queue.write_buffer(&reduce_params, 0, bytemuck::bytes_of(&s.passes.reduce));
         ctx.queue.write_buffer(&status, 0, bytemuck::cast_slice(&STATUS_CLEAR));
@@ -256,12 +256,13 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
         Want::Backward(given) => given.to_vec(),
     };
     let coef_buf = ctx.storage("coefficients", max_rows * COEF_BYTES, U::COPY_DST);
-    let grad_buf = ctx.storage("grad", max_elements * 4, U::COPY_SRC);
-    let grad_staging = ctx.staging(max_elements * 4);
+    // Read straight from the gradient buffer where the host can map it (`direct_map`).
+    let grad_buf = ctx.storage("grad", max_elements * 4, if ctx.direct_map { U::MAP_READ } else { U::COPY_SRC });
+    let grad_staging = (!ctx.direct_map).then(|| ctx.staging(max_elements * 4));
     let mut grad = vec![0f32; source.input_len()];
     for (k, s) in streamed.iter().enumerate() {
         if streamed.len() > 1 || !forward {
-            source.upload(ctx, k, &logits, &targets);
+            source.upload(ctx, k, &logits, &targets)?;
         }
         let coefs: Vec<GpuCoef> = per_row[s.first_row..s.first_row + s.passes.rows].iter().map(GpuCoef::from).collect();
         ctx.queue.write_buffer(&coef_buf, 0, bytemuck::cast_slice(&coefs));
@@ -286,9 +287,12 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
             &group,
         );
         let bytes = s.elements as u64 * 4;
-        encoder.copy_buffer_to_buffer(&grad_buf, 0, &grad_staging, 0, Some(bytes));
+        if let Some(staging) = &grad_staging {
+            encoder.copy_buffer_to_buffer(&grad_buf, 0, staging, 0, Some(bytes));
+        }
         ctx.queue.submit([encoder.finish()]);
-        ctx.read_f32_with(&grad_staging, bytes, |data| source.place_grad(k, data, &mut grad))?;
+        let from = grad_staging.as_deref().unwrap_or(&grad_buf);
+        ctx.read_f32_with(from, bytes, |data| source.place_grad(k, data, &mut grad))?;
         count.backward_passes += 1;
     }
     Ok((rows, confusion, Some(grad)))

@@ -34,6 +34,22 @@ pub enum SortStrategy {
     Lanes,
 }
 
+/// How the blocking calls move the batch to the device and the gradient back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transfer {
+    /// `Direct` on CPU adapters whose storage buffers the host can map
+    /// (`Features::MAPPABLE_PRIMARY_BUFFERS`), `Staged` otherwise.
+    #[default]
+    Auto,
+    /// Through the queue and staging buffers: two copies each way (the GPU layout, where
+    /// device memory is not host memory).
+    Staged,
+    /// The host maps the storage buffers the passes read and write: one copy each way. Needs
+    /// `Features::MAPPABLE_PRIMARY_BUFFERS` (an error without it). On a CPU adapter device
+    /// memory is host memory, so this saves a copy of the batch and of the gradient.
+    Direct,
+}
+
 /// Options of a GPU engine.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -49,6 +65,8 @@ pub struct EngineOptions {
     pub profile: bool,
     /// The sort and scan strategy (default: chosen from the adapter).
     pub sort: SortStrategy,
+    /// How blocking calls move data (default: chosen from the adapter).
+    pub transfer: Transfer,
 }
 
 /// What the engine runs on.
@@ -64,6 +82,8 @@ pub struct BackendInfo {
     pub subgroups: bool,
     /// The sort and scan strategy in use (`Blocks` or `Lanes`; `Auto` on the reference).
     pub sort: SortStrategy,
+    /// How blocking calls move data (`Staged` or `Direct`; `Auto` on the reference).
+    pub transfer: Transfer,
 }
 
 /// Layouts and pipelines of the sort and scan primitives, one set per strategy.
@@ -147,6 +167,10 @@ pub struct GpuContext {
     pub(crate) profiler: Option<super::profile::Profiler>,
     /// A lost device or an error outside segloss's error scopes, reported by wgpu's callbacks.
     pub(crate) health: std::sync::Arc<Health>,
+    /// [`Transfer::Direct`]: the host maps the storage buffers of the batch and the gradient
+    /// (`input_buffer`, `write_input`; the gradient is read from the buffer the backward
+    /// pass wrote), one copy each way instead of two.
+    pub(crate) direct_map: bool,
     /// On wgpu's GL backend, one blocking call at a time: its device work holds one GL context,
     /// and wgpu-hal panics ("Could not lock adapter context") when a thread waits more than a
     /// second for it (a first dispatch compiling shaders on a cold cache takes longer).
@@ -276,6 +300,15 @@ impl GpuContext {
         if options.profile && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             features |= wgpu::Features::TIMESTAMP_QUERY;
         }
+        let mappable = wgpu::Features::MAPPABLE_PRIMARY_BUFFERS;
+        let direct = match options.transfer {
+            Transfer::Auto => info.device_type == wgpu::DeviceType::Cpu,
+            Transfer::Staged => false,
+            Transfer::Direct => true,
+        };
+        if direct && adapter.features().contains(mappable) {
+            features |= mappable;
+        }
         let mut limits = adapter.limits();
         if let Some(max) = options.max_storage_binding {
             limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(max);
@@ -331,6 +364,18 @@ impl GpuContext {
             }
         };
         let is_cpu = adapter.device_type == wgpu::DeviceType::Cpu;
+        let mappable = device.features().contains(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS);
+        let transfer = match options.transfer {
+            Transfer::Auto if is_cpu && mappable => Transfer::Direct,
+            Transfer::Auto => Transfer::Staged,
+            Transfer::Direct if !mappable => {
+                return Err(Error::MissingFeature {
+                    feature: "MAPPABLE_PRIMARY_BUFFERS",
+                    needed_by: "Transfer::Direct",
+                })
+            }
+            chosen => chosen,
+        };
         let max_workgroups = options.max_workgroups.unwrap_or(if is_cpu { 64 } else { 2048 }).clamp(1, 65535);
         let sort_strategy = match options.sort {
             SortStrategy::Auto if is_cpu => SortStrategy::Lanes,
@@ -347,6 +392,7 @@ impl GpuContext {
             device_type: format!("{:?}", adapter.device_type),
             subgroups,
             sort: sort_strategy,
+            transfer,
         };
         let profiler = (options.profile && device.features().contains(wgpu::Features::TIMESTAMP_QUERY))
             .then(|| super::profile::Profiler::new(&device));
@@ -361,6 +407,7 @@ impl GpuContext {
             pool: Default::default(),
             health: Default::default(),
             profiler,
+            direct_map: transfer == Transfer::Direct,
             serial: (adapter.backend == wgpu::Backend::Gl).then(Serial::default),
         })
     }
@@ -552,40 +599,6 @@ impl GpuContext {
             })
             .collect();
         self.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout, entries: &entries })
-    }
-
-    /// Maps `buffer`, copies its first `size` bytes out and unmaps it.
-    pub(crate) fn read(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
-        self.read_with(buffer, size, <[u8]>::to_vec)
-    }
-
-    /// [`GpuContext::read`] without the copy: hands the mapped bytes to `f` in place.
-    pub(crate) fn read_with<T>(&self, buffer: &wgpu::Buffer, size: u64, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
-        let slice = buffer.slice(..size);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu { during: "waiting for the GPU", detail: e.to_string() })?;
-        rx.recv()
-            .map_err(|e| Error::Gpu { during: "mapping a result buffer", detail: e.to_string() })?
-            .map_err(|e| Error::Gpu { during: "mapping a result buffer", detail: e.to_string() })?;
-        let out = f(&slice
-            .get_mapped_range()
-            .map_err(|e| Error::Gpu { during: "reading a result buffer", detail: e.to_string() })?);
-        buffer.unmap();
-        Ok(out)
-    }
-
-    /// Reads `size` bytes of f32s from `buffer` (MAP_READ) straight into `put` (the mapped
-    /// range is 8-byte aligned, so this is one copy; a misaligned range is collected first).
-    pub(crate) fn read_f32_with(&self, buffer: &wgpu::Buffer, size: u64, put: impl FnOnce(&[f32])) -> Result<()> {
-        self.read_with(buffer, size, |bytes| match bytemuck::try_cast_slice::<u8, f32>(bytes) {
-            Ok(data) => put(data),
-            Err(_) => put(&bytemuck::pod_collect_to_vec::<u8, f32>(bytes)),
-        })
     }
 
     /// Runs `f` inside Validation and OutOfMemory error scopes: a GPU error becomes `Err`.

@@ -336,12 +336,12 @@ pub(crate) fn lovasz_softmax(
             .iter()
             .map(|ch| {
                 let px = (ch.n_images * ch.plane) as u64;
-                let logits = ctx.storage("logits", px * c as u64 * 4, U::COPY_DST);
-                let map = ctx.storage("class map", (px * 4).next_multiple_of(16), U::COPY_DST);
-                super::upload::class_chunk(ctx, batch, ch, &logits, &map);
-                (logits, map)
+                let logits = ctx.input_buffer("logits", px * c as u64 * 4);
+                let map = ctx.input_buffer("class map", (px * 4).next_multiple_of(16));
+                super::upload::class_chunk(ctx, batch, ch, &logits, &map)?;
+                Ok((logits, map))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         // The Lovasz kernels read no per-pixel loss parameter.
         let lovasz_pixels = PixelParams { focal_gamma: 0.0, ..PixelParams::default() };
         let chunk_params = |ch: &chunk::ClassChunk, class: usize| Params {

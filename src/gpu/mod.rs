@@ -17,10 +17,11 @@ pub(crate) mod roofline;
 pub(crate) mod shaders;
 pub(crate) mod sort;
 pub(crate) mod specialize;
+pub(crate) mod transfer;
 pub(crate) mod upload;
 
 pub use blocking::DispatchCount;
 pub(crate) use context::GpuContext;
-pub use context::{BackendInfo, EngineOptions, SortStrategy, SubgroupMode};
+pub use context::{BackendInfo, EngineOptions, SortStrategy, SubgroupMode, Transfer};
 pub(crate) use lovasz::LovaszScales;
 pub use readback::read_buffer_async;

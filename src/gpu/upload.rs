@@ -5,34 +5,36 @@
 use super::chunk::ClassChunk;
 use super::context::GpuContext;
 use crate::batch::MulticlassBatch;
+use crate::error::Result;
 
-/// Uploads a multiclass chunk's logits ([image][class][pixel], compacted) and class map.
+/// Uploads a multiclass chunk's logits ([image][class][pixel], compacted) and class map
+/// (buffers from `GpuContext::input_buffer`).
 pub(super) fn class_chunk(
     ctx: &GpuContext,
     batch: &MulticlassBatch,
     chunk: &ClassChunk,
     logits: &wgpu::Buffer,
     map: &wgpu::Buffer,
-) {
+) -> Result<()> {
     let (c, hw) = (batch.classes, batch.shape.pixels());
     if chunk.plane == hw {
         let range = chunk.first_image * c * hw..(chunk.first_image + chunk.n_images) * c * hw;
-        ctx.queue.write_buffer(logits, 0, bytemuck::cast_slice(&batch.logits[range]));
+        ctx.write_input(logits, 0, bytemuck::cast_slice(&batch.logits[range]))?;
     } else {
         for k in 0..c {
             let start = (chunk.first_image * c + k) * hw + chunk.pix0;
             let offset = (k * chunk.plane * 4) as u64;
-            ctx.queue.write_buffer(logits, offset, bytemuck::cast_slice(&batch.logits[start..start + chunk.plane]));
+            ctx.write_input(logits, offset, bytemuck::cast_slice(&batch.logits[start..start + chunk.plane]))?;
         }
     }
     let first = chunk.first_image * hw + chunk.pix0;
     let bytes = batch.target.bytes(first..first + (chunk.n_images - 1) * hw + chunk.plane);
     if bytes.len() % 4 == 0 {
-        ctx.queue.write_buffer(map, 0, bytes);
+        ctx.write_input(map, 0, bytes)
     } else {
         let mut padded = bytes.to_vec();
         padded.resize(bytes.len().next_multiple_of(4), 0);
-        ctx.queue.write_buffer(map, 0, &padded);
+        ctx.write_input(map, 0, &padded)
     }
 }
 

@@ -99,6 +99,7 @@ pub fn run(args: &[String]) -> Res<()> {
                     "device_type": i.device_type,
                     "subgroups": i.subgroups,
                     "sort": format!("{:?}", i.sort),
+                    "transfer": format!("{:?}", i.transfer),
                 })
             }
             Err(e) => serde_json::json!({ "error": e.to_string() }),
@@ -120,12 +121,13 @@ pub fn run(args: &[String]) -> Res<()> {
         Ok(e) => {
             let i = e.info();
             println!(
-                "segloss uses: {} ({} backend, {} device, {} reduction, {:?} sort)",
+                "segloss uses: {} ({} backend, {} device, {} reduction, {:?} sort, {:?} transfer)",
                 i.name,
                 i.backend,
                 i.device_type,
                 if i.subgroups { "subgroup" } else { "portable tree" },
-                i.sort
+                i.sort,
+                i.transfer
             );
             Ok(())
         }
