@@ -63,6 +63,13 @@ MUTANTS = [
      [("shaders/prelude.wgsl", "    r.k = r.k + 1u;\n    if ((r.k & 7u) == 0u) {\n        r.l1 = part_add(r.l1, r.l0);",
        "    r.k = r.k + 1u;\n    if (false) {\n        r.l1 = part_add(r.l1, r.l0);")],
      ["accuracy_at_scale"]),
+    ("final_lanes_skips_first", "the lane strategy's final stage skips each segment's first partial",
+     [("shaders/stats_final_lanes.wgsl", "for (var g = 0u; g < params.wg_per_seg; g++) {",
+       "for (var g = 1u; g < params.wg_per_seg; g++) {")],
+     ["gpu_vs_reference", "multiclass"]),
+    ("log_sums_always_skipped", "the forward pass leaves out the BCE sum even where a loss reads it",
+     [("shaders/prelude.wgsl", "    return !has_flag(no_flag);", "    return no_flag != FLAG_NO_BCE && !has_flag(no_flag);")],
+     ["log_sums", "gpu_vs_reference"]),
     # --- part 4: defaults and parameters (reference and shader alike) -------------------
     ("focal_gamma_default_x10", "default focal γ 2 → 20",
      [("src/loss/focal.rs", "Focal { alpha: Some(0.8), gamma: 2.0,", "Focal { alpha: Some(0.8), gamma: 20.0,")],

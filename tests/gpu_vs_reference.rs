@@ -94,6 +94,35 @@ fn portable_and_subgroup_reductions_both_match() {
     }
 }
 
+/// The second forward stage has one kernel per strategy (`SortStrategy`): a tree per
+/// segment (`Blocks`) or one invocation per segment (`Lanes`, CPU adapters). Both are tested
+/// on every backend, whichever the adapter would choose: every binary request, one chunk and
+/// many (and many segments per chunk), and multiclass rows (C = 19, 2 images).
+#[test]
+fn both_final_reductions_match_reference() {
+    let mut rng = Rng::new(12);
+    let (x, t) = make_case(&mut rng, 2, 257, 263, Mask::Soft, 3.0);
+    let batch = BinaryBatch::new(&x, &t, &[2, 257, 263]).unwrap();
+    let (xs, ts) = make_case(&mut rng, 700, 3, 5, Mask::Hard, 2.0);
+    let many = BinaryBatch::new(&xs, &ts, &[700, 3, 5]).unwrap();
+    let (c, hw) = (19, 37 * 41);
+    let map: Vec<u32> = (0..2 * hw).map(|_| (rng.next_u64() % c as u64) as u32).collect();
+    let logits: Vec<f32> = (0..2 * c * hw).map(|_| (2.0 * rng.normal()) as f32).collect();
+    let classes = MulticlassBatch::new(&logits, ClassMap::U32(&map), &[2, c, 37, 41]).unwrap();
+    let class_terms = [Loss::DiceCe(DiceCe::default()).per_image(), Loss::Dice(Dice::default()).batch()];
+    let want = Engine::cpu().forward(&classes, &class_terms).unwrap();
+    for sort in [SortStrategy::Blocks, SortStrategy::Lanes] {
+        for binding in [None, Some(64 * 1024)] {
+            let gpu = gpu_with(EngineOptions { sort, max_storage_binding: binding, ..Default::default() });
+            assert_eq!(gpu.info().sort, sort);
+            let what = format!("{sort:?}, binding {binding:?}");
+            compare(&gpu, &what, &batch);
+            compare(&gpu, &format!("{what}, 700 images"), &many);
+            assert_values(&format!("{what}, multiclass"), &gpu.forward(&classes, &class_terms).unwrap(), &want);
+        }
+    }
+}
+
 #[test]
 fn sixteen_million_pixels_match_reference() {
     let gpu = gpu();

@@ -29,7 +29,7 @@ fn binary_requests() -> Vec<(Vec<Term>, LogSums)> {
 }
 
 /// `got` holds NaN exactly in the log-loss sums `sums` leaves out; every other slot equals
-/// `all`'s (a pass computing every sum) to float rounding.
+/// `all`'s (the f64 reference computing every sum) to float rounding.
 fn assert_rows(what: &str, got: &[Stats], all: &[Stats], sums: LogSums) {
     assert_eq!(got.len(), all.len(), "{what}: rows");
     for (r, (g, a)) in got.iter().zip(all).enumerate() {
@@ -64,12 +64,14 @@ fn a_binary_forward_computes_only_the_log_sums_its_terms_read() {
         let what = format!("{:?}", terms.iter().map(|t| t.loss.name()).collect::<Vec<_>>());
         let pp = PixelParams::from_terms(&terms).unwrap();
         assert_eq!(pp.log_sums, sums, "{what}: PixelParams::from_terms");
+        // Every sum, for the same per-pixel parameters, from the f64 reference.
+        let all = Engine::cpu().stats(&batch, &PixelParams { log_sums: LogSums::ALL, ..pp }).unwrap();
+        for row in &all {
+            assert!(row.bce.is_finite() && row.focal.is_finite() && row.wce.is_finite(), "{what}: every sum");
+        }
         for engine in [&gpu, &Engine::cpu()] {
-            // Every sum, for the same per-pixel parameters.
-            let all = engine.stats(&batch, &PixelParams { log_sums: LogSums::ALL, ..pp }).unwrap();
-            for row in &all {
-                assert!(row.bce.is_finite() && row.focal.is_finite() && row.wce.is_finite(), "{what}: every sum");
-            }
+            let full = engine.stats(&batch, &PixelParams { log_sums: LogSums::ALL, ..pp }).unwrap();
+            assert_rows(&format!("{what}, every sum"), &full, &all, LogSums::ALL);
             let forward = engine.forward(&batch, &terms).unwrap();
             assert_rows(&what, &forward.stats, &all, sums);
             assert_rows(&what, &engine.value_and_grad(&batch, &terms).unwrap().forward.stats, &all, sums);
@@ -104,8 +106,14 @@ fn a_multiclass_forward_computes_only_the_log_sums_its_terms_read() {
         let mut everything = terms.clone();
         everything.push(Loss::CrossEntropy(CrossEntropy::default()).batch());
         everything.push(Loss::Focal(Focal::default()).batch());
+        let all = Engine::cpu().forward(&batch, &everything).unwrap().stats;
         for engine in [&gpu, &Engine::cpu()] {
-            let all = engine.forward(&batch, &everything).unwrap().stats;
+            assert_rows(
+                &format!("{what}, every sum"),
+                &engine.forward(&batch, &everything).unwrap().stats,
+                &all,
+                LogSums::ALL,
+            );
             let got = engine.value_and_grad(&batch, &terms).unwrap();
             assert_rows(&what, &got.forward.stats, &all, sums);
             assert!(got.forward.values.iter().all(|v| v.is_finite()), "{what}: values {:?}", got.forward.values);

@@ -18,7 +18,8 @@ pub enum SubgroupMode {
     Require,
 }
 
-/// How the sort and scan primitives (and so the Lovasz losses) split their work.
+/// How the sort and scan primitives (and so the Lovasz losses) and the forward pass's second
+/// stage (`stats_final.wgsl`, `stats_final_lanes.wgsl`) split their work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortStrategy {
     /// From the adapter: `Lanes` on CPU adapters (`DeviceType::Cpu`: lavapipe, llvmpipe,
@@ -29,8 +30,9 @@ pub enum SortStrategy {
     /// workgroup scans in workgroup memory): the GPU layout, coalesced and barrier-synchronised.
     Blocks,
     /// Every invocation works through a contiguous run of elements serially (8-bit digits,
-    /// no workgroup memory, no barrier): for adapters whose invocations are SIMD lanes of a
-    /// few CPU threads, where every workgroup barrier is a context switch.
+    /// no workgroup memory, no barrier; the forward's second stage: one invocation per
+    /// segment): for adapters whose invocations are SIMD lanes of a few CPU threads, where
+    /// every workgroup barrier is a context switch.
     Lanes,
 }
 
@@ -137,6 +139,9 @@ pub(crate) struct Pipelines {
     pub stats_partials: Specializable,
     pub final_layout: wgpu::BindGroupLayout,
     pub stats_final: wgpu::ComputePipeline,
+    /// Segments one `stats_final` workgroup reduces: 1 (`stats_final.wgsl`, a tree per
+    /// segment) or `LANE_WG` (`stats_final_lanes.wgsl`, the lane strategy).
+    pub final_segments_per_workgroup: usize,
     pub grad_layout: wgpu::BindGroupLayout,
     pub grad: Specializable,
     pub class_stats_layout: wgpu::BindGroupLayout,
@@ -385,7 +390,8 @@ impl GpuContext {
         let limits = device.limits();
         let binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let binding_elems = (binding / 4).min(u32::MAX as u64 / 2) as usize;
-        let pipelines = Self::make_pipelines(&device, subgroups, finalize).await?;
+        let pipelines =
+            Self::make_pipelines(&device, subgroups, sort_strategy == SortStrategy::Lanes, finalize).await?;
         let info = BackendInfo {
             name: adapter.name.clone(),
             backend: adapter.backend.to_string(),
@@ -414,7 +420,7 @@ impl GpuContext {
 
     /// Every pipeline, inside one error scope. `finalize` is the finalize kernel's source, which
     /// the caller assembles with the loss catalogue's constants.
-    async fn make_pipelines(device: &wgpu::Device, subgroups: bool, finalize: &str) -> Result<Pipelines> {
+    async fn make_pipelines(device: &wgpu::Device, subgroups: bool, lanes: bool, finalize: &str) -> Result<Pipelines> {
         use wgpu::BufferBindingType::{Storage, Uniform};
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let ro = Storage { read_only: true };
@@ -484,7 +490,12 @@ impl GpuContext {
         let partials_kernel = if subgroups { Kernel::StatsPartialsSubgroup } else { Kernel::StatsPartials };
         let pipelines = Pipelines {
             stats_partials: Specializable::new(device, partials_kernel, &stats_layout),
-            stats_final: pipeline(device, Kernel::StatsFinal, &final_layout),
+            stats_final: pipeline(
+                device,
+                if lanes { Kernel::StatsFinalLanes } else { Kernel::StatsFinal },
+                &final_layout,
+            ),
+            final_segments_per_workgroup: if lanes { super::contract::LANE_WG as usize } else { 1 },
             grad: Specializable::new(device, Kernel::Grad, &grad_layout),
             class_stats: Specializable::new(device, Kernel::ClassStats, &class_stats_layout),
             class_grad: Specializable::new(device, Kernel::ClassGrad, &grad_layout),

@@ -109,7 +109,7 @@ pub(crate) fn record_forward(
     }
     pass.set_pipeline(&pl.stats_final);
     pass.set_bind_group(0, &g.reduce, &[]);
-    let (x, y) = fold(passes.rows);
+    let (x, y) = fold(passes.rows.div_ceil(pl.final_segments_per_workgroup));
     pass.dispatch_workgroups(x, y, 1);
 }
 

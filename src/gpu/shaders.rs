@@ -21,6 +21,8 @@ pub enum Kernel {
     StatsPartialsSubgroup,
     /// Fused forward pass, second stage: per-segment rows from the partials.
     StatsFinal,
+    /// Fused forward pass, second stage, lane strategy: one invocation per segment.
+    StatsFinalLanes,
     /// Backward pass: the elementwise gradient.
     Grad,
     /// Multiclass forward pass, first stage: softmax and per-(image, class) partials.
@@ -73,10 +75,11 @@ pub enum Kernel {
 impl Kernel {
     /// All kernels.
     #[cfg(test)]
-    pub const ALL: [Kernel; 26] = [
+    pub const ALL: [Kernel; 27] = [
         Kernel::StatsPartials,
         Kernel::StatsPartialsSubgroup,
         Kernel::StatsFinal,
+        Kernel::StatsFinalLanes,
         Kernel::Grad,
         Kernel::ClassStats,
         Kernel::ClassGrad,
@@ -122,6 +125,7 @@ impl Kernel {
             Kernel::StatsPartials => "stats_partials.wgsl",
             Kernel::StatsPartialsSubgroup => "stats_partials_subgroup.wgsl",
             Kernel::StatsFinal => "stats_final.wgsl",
+            Kernel::StatsFinalLanes => "stats_final_lanes.wgsl",
             Kernel::Grad => "grad.wgsl",
             Kernel::ClassStats => "class_stats.wgsl",
             Kernel::ClassGrad => "class_grad.wgsl",
@@ -190,6 +194,7 @@ impl Kernel {
                 &[LOAD, ACCUMULATE, include_str!("../../shaders/stats_partials_subgroup.wgsl")]
             }
             Kernel::StatsFinal => &[TREE, include_str!("../../shaders/stats_final.wgsl")],
+            Kernel::StatsFinalLanes => &[include_str!("../../shaders/stats_final_lanes.wgsl")],
             Kernel::Grad => &[LOAD, include_str!("../../shaders/grad.wgsl")],
             Kernel::ClassStats => &[CLASSES, include_str!("../../shaders/class_stats.wgsl")],
             Kernel::ClassGrad => &[CLASSES, include_str!("../../shaders/class_grad.wgsl")],
