@@ -52,12 +52,24 @@ pub enum Transfer {
     Direct,
 }
 
+/// The default cap on a dispatch's workgroups on a CPU adapter: 4 per thread of this machine
+/// (lavapipe and llvmpipe run workgroups on one thread per CPU), 8 to 64. Each workgroup of
+/// the forward pass ends in a reduction whose barriers cost the same whatever its share of
+/// the pixels, so beyond a few per thread more workgroups only add that cost: on 2 threads,
+/// 8 instead of 64 took the binary Dice forward from 2.4 to 1.4 ms (8×1×256², lavapipe,
+/// PERFORMANCE.md).
+fn cpu_workgroups() -> u32 {
+    let threads = std::thread::available_parallelism().map_or(16, |n| n.get());
+    (4 * threads).clamp(8, 64) as u32
+}
+
 /// Options of a GPU engine.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
     /// Subgroup use.
     pub subgroups: SubgroupMode,
-    /// Cap on the workgroups of one dispatch (default: 64 on CPU adapters, 2048 otherwise).
+    /// Cap on the workgroups of one dispatch (default: on CPU adapters 4 per CPU thread, 8 to
+    /// 64 — see `cpu_workgroups`; 2048 otherwise).
     pub max_workgroups: Option<u32>,
     /// Request the device with this `max_storage_buffer_binding_size` (bytes) instead of the
     /// adapter's: inputs larger than one binding are then split into chunks.
@@ -381,7 +393,7 @@ impl GpuContext {
             }
             chosen => chosen,
         };
-        let max_workgroups = options.max_workgroups.unwrap_or(if is_cpu { 64 } else { 2048 }).clamp(1, 65535);
+        let max_workgroups = options.max_workgroups.unwrap_or(if is_cpu { cpu_workgroups() } else { 2048 }).clamp(1, 65535);
         let sort_strategy = match options.sort {
             SortStrategy::Auto if is_cpu => SortStrategy::Lanes,
             SortStrategy::Auto => SortStrategy::Blocks,
