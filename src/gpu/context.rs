@@ -393,7 +393,8 @@ impl GpuContext {
             }
             chosen => chosen,
         };
-        let max_workgroups = options.max_workgroups.unwrap_or(if is_cpu { cpu_workgroups() } else { 2048 }).clamp(1, 65535);
+        let max_workgroups =
+            options.max_workgroups.unwrap_or(if is_cpu { cpu_workgroups() } else { 2048 }).clamp(1, 65535);
         let sort_strategy = match options.sort {
             SortStrategy::Auto if is_cpu => SortStrategy::Lanes,
             SortStrategy::Auto => SortStrategy::Blocks,
