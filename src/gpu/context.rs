@@ -152,8 +152,8 @@ pub(crate) struct Pipelines {
     pub final_layout: wgpu::BindGroupLayout,
     pub stats_final: wgpu::ComputePipeline,
     /// Segments one `stats_final` workgroup reduces: 1 (`stats_final.wgsl`, a tree per
-    /// segment) or `LANE_WG` (`stats_final_lanes.wgsl`, the lane strategy).
-    pub final_segments_per_workgroup: usize,
+    /// segment) or `LANE_WG` (`stats_final_lanes.wgsl`, the lane strategy); see `final_grid`.
+    final_segments_per_workgroup: usize,
     pub grad_layout: wgpu::BindGroupLayout,
     pub grad: Specializable,
     pub class_stats_layout: wgpu::BindGroupLayout,
@@ -166,6 +166,13 @@ pub(crate) struct Pipelines {
     pub finalize: wgpu::ComputePipeline,
     pub roofline_reduce: wgpu::ComputePipeline,
     pub roofline_copy: wgpu::ComputePipeline,
+}
+
+impl Pipelines {
+    /// The dispatch grid of `stats_final` over `segments` rows (either strategy's kernel).
+    pub(crate) fn final_grid(&self, segments: usize) -> (u32, u32) {
+        super::chunk::fold(segments.div_ceil(self.final_segments_per_workgroup))
+    }
 }
 
 /// Device, queue, capabilities and pipelines.

@@ -154,7 +154,7 @@ fn encode_rows(
     let mut pass = ctx.compute_pass(encoder, "lovasz final");
     pass.set_pipeline(&pl.stats_final);
     pass.set_bind_group(0, &bg, &[]);
-    let (x, y) = chunk::fold(pr.segments.div_ceil(pl.final_segments_per_workgroup));
+    let (x, y) = pl.final_grid(pr.segments);
     pass.dispatch_workgroups(x, y, 1);
 }
 

@@ -9,7 +9,7 @@
 //! are specialised to the chunk's uniform (`stage_pipeline`, `backward_pipeline`;
 //! specialize.rs).
 
-use super::chunk::{fold, ChunkPasses, Stage};
+use super::chunk::{ChunkPasses, Stage};
 use super::context::{GpuContext, Pipelines};
 use super::specialize::Spec;
 
@@ -109,7 +109,7 @@ pub(crate) fn record_forward(
     }
     pass.set_pipeline(&pl.stats_final);
     pass.set_bind_group(0, &g.reduce, &[]);
-    let (x, y) = fold(passes.rows.div_ceil(pl.final_segments_per_workgroup));
+    let (x, y) = pl.final_grid(passes.rows);
     pass.dispatch_workgroups(x, y, 1);
 }
 
