@@ -3,19 +3,18 @@
 //
 // Algorithm: workgroup (x, y, z) handles image y, class block z (classes 256·z …), and
 // the tiles x, x + wg_per_seg, … of 256 pixels. Per tile:
-//   1. invocation j takes pixel j: class k (bad index → status[1]), softmax pieces
-//      (classes.wgsl; non-finite logit → status[0]), argmax; block 0 counts the C×C
-//      confusion matrix with atomicAdd (integers: order-free). lse, q = 1 − p_k and
-//      k | argmax << 16 go to workgroup memory.
+//   1. invocation j takes pixel j: `classify` (class_checks.wgsl: class k, bad class →
+//      status[1], softmax pieces, non-finite logit → status[0], argmax; block 0 counts the
+//      C×C confusion matrix). lse, q = 1 − p_k and k | argmax << 16 go to workgroup memory.
 //   2. invocation (class c, lane r) — R = 256 / C lanes per class when C ≤ 256, else 1 —
-//      walks pixels r, r + R, … of the tile, reads x_c (hot in cache from step 1),
-//      p_c = e^{x_c − lse}, and accumulates (cascade, prelude.wgsl) Σp, Σt, Σpt, Σp², Σt, Σ|p−t|,
-//      Σ_{k=c} −ln p_c (`bce` slot), Σ_{k=c} (1−p_c)^γ·(−ln p_c) (`focal`), Σ −ln p_c
-//      (`wce`) — each of these three only where the request reads it (FLAG_NO_*, left 0
-//      otherwise) —, valid pixels and argmax TP/FP/FN of class c.
+//      walks pixels r, r + R, … of the tile, reads x_c (hot in cache from step 1) and
+//      accumulates (cascade, prelude.wgsl) `class_sums` (classes.wgsl) of class c.
 // No reduction in the workgroup: each (class, lane) writes its own partial
 // partials[((y·C + c)·wg_per_seg + x)·R + r]; stats_final.wgsl adds a row's
 // wg_per_seg·R partials in a fixed order.
+//
+// The GPU strategy (`ClassStrategy::Fused`): one read of the logits. CPU adapters take
+// class_pixels.wgsl + class_planes.wgsl instead (chunk.rs `Stage::Planes`).
 //
 // Bindings: 0 params · 1 logits f32 · 2 class map u32 (packed) · 3 partials array<Sums>
 //           4 status [first bad-logit pixel, first bad-class pixel] · 5 confusion (atomic u32, C×C)
@@ -23,8 +22,6 @@
 // Transcendentals per pixel: 2(C − 1) exp + 1 log (softmax), C exp (step 2), +2 for a general γ.
 
 @group(0) @binding(3) var<storage, read_write> partials: array<Sums>;
-@group(0) @binding(4) var<storage, read_write> status: array<atomic<u32>, 2>;
-@group(0) @binding(5) var<storage, read_write> confusion: array<atomic<u32>>;
 
 var<workgroup> tile_lse: array<f32, WG_SIZE>;
 var<workgroup> tile_q: array<f32, WG_SIZE>;
@@ -48,24 +45,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var packed = NO_CLASS;
         if (pix < params.seg_len) {
             let flat = img * params.seg_len + pix;
-            let k = class_at(flat);
-            let sm = pixel_softmax(img, pix, min(k, params.classes - 1u));
-            if (!sm.finite) {
+            let px = classify(img, pix, wid.z == 0u);
+            if (px.bad_logit) {
                 bad_logit = min(bad_logit, flat);
             }
-            if (!class_ignored(k)) {
-                if (k >= params.classes) {
-                    bad_class = min(bad_class, flat);
-                } else if (sm.finite) {
-                    packed = k | (sm.argmax << 16u);
-                    tile_lse[lid] = sm.lse;
-                    if (log_sum_wanted(FLAG_NO_FOCAL)) {
-                        tile_q[lid] = sm.q;
-                    }
-                    if (wid.z == 0u) {
-                        atomicAdd(&confusion[k * params.classes + sm.argmax], 1u);
-                    }
-                }
+            if (px.bad_class) {
+                bad_class = min(bad_class, flat);
+            }
+            packed = px.packed;
+            tile_lse[lid] = px.lse;
+            if (log_sum_wanted(FLAG_NO_FOCAL)) {
+                tile_q[lid] = px.q;
             }
         }
         tile_class[lid] = packed;
@@ -77,39 +67,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 if (pk == NO_CLASS) {
                     continue;
                 }
-                let k = pk & 0xffffu;
-                let pred = pk >> 16u;
+                var q = 0.0;
+                if (log_sum_wanted(FLAG_NO_FOCAL)) {
+                    q = tile_q[j];
+                }
                 let nl = tile_lse[j] - logit(logit_index(img, c, tile + j));
-                let p = exp(-nl);
-                let hit = k == c;
-                let t = select(0.0, 1.0, hit);
-                var v = Sums(
-                    vec4<f32>(p, t, p * t, p * p),
-                    vec4<f32>(t, abs(p - t), 0.0, 0.0),
-                    vec4<f32>(0.0, 0.0, 0.0, 0.0),
-                    vec4<u32>(1u, select(0u, 1u, hit && pred == c), select(0u, 1u, !hit && pred == c),
-                        select(0u, 1u, hit && pred != c)),
-                );
-                if (log_sum_wanted(FLAG_NO_WCE)) {
-                    v.f2.x = nl;
-                }
-                if (hit && log_sum_wanted(FLAG_NO_BCE)) {
-                    v.f1.z = nl;
-                }
-                if (hit && log_sum_wanted(FLAG_NO_FOCAL)) {
-                    v.f1.w = focal_modulator(tile_q[j]) * nl;
-                }
-                acc = cascade_add(acc, v);
+                acc = cascade_add(acc, class_sums(c, pk, nl, q));
             }
         }
         workgroupBarrier();
     }
-    if (bad_logit != NONE) {
-        atomicMin(&status[0], bad_logit);
-    }
-    if (bad_class != NONE) {
-        atomicMin(&status[1], bad_class);
-    }
+    report_bad(bad_logit, bad_class);
     if (in_block) {
         partials[((img * params.classes + c) * params.wg_per_seg + wid.x) * lanes + lane] = cascade_total(acc);
     }

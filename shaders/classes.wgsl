@@ -1,4 +1,5 @@
-// classes.wgsl — shared by the multiclass kernels (class_stats.wgsl, class_grad.wgsl).
+// classes.wgsl — shared by the multiclass kernels (class_stats.wgsl, class_pixels.wgsl,
+// class_planes.wgsl, class_grad.wgsl, the Lovasz softmax kernels).
 //
 // Layout of a chunk: `n_seg` images of `seg_len` pixels; logits [image][class][pixel]
 // (class planes `seg_len` apart; f32, or IEEE halves with FLAG_INPUT_F16, read by `logit`),
@@ -9,7 +10,8 @@
 // The softmax reads each logit once (an online maximum: the running sums are rescaled by
 // e^{m_old − m_new} as the maximum grows); a second loop over the logits cost more than
 // the extra exponential on every adapter measured (PERFORMANCE.md).
-// Transcendentals per pixel: 2(C − 1) exp + 1 log.
+// Transcendentals per pixel: 2(C − 1) exp + 1 log. `class_sums`: the forward sums of one
+// (pixel, class) from the pixel's softmax summary.
 
 @group(0) @binding(1) var<storage, read> logits: array<u32>;
 @group(0) @binding(2) var<storage, read> class_map: array<u32>;
@@ -86,4 +88,34 @@ fn pixel_softmax(img: u32, pix: u32, k: u32) -> Softmax {
         return Softmax(0.0, 0u, 0.0, false);
     }
     return Softmax(m + log(s), argmax, s_not_k / s, true);
+}
+
+// The forward sums of class `c` at one valid pixel: `packed` = k | argmax << 16 (its class and
+// argmax), `nl` = lse − x_c = −ln p_c, `q` = 1 − p_k (read only for focal sums). Σp, Σt,
+// Σpt, Σp², Σt, Σ|p−t|; Σ_{k=c} −ln p_c (`bce` slot), Σ_{k=c} (1−p_k)^γ·(−ln p_c) (`focal`),
+// Σ −ln p_c (`wce`) — each of these three only where the request reads it (FLAG_NO_*, 0
+// otherwise) —; the pixel count and argmax TP/FP/FN of class c.
+fn class_sums(c: u32, packed: u32, nl: f32, q: f32) -> Sums {
+    let k = packed & 0xffffu;
+    let pred = packed >> 16u;
+    let p = exp(-nl);
+    let hit = k == c;
+    let t = select(0.0, 1.0, hit);
+    var v = Sums(
+        vec4<f32>(p, t, p * t, p * p),
+        vec4<f32>(t, abs(p - t), 0.0, 0.0),
+        vec4<f32>(0.0, 0.0, 0.0, 0.0),
+        vec4<u32>(1u, select(0u, 1u, hit && pred == c), select(0u, 1u, !hit && pred == c),
+            select(0u, 1u, hit && pred != c)),
+    );
+    if (log_sum_wanted(FLAG_NO_WCE)) {
+        v.f2.x = nl;
+    }
+    if (hit && log_sum_wanted(FLAG_NO_BCE)) {
+        v.f1.z = nl;
+    }
+    if (hit && log_sum_wanted(FLAG_NO_FOCAL)) {
+        v.f1.w = focal_modulator(q) * nl;
+    }
+    return v;
 }

@@ -473,6 +473,7 @@ fn reference_info() -> BackendInfo {
         subgroups: false,
         sort: crate::SortStrategy::Auto,
         transfer: crate::Transfer::Auto,
+        classes: crate::ClassStrategy::Auto,
     }
 }
 

@@ -72,7 +72,7 @@ pub use aggregate::evaluate;
 pub use batch::{multilabel_shape, BinaryBatch, ClassMap, InputKind, MulticlassBatch, Shape};
 pub use engine::{Engine, Forward, ValueAndGrad};
 pub use error::{Error, Result, Tensor};
-pub use gpu::{BackendInfo, DispatchCount, EngineOptions, SortStrategy, SubgroupMode, Transfer};
+pub use gpu::{BackendInfo, ClassStrategy, DispatchCount, EngineOptions, SortStrategy, SubgroupMode, Transfer};
 /// Half-precision floats for f16 logits ([`LogitData::F16`]).
 pub use half;
 pub use input::{Input, Layout, Mode};

@@ -138,20 +138,25 @@ fn every_pixel_term_within_1e6() {
     }
 }
 
-/// The multiclass pass (`class_stats.wgsl`: one cascade per class lane) at 4.2M pixels of a
-/// constant logit vector, C = 3: every per-class sum and the losses within 1e-6 of the f64
-/// reference (a plain running sum per lane is ~1e-5 off here).
+/// The multiclass pass at 4.2M pixels of a constant logit vector, C = 3, under both
+/// strategies (`ClassStrategy`: class_stats.wgsl, one cascade per class lane; class_planes.wgsl,
+/// one blocked cascade per invocation of a plane): every per-class sum and the losses within
+/// 1e-6 of the f64 reference (a plain running sum per lane is ~1e-5 off here).
 #[test]
 fn multiclass_constant_logits_4m_pixels_within_1e6() {
     let _serial = serial();
-    multiclass_constant_logits(shared_gpu(), "default");
+    for (strategy, engine) in class_strategy_engines(EngineOptions::default()) {
+        multiclass_constant_logits(&engine, &format!("default, {strategy:?}"));
+    }
 }
 
-/// The same on the engine capped at 16 workgroups: each class lane adds 4× as many values.
+/// The same on engines capped at 16 workgroups: each class lane adds 4× as many values.
 #[test]
 fn multiclass_constant_logits_4m_pixels_16_workgroups_within_1e6() {
     let _serial = serial();
-    multiclass_constant_logits(capped(), "16 workgroups");
+    for (strategy, engine) in class_strategy_engines(EngineOptions { max_workgroups: Some(16), ..Default::default() }) {
+        multiclass_constant_logits(&engine, &format!("16 workgroups, {strategy:?}"));
+    }
 }
 
 fn multiclass_constant_logits(engine: &Engine, name: &str) {
@@ -185,7 +190,8 @@ fn multiclass_constant_logits(engine: &Engine, name: &str) {
                 failures.push(format!("class {k} {name}: rel {rel:.2e}"));
             }
         }
-        assert_eq!((g.count, g.hard_tp, g.hard_fp, g.hard_fn), (w.count, w.hard_tp, w.hard_fp, w.hard_fn), "class {k}");
+        let counts = |s: &Stats| (s.count, s.hard_tp, s.hard_fp, s.hard_fn);
+        assert_eq!(counts(g), counts(w), "{name}: class {k}");
     }
     for ((term, a), b) in terms.iter().zip(&got.values).zip(&want.values) {
         let rel = (a - b).abs() / b.abs();
@@ -194,5 +200,5 @@ fn multiclass_constant_logits(engine: &Engine, name: &str) {
             failures.push(format!("{}: rel {rel:.2e}", term.label()));
         }
     }
-    assert!(failures.is_empty(), "multiclass: beyond {REL:e} relative of the f64 reference: {failures:?}");
+    assert!(failures.is_empty(), "multiclass, {name}: beyond {REL:e} relative of the f64 reference: {failures:?}");
 }

@@ -120,11 +120,19 @@ fn compare_multiclass(gpu: &Engine, what: &str, batch: &MulticlassBatch, reqs: &
     }
 }
 
+/// Both multiclass forward strategies (`ClassStrategy`: fused, class planes), whichever the
+/// adapter would choose; C = 2 takes the fused pass under either (PIXEL_WORDS > C).
 #[test]
 fn multiclass_matches_reference_for_2_3_19_150_classes() {
-    let gpu = gpu();
+    for (strategy, gpu) in class_strategy_engines(EngineOptions::default()) {
+        multiclass_cases(&gpu, &format!("{strategy:?}"));
+    }
+}
+
+fn multiclass_cases(gpu: &Engine, strategy: &str) {
     let mut rng = Rng::new(0xc1a55);
-    for (c, n, h, w) in [(2, 2, 33, 35), (3, 3, 29, 31), (19, 2, 41, 39), (150, 2, 23, 27)] {
+    // 1×3×157×203: 3 rows, so each plane is split over several workgroups (class planes).
+    for (c, n, h, w) in [(2, 2, 33, 35), (3, 3, 29, 31), (3, 1, 157, 203), (19, 2, 41, 39), (150, 2, 23, 27)] {
         let reqs = multiclass_requests(c);
         for ignore in [false, true] {
             let (logits, map) = make_classes(&mut rng, n, c, h, w, ignore);
@@ -137,7 +145,8 @@ fn multiclass_matches_reference_for_2_3_19_150_classes() {
                 if ignore {
                     batch = batch.ignore_index(IGNORE);
                 }
-                compare_multiclass(&gpu, &format!("C={c} {n}x{h}x{w} {name} ignore={ignore}"), &batch, &reqs);
+                let what = format!("{strategy}: C={c} {n}x{h}x{w} {name} ignore={ignore}");
+                compare_multiclass(gpu, &what, &batch, &reqs);
             }
         }
     }
@@ -148,7 +157,6 @@ fn multiclass_matches_reference_for_2_3_19_150_classes() {
 /// values and gradient match the reference, and the reference's are finite.
 #[test]
 fn saturated_softmax_matches_reference() {
-    let gpu = gpu();
     let (n, c, h, w) = (2, 4, 9, 11);
     let hw = h * w;
     let map: Vec<u8> = (0..n * hw).map(|j| ((j * 7 + j / 5) % c) as u8).collect();
@@ -180,19 +188,28 @@ fn saturated_softmax_matches_reference() {
         assert!(grad.iter().all(|g| g.is_finite()), "reference gradient not finite for {req:?}");
         assert!(want.values.iter().all(|v| v.is_finite()), "reference value not finite for {req:?}");
     }
-    compare_multiclass(&gpu, "saturated softmax", &batch, &multiclass_requests(c));
+    for (strategy, gpu) in class_strategy_engines(EngineOptions::default()) {
+        compare_multiclass(&gpu, &format!("{strategy:?}: saturated softmax"), &batch, &multiclass_requests(c));
+    }
 }
 
+/// Chunks under both strategies. A 64 KiB binding holds 1024 partial rows: C = 3 takes the
+/// class planes in chunks of one image (768 partials each), C = 19 and C = 2 the fused pass;
+/// a 512 KiB binding takes C = 19 in class planes, one image per chunk.
 #[test]
 fn multiclass_images_larger_than_a_binding_are_split_exactly() {
-    let small = gpu_with(EngineOptions { max_storage_binding: Some(64 * 1024), ..Default::default() });
     let mut rng = Rng::new(77);
-    for (c, n, h, w) in [(3, 2, 101, 103), (19, 1, 47, 53), (2, 40, 7, 9)] {
+    let cases = [(64, 3, 2, 101, 103), (64, 19, 1, 47, 53), (64, 2, 40, 7, 9), (512, 19, 3, 47, 53)];
+    for (kib, c, n, h, w) in cases {
+        let options = EngineOptions { max_storage_binding: Some(kib * 1024), ..Default::default() };
         let (logits, map) = make_classes(&mut rng, n, c, h, w, true);
         let batch = MulticlassBatch::new(&logits, ClassMap::U32(&map), &[n, c, h, w]).unwrap().ignore_index(IGNORE);
-        compare_multiclass(&small, &format!("chunked C={c} {n}x{h}x{w}"), &batch, &multiclass_requests(c)[..1]);
-        let f = small.forward(&batch, &multiclass_requests(c)[0]).unwrap();
-        assert!(f.dispatches.forward_passes > 1, "C={c}: expected several chunks");
+        for (strategy, small) in class_strategy_engines(options) {
+            let what = format!("{strategy:?}: chunked ({kib} KiB) C={c} {n}x{h}x{w}");
+            compare_multiclass(&small, &what, &batch, &multiclass_requests(c)[..1]);
+            let f = small.forward(&batch, &multiclass_requests(c)[0]).unwrap();
+            assert!(f.dispatches.forward_passes > 1, "{what}: expected several chunks");
+        }
     }
 }
 
@@ -382,7 +399,8 @@ fn bad_multiclass_input_is_an_error() {
     map[30] = 9;
     let batch = MulticlassBatch::new(&logits, ClassMap::U8(&map), &[2, 3, 4, 5]).unwrap();
     let terms = [Loss::Dice(Dice::default()).batch()];
-    for engine in [gpu(), Engine::cpu()] {
+    let gpus = class_strategy_engines(EngineOptions::default()).into_iter().map(|(_, e)| e);
+    for engine in gpus.chain([Engine::cpu()]) {
         let e = engine.forward(&batch, &terms).unwrap_err();
         assert!(
             matches!(e, Error::OutOfRange { tensor: Tensor::Target, index: 27, image: 1, pixel: 7, value: 3.0, .. }),

@@ -434,9 +434,16 @@ fn multiclass_requests(c: usize) -> Vec<Vec<Term>> {
     ]
 }
 
+/// Under both multiclass forward strategies (`ClassStrategy`), whichever the adapter would
+/// choose.
 #[test]
 fn multiclass_plans_match_the_reference() {
-    let gpu = gpu();
+    for (strategy, gpu) in class_strategy_engines(EngineOptions::default()) {
+        multiclass_plan_cases(&gpu, &format!("{strategy:?}"));
+    }
+}
+
+fn multiclass_plan_cases(gpu: &Engine, strategy: &str) {
     for (n, c, h, w) in [(2, 3, 13, 11), (3, 19, 9, 7), (1, 2, 1, 1)] {
         let mut rng = Rng::new(70 + c as u64);
         let logits: Vec<f32> = (0..n * c * h * w).map(|_| (3.0 * rng.normal()) as f32).collect();
@@ -462,7 +469,7 @@ fn multiclass_plans_match_the_reference() {
             for (format, data) in maps {
                 let d = PlanDesc::multiclass(&dims, format, terms.clone()).unwrap().ignore_index(255).with_gradient();
                 let got = gpu.plan(d).unwrap().run(LogitData::F32(&logits), TargetData::Classes(data)).unwrap();
-                assert_matches_reference(&format!("multiclass {dims:?} {format:?}"), &got, &want, 3e-5);
+                assert_matches_reference(&format!("{strategy}: multiclass {dims:?} {format:?}"), &got, &want, 3e-5);
             }
             // f16 logits: against the reference on the converted logits.
             let l16: Vec<half::f16> = logits.iter().map(|&v| half::f16::from_f32(v)).collect();
@@ -475,7 +482,7 @@ fn multiclass_plans_match_the_reference() {
                 .logit_format(LogitFormat::F16)
                 .with_gradient();
             let got = gpu.plan(d).unwrap().run(LogitData::F16(&l16), TargetData::Classes(ClassMap::U8(&m8))).unwrap();
-            assert_matches_reference(&format!("multiclass f16 {dims:?}"), &got, &want16, 3e-5);
+            assert_matches_reference(&format!("{strategy}: multiclass f16 {dims:?}"), &got, &want16, 3e-5);
         }
     }
 }

@@ -168,7 +168,8 @@ pub(crate) fn run_classes(
     want: Want,
     count: &mut DispatchCount,
 ) -> Result<Run> {
-    let chunks = chunk::class_chunks(batch.shape.n, batch.shape.pixels(), batch.classes, ctx.binding_elems)
+    let pass = ctx.limits().class_pass(batch.classes);
+    let chunks = chunk::class_chunks(batch.shape.n, batch.shape.pixels(), batch.classes, ctx.binding_elems, pass)
         .map_err(Error::InvalidRequest)?;
     ctx.scoped(|| stream(ctx, &Source::Softmax(batch, chunks), pp, want, count))
 }
@@ -191,6 +192,9 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
     let rows_buf = ctx.storage("rows", max_rows * SUMS_BYTES, U::COPY_SRC);
     let status = ctx.storage("status", STATUS_BYTES, U::COPY_DST | U::COPY_SRC);
     let confusion_buf = softmax.then(|| ctx.storage("confusion", conf_bytes, U::COPY_DST | U::COPY_SRC));
+    let pixel_words = max(&|s| s.passes.pixel_words());
+    let pixels =
+        streamed.iter().any(|s| s.passes.pixel_words() > 0).then(|| ctx.storage("pixels", pixel_words * 4, U::empty()));
     let staging = ctx.staging(max_rows * SUMS_BYTES + STATUS_BYTES + conf_bytes);
     let mut rows = vec![Stats::default(); source.rows()];
     let mut confusion = softmax.then(|| vec![0u64; conf_len]);
@@ -212,6 +216,7 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
                 status: whole(&status),
                 rows: whole(&rows_buf),
                 confusion: confusion_buf.as_deref().map(whole),
+                pixels: pixels.as_deref().map(whole),
             },
         );
         let mut encoder = ctx.device.create_command_encoder(&Default::default());

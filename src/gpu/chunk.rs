@@ -103,12 +103,53 @@ pub fn class_lanes(classes: usize) -> usize {
     }
 }
 
+/// Words per pixel of the class-plane strategy's pixel summary (class_pixels.wgsl: lse,
+/// class | argmax, 1 − p_k).
+pub const PIXEL_WORDS: usize = 3;
+
+/// The multiclass forward of one batch: the adapter's `ClassStrategy` where it fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassPass {
+    /// class_stats.wgsl.
+    Fused,
+    /// class_pixels.wgsl, then class_planes.wgsl.
+    Planes,
+}
+
+impl ClassPass {
+    /// `Planes` when `planes` is asked for and fits: a chunk's pixel summary within one
+    /// binding (a chunk holds at most `binding_elems / C` pixels, so C ≥ `PIXEL_WORDS`) and
+    /// one image's partials (one per invocation: `WG_SIZE` per row) within one binding.
+    pub fn choose(planes: bool, classes: usize, binding_elems: usize) -> ClassPass {
+        let fits = classes >= PIXEL_WORDS && classes * WG_SIZE as usize <= binding_elems / 16;
+        if planes && fits {
+            ClassPass::Planes
+        } else {
+            ClassPass::Fused
+        }
+    }
+
+    /// Partials per (image, class) row and workgroup of the first stage.
+    pub fn partials_per_row(self, classes: usize) -> usize {
+        match self {
+            ClassPass::Fused => class_lanes(classes),
+            ClassPass::Planes => WG_SIZE as usize,
+        }
+    }
+}
+
 /// Cuts `n` images of `hw` pixels and `classes` classes into chunks whose logits fit one
-/// binding and whose per-(image, class, lane) partials fit one binding; `Err` says why a
+/// binding and whose first-stage partials (`pass`) fit one binding; `Err` says why a
 /// binding is too small for this many classes.
-pub fn class_chunks(n: usize, hw: usize, classes: usize, binding_elems: usize) -> Result<Vec<ClassChunk>, String> {
+pub fn class_chunks(
+    n: usize,
+    hw: usize,
+    classes: usize,
+    binding_elems: usize,
+    pass: ClassPass,
+) -> Result<Vec<ClassChunk>, String> {
     let binding_rows = binding_elems / 16;
-    let per_image = classes * class_lanes(classes);
+    let per_image = classes * pass.partials_per_row(classes);
     if per_image > binding_rows || classes > MAX_SEGMENTS_PER_CHUNK || classes * classes > binding_elems {
         return Err(format!(
             "{classes} classes need {per_image} partial rows and a {classes}x{classes} confusion matrix, \
@@ -149,6 +190,23 @@ pub fn class_workgroups(chunk: &ClassChunk, classes: usize, max_workgroups: u32,
     tiles.div_ceil(2).min(by_cap).min(by_memory).max(1) as u32
 }
 
+/// class_pixels.wgsl workgroups per image (a grid-stride loop; no partials): at most
+/// `max_workgroups` in all.
+pub fn pixel_workgroups(chunk: &ClassChunk, max_workgroups: u32) -> u32 {
+    let tiles = chunk.plane.div_ceil(WG_SIZE as usize);
+    tiles.min(max_workgroups as usize / chunk.n_images).max(1) as u32
+}
+
+/// class_planes.wgsl workgroups per (image, class) row: enough that each invocation has at
+/// least `MIN_ITEMS_PER_INVOCATION` pixels, at most `max_workgroups` in all, and partials
+/// (one per invocation) that fit one binding.
+pub fn plane_workgroups(chunk: &ClassChunk, classes: usize, max_workgroups: u32, binding_elems: usize) -> u32 {
+    let rows = chunk.n_images * classes;
+    let wanted = chunk.plane.div_ceil(WG_SIZE as usize * MIN_ITEMS_PER_INVOCATION);
+    let by_memory = binding_elems / 16 / (rows * WG_SIZE as usize);
+    wanted.min(max_workgroups as usize / rows).min(by_memory).max(1) as u32
+}
+
 /// The device limits the schedule depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Limits {
@@ -156,6 +214,15 @@ pub(crate) struct Limits {
     pub max_workgroups: u32,
     /// f32 elements one storage binding holds.
     pub binding_elems: usize,
+    /// Whether the adapter takes the class-plane multiclass forward (`ClassStrategy::Planes`).
+    pub class_planes: bool,
+}
+
+impl Limits {
+    /// The multiclass forward of a batch of `classes` classes under these limits.
+    pub fn class_pass(&self, classes: usize) -> ClassPass {
+        ClassPass::choose(self.class_planes, classes, self.binding_elems)
+    }
 }
 
 /// The first stage of a chunk's forward pass and its grid.
@@ -165,6 +232,9 @@ pub(crate) enum Stage {
     Sigmoid { workgroups: u32, segments: u32 },
     /// `class_stats.wgsl`: `workgroups` per image × `images` × `class_blocks`.
     Softmax { workgroups: u32, images: u32, class_blocks: u32 },
+    /// `class_pixels.wgsl`: `workgroups` per image × `images`; then `class_planes.wgsl`:
+    /// `plane_workgroups` per row × `rows`.
+    Planes { workgroups: u32, images: u32, plane_workgroups: u32, rows: u32 },
 }
 
 /// Everything the passes over one chunk need: the first stage, the uniforms of the
@@ -207,30 +277,59 @@ impl ChunkPasses {
         }
     }
 
-    /// The passes over a multiclass chunk of `classes` classes; `base` holds the flags, the
-    /// class count, the map format, the ignore index and γ.
+    /// The passes over a multiclass chunk of `classes` classes (made by `class_chunks` with
+    /// `limits.class_pass(classes)`); `base` holds the flags, the class count, the map format,
+    /// the ignore index and γ.
     pub fn softmax(base: &Params, chunk: &ClassChunk, classes: usize, limits: Limits) -> ChunkPasses {
+        let pass = limits.class_pass(classes);
+        let wg_per_seg = match pass {
+            ClassPass::Fused => class_workgroups(chunk, classes, limits.max_workgroups, limits.binding_elems),
+            ClassPass::Planes => pixel_workgroups(chunk, limits.max_workgroups),
+        };
         let forward = Params {
             chunk_len: (chunk.n_images * chunk.plane) as u32,
             seg_len: chunk.plane as u32,
             n_seg: chunk.n_images as u32,
-            wg_per_seg: class_workgroups(chunk, classes, limits.max_workgroups, limits.binding_elems),
+            wg_per_seg,
             ..*base
         };
         let rows = chunk.n_images * classes;
-        let lanes = class_lanes(classes) as u32;
         let backward_workgroups = elementwise_workgroups(chunk.n_images * chunk.plane, limits.max_workgroups);
+        let (stage, partials_per_row) = match pass {
+            ClassPass::Fused => (
+                Stage::Softmax {
+                    workgroups: wg_per_seg,
+                    images: forward.n_seg,
+                    class_blocks: classes.div_ceil(WG_SIZE as usize) as u32,
+                },
+                wg_per_seg * class_lanes(classes) as u32,
+            ),
+            ClassPass::Planes => {
+                let plane_workgroups = plane_workgroups(chunk, classes, limits.max_workgroups, limits.binding_elems);
+                let stage = Stage::Planes {
+                    workgroups: wg_per_seg,
+                    images: forward.n_seg,
+                    plane_workgroups,
+                    rows: rows as u32,
+                };
+                (stage, plane_workgroups * WG_SIZE)
+            }
+        };
         ChunkPasses {
-            stage: Stage::Softmax {
-                workgroups: forward.wg_per_seg,
-                images: forward.n_seg,
-                class_blocks: classes.div_ceil(WG_SIZE as usize) as u32,
-            },
+            stage,
             forward,
-            reduce: Params { n_seg: rows as u32, wg_per_seg: forward.wg_per_seg * lanes, ..forward },
+            reduce: Params { n_seg: rows as u32, wg_per_seg: partials_per_row, ..forward },
             rows,
             backward: Params { n_threads: backward_workgroups * WG_SIZE, ..forward },
             backward_workgroups,
+        }
+    }
+
+    /// Words of the class-plane pixel summary the first stage writes (0 for other stages).
+    pub fn pixel_words(&self) -> u64 {
+        match self.stage {
+            Stage::Planes { .. } => PIXEL_WORDS as u64 * self.forward.chunk_len as u64,
+            _ => 0,
         }
     }
 
@@ -266,7 +365,7 @@ mod tests {
         for (n, hw, c, binding) in
             [(3, 15, 19, 1 << 20), (2, 5000, 150, 1 << 16), (5, 4096, 3, 4096), (1, 1, 2, 1 << 20)]
         {
-            let chunks = class_chunks(n, hw, c, binding).unwrap();
+            let chunks = class_chunks(n, hw, c, binding, ClassPass::Fused).unwrap();
             let mut seen = vec![0u8; n * hw];
             for ch in &chunks {
                 assert!(ch.n_images * c * ch.plane <= binding, "{ch:?}");
@@ -278,7 +377,36 @@ mod tests {
             }
             assert!(seen.iter().all(|&s| s == 1), "{n}x{hw} C={c}");
         }
-        assert!(class_chunks(1, 10, 300, 1 << 12).is_err());
+        assert!(class_chunks(1, 10, 300, 1 << 12, ClassPass::Fused).is_err());
+    }
+
+    #[test]
+    fn class_planes_only_where_they_fit() {
+        let binding = 1 << 20; // 65536 partial rows
+        assert_eq!(ClassPass::choose(true, 19, binding), ClassPass::Planes);
+        assert_eq!(ClassPass::choose(false, 19, binding), ClassPass::Fused);
+        // C = 2: a chunk's 3-word pixel summary could exceed a binding.
+        assert_eq!(ClassPass::choose(true, 2, binding), ClassPass::Fused);
+        assert_eq!(ClassPass::choose(true, 3, binding), ClassPass::Planes);
+        // One image's 256 partials per class must fit: 256 classes need 65536 rows.
+        assert_eq!(ClassPass::choose(true, 256, binding), ClassPass::Planes);
+        assert_eq!(ClassPass::choose(true, 257, binding), ClassPass::Fused);
+        let limits = Limits { max_workgroups: 8, binding_elems: binding, class_planes: true };
+        for (n, hw, c) in [(4, 256 * 512, 19), (40, 15, 3), (3, 5000, 150), (1, 1, 3)] {
+            let chunks = class_chunks(n, hw, c, binding, ClassPass::Planes).unwrap();
+            let base = Params { classes: c as u32, ..Params::default() };
+            for ch in &chunks {
+                let passes = ChunkPasses::softmax(&base, ch, c, limits);
+                assert!(matches!(passes.stage, Stage::Planes { .. }), "{n}x{hw} C={c}");
+                assert!(passes.partial_rows() * 16 <= binding as u64, "{n}x{hw} C={c}: partials");
+                assert!(passes.pixel_words() <= binding as u64, "{n}x{hw} C={c}: pixel summary");
+                assert_eq!(passes.reduce.wg_per_seg % WG_SIZE, 0);
+                let Stage::Planes { workgroups, images, plane_workgroups, rows } = passes.stage else { unreachable!() };
+                assert!(workgroups * images <= 8 || workgroups == 1, "{n}x{hw} C={c}: pixel workgroups");
+                assert_eq!(rows as usize, passes.rows);
+                assert_eq!(passes.reduce.wg_per_seg, plane_workgroups * WG_SIZE);
+            }
+        }
     }
 
     #[test]

@@ -1,104 +1,12 @@
 //! The GPU context: adapter and device (our own or the caller's), capabilities, pipelines
 //! and bind-group layouts, made once per engine.
 
+use super::options::cpu_workgroups;
+use super::options::{BackendInfo, ClassStrategy, EngineOptions, SortStrategy, SubgroupMode, Transfer};
 use super::pool::Pooled;
 use super::shaders::{compute_pipeline, module_and_layout, Kernel};
 use super::specialize::Specializable;
 use crate::error::{Error, Result};
-
-/// Whether the first forward stage uses subgroup operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SubgroupMode {
-    /// Use subgroups when the device has `Features::SUBGROUP` (and subgroups of ≥ 4 lanes).
-    #[default]
-    Auto,
-    /// Always the portable tree reduction.
-    Off,
-    /// Subgroups or an error.
-    Require,
-}
-
-/// How the sort and scan primitives (and so the Lovasz losses) and the forward pass's second
-/// stage (`stats_final.wgsl`, `stats_final_lanes.wgsl`) split their work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortStrategy {
-    /// From the adapter: `Lanes` on CPU adapters (`DeviceType::Cpu`: lavapipe, llvmpipe,
-    /// WARP), `Blocks` otherwise.
-    #[default]
-    Auto,
-    /// Workgroups of 256 invocations cooperate on blocks of 1024 elements (4-bit digits,
-    /// workgroup scans in workgroup memory): the GPU layout, coalesced and barrier-synchronised.
-    Blocks,
-    /// Every invocation works through a contiguous run of elements serially (8-bit digits,
-    /// no workgroup memory, no barrier; the forward's second stage: one invocation per
-    /// segment): for adapters whose invocations are SIMD lanes of a few CPU threads, where
-    /// every workgroup barrier is a context switch.
-    Lanes,
-}
-
-/// How the blocking calls move the batch to the device and the gradient back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Transfer {
-    /// `Direct` on CPU adapters whose storage buffers the host can map
-    /// (`Features::MAPPABLE_PRIMARY_BUFFERS`), `Staged` otherwise.
-    #[default]
-    Auto,
-    /// Through the queue and staging buffers: two copies each way (the GPU layout, where
-    /// device memory is not host memory).
-    Staged,
-    /// The host maps the storage buffers the passes read and write: one copy each way. Needs
-    /// `Features::MAPPABLE_PRIMARY_BUFFERS` (an error without it). On a CPU adapter device
-    /// memory is host memory, so this saves a copy of the batch and of the gradient.
-    Direct,
-}
-
-/// The default cap on a dispatch's workgroups on a CPU adapter: 4 per thread of this machine
-/// (lavapipe and llvmpipe run workgroups on one thread per CPU), 8 to 64. Each workgroup of
-/// the forward pass ends in a reduction whose barriers cost the same whatever its share of
-/// the pixels, so beyond a few per thread more workgroups only add that cost: on 2 threads,
-/// 8 instead of 64 took the binary Dice forward from 2.4 to 1.4 ms (8×1×256², lavapipe,
-/// PERFORMANCE.md).
-fn cpu_workgroups() -> u32 {
-    let threads = std::thread::available_parallelism().map_or(16, |n| n.get());
-    (4 * threads).clamp(8, 64) as u32
-}
-
-/// Options of a GPU engine.
-#[derive(Debug, Clone, Default)]
-pub struct EngineOptions {
-    /// Subgroup use.
-    pub subgroups: SubgroupMode,
-    /// Cap on the workgroups of one dispatch (default: on CPU adapters 4 per CPU thread, 8 to
-    /// 64 — see `cpu_workgroups`; 2048 otherwise).
-    pub max_workgroups: Option<u32>,
-    /// Request the device with this `max_storage_buffer_binding_size` (bytes) instead of the
-    /// adapter's: inputs larger than one binding are then split into chunks.
-    pub max_storage_binding: Option<u64>,
-    /// Time every compute pass with timestamp queries (needs `Features::TIMESTAMP_QUERY`;
-    /// read with `Engine::take_gpu_time`). Off by default: it adds a readback per call.
-    pub profile: bool,
-    /// The sort and scan strategy (default: chosen from the adapter).
-    pub sort: SortStrategy,
-    /// How blocking calls move data (default: chosen from the adapter).
-    pub transfer: Transfer,
-}
-
-/// What the engine runs on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackendInfo {
-    /// Adapter name ("llvmpipe (LLVM 15.0.6, 256 bits)", "float64 reference", …).
-    pub name: String,
-    /// Graphics backend ("vulkan", "gl", …, or "cpu-f64").
-    pub backend: String,
-    /// Device type ("DiscreteGpu", "Cpu", …).
-    pub device_type: String,
-    /// Whether the forward pass uses subgroup operations.
-    pub subgroups: bool,
-    /// The sort and scan strategy in use (`Blocks` or `Lanes`; `Auto` on the reference).
-    pub sort: SortStrategy,
-    /// How blocking calls move data (`Staged` or `Direct`; `Auto` on the reference).
-    pub transfer: Transfer,
-}
 
 /// Layouts and pipelines of the sort and scan primitives, one set per strategy.
 pub(crate) struct SortPipelines {
@@ -158,6 +66,11 @@ pub(crate) struct Pipelines {
     pub grad: Specializable,
     pub class_stats_layout: wgpu::BindGroupLayout,
     pub class_stats: Specializable,
+    /// `class_pixels.wgsl` (with `class_stats_layout`) and `class_planes.wgsl`: the
+    /// `ClassStrategy::Planes` forward.
+    pub class_pixels: Specializable,
+    pub class_planes_layout: wgpu::BindGroupLayout,
+    pub class_planes: Specializable,
     pub class_grad: Specializable,
     pub sort: SortPipelines,
     pub lovasz: LovaszPipelines,
@@ -184,6 +97,8 @@ pub struct GpuContext {
     pub(crate) binding_elems: usize,
     /// `Blocks` or `Lanes` (never `Auto`): see [`SortStrategy`].
     pub(crate) sort_strategy: SortStrategy,
+    /// `Fused` or `Planes` (never `Auto`): see [`ClassStrategy`].
+    pub(crate) class_strategy: ClassStrategy,
     pub(crate) pipelines: Pipelines,
     /// Reused buffers of the blocking path; also counts the bytes segloss has created.
     pub(crate) pool: super::pool::BufferPool,
@@ -407,6 +322,11 @@ impl GpuContext {
             SortStrategy::Auto => SortStrategy::Blocks,
             chosen => chosen,
         };
+        let class_strategy = match options.classes {
+            ClassStrategy::Auto if is_cpu => ClassStrategy::Planes,
+            ClassStrategy::Auto => ClassStrategy::Fused,
+            chosen => chosen,
+        };
         let limits = device.limits();
         let binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
         let binding_elems = (binding / 4).min(u32::MAX as u64 / 2) as usize;
@@ -419,6 +339,7 @@ impl GpuContext {
             subgroups,
             sort: sort_strategy,
             transfer,
+            classes: class_strategy,
         };
         let profiler = (options.profile && device.features().contains(wgpu::Features::TIMESTAMP_QUERY))
             .then(|| super::profile::Profiler::new(&device));
@@ -429,6 +350,7 @@ impl GpuContext {
             max_workgroups,
             binding_elems,
             sort_strategy,
+            class_strategy,
             pipelines,
             pool: Default::default(),
             health: Default::default(),
@@ -449,6 +371,7 @@ impl GpuContext {
         let final_layout = layout(device, "stats_final", &[Uniform, ro, rw]);
         let grad_layout = layout(device, "grad", &[Uniform, ro, ro, ro, rw]);
         let class_stats_layout = layout(device, "class_stats", &[Uniform, ro, ro, rw, rw, rw]);
+        let class_planes_layout = layout(device, "class_planes", &[Uniform, ro, ro, rw, ro]);
         let kernel = |k: Kernel, kinds: &[wgpu::BufferBindingType]| {
             let l = layout(device, k.name(), kinds);
             let p = pipeline(device, k, &l);
@@ -518,6 +441,9 @@ impl GpuContext {
             final_segments_per_workgroup: if lanes { super::contract::LANE_WG as usize } else { 1 },
             grad: Specializable::new(device, Kernel::Grad, &grad_layout),
             class_stats: Specializable::new(device, Kernel::ClassStats, &class_stats_layout),
+            class_pixels: Specializable::new(device, Kernel::ClassPixels, &class_stats_layout),
+            class_planes: Specializable::new(device, Kernel::ClassPlanes, &class_planes_layout),
+            class_planes_layout,
             class_grad: Specializable::new(device, Kernel::ClassGrad, &grad_layout),
             class_stats_layout,
             sort,
@@ -583,7 +509,11 @@ impl GpuContext {
 
     /// The device limits the chunk schedule depends on.
     pub(crate) fn limits(&self) -> super::chunk::Limits {
-        super::chunk::Limits { max_workgroups: self.max_workgroups, binding_elems: self.binding_elems }
+        super::chunk::Limits {
+            max_workgroups: self.max_workgroups,
+            binding_elems: self.binding_elems,
+            class_planes: self.class_strategy == ClassStrategy::Planes,
+        }
     }
 
     /// Binding limit in bytes (pool size classes stay under it).

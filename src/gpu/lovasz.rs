@@ -330,7 +330,8 @@ pub(crate) fn lovasz_softmax(
         let n = images * hw;
         let segments = if per_image { images } else { 1 };
         let pr = problem(ctx, n, segments)?;
-        let chunks = chunk::class_chunks(images, hw, c, ctx.binding_elems).map_err(Error::InvalidRequest)?;
+        let chunks = chunk::class_chunks(images, hw, c, ctx.binding_elems, chunk::ClassPass::Fused)
+            .map_err(Error::InvalidRequest)?;
         // The input stays uploaded, chunk by chunk, for every class.
         let inputs: Vec<(Pooled, Pooled)> = chunks
             .iter()

@@ -1,4 +1,4 @@
-//! The wgpu path: the context (own or borrowed device; its helpers in one place), the
+//! The wgpu path: the engine's options, the context (own or borrowed device; its helpers in one place), the
 //! kernels and their Rust↔WGSL contract, the chunk schedule, the one recorder of the forward
 //! and backward passes, the blocking path on top of it, the sort, scan and Lovasz passes, and
 //! the distance transform.
@@ -9,6 +9,7 @@ pub(crate) mod context;
 pub(crate) mod contract;
 pub(crate) mod edt;
 pub(crate) mod lovasz;
+pub(crate) mod options;
 pub(crate) mod pool;
 pub(crate) mod profile;
 pub mod readback;
@@ -22,6 +23,6 @@ pub(crate) mod upload;
 
 pub use blocking::DispatchCount;
 pub(crate) use context::GpuContext;
-pub use context::{BackendInfo, EngineOptions, SortStrategy, SubgroupMode, Transfer};
 pub(crate) use lovasz::LovaszScales;
+pub use options::{BackendInfo, ClassStrategy, EngineOptions, SortStrategy, SubgroupMode, Transfer};
 pub use readback::read_buffer_async;

@@ -2,9 +2,9 @@
 //! a chunk ([`ChunkPasses`]). The blocking path (`blocking.rs`: upload, record, submit, read
 //! back) and plans (`plan/`: record into the caller's encoder) both go through it.
 //!
-//! Forward, per chunk: the first stage (`stats_partials` for sigmoid rows, `class_stats` for
-//! softmax rows) writes per-workgroup partial sums; `stats_final` reduces them in a fixed
-//! order into one row per segment. Backward, per chunk: `grad` or `class_grad` writes every
+//! Forward, per chunk: the first stage (`stats_partials` for sigmoid rows; for softmax rows
+//! `class_stats`, or `class_pixels` then `class_planes` — `ClassStrategy`) writes partial
+//! sums; `stats_final` reduces them in a fixed order into one row per segment. Backward, per chunk: `grad` or `class_grad` writes every
 //! element's gradient from its row's coefficients. The first stage and the backward kernel
 //! are specialised to the chunk's uniform (`stage_pipeline`, `backward_pipeline`;
 //! specialize.rs).
@@ -31,6 +31,8 @@ pub(crate) struct ForwardBuffers<'a> {
     pub rows: wgpu::BufferBinding<'a>,
     /// Multiclass: the C×C confusion counts (cleared by the caller).
     pub confusion: Option<wgpu::BufferBinding<'a>>,
+    /// `Stage::Planes`: the pixel summary scratch (`ChunkPasses::pixel_words` words).
+    pub pixels: Option<wgpu::BufferBinding<'a>>,
 }
 
 /// The buffers a chunk's backward pass binds.
@@ -50,20 +52,36 @@ pub(crate) struct BackwardBuffers<'a> {
 /// Bind groups of a chunk's forward pass.
 pub(crate) struct ForwardGroups {
     stage: wgpu::BindGroup,
+    /// `Stage::Planes`: class_planes.wgsl's.
+    planes: Option<wgpu::BindGroup>,
     reduce: wgpu::BindGroup,
 }
 
-/// The forward pass's bind groups for `passes` over `b`.
+/// The forward pass's bind groups for `passes` over `b`. A multiclass stage needs
+/// `b.confusion`, and `Stage::Planes` `b.pixels`: without them these are the sigmoid
+/// stage's groups, which wgpu's validation refuses (an `Err` from the error scope).
 pub(crate) fn forward_groups(ctx: &GpuContext, passes: &ChunkPasses, b: ForwardBuffers) -> ForwardGroups {
     let pl = &ctx.pipelines;
-    let reduce = ctx.bind_ranges(&pl.final_layout, &[b.reduce_params, b.partials.clone(), b.rows]);
-    let stage = match (passes.stage, b.confusion) {
-        (Stage::Softmax { .. }, Some(confusion)) => {
-            ctx.bind_ranges(&pl.class_stats_layout, &[b.params, b.logits, b.targets, b.partials, b.status, confusion])
+    let reduce = ctx.bind_ranges(&pl.final_layout, &[b.reduce_params.clone(), b.partials.clone(), b.rows]);
+    let (stage, planes) = match (passes.stage, b.confusion, b.pixels) {
+        (Stage::Softmax { .. }, Some(confusion), _) => {
+            let g = [b.params, b.logits, b.targets, b.partials, b.status, confusion];
+            (ctx.bind_ranges(&pl.class_stats_layout, &g), None)
         }
-        _ => ctx.bind_ranges(&pl.stats_layout, &[b.params, b.logits, b.targets, b.partials, b.status]),
+        (Stage::Planes { .. }, Some(confusion), Some(pixels)) => {
+            let first = [b.params, b.logits.clone(), b.targets.clone(), pixels.clone(), b.status, confusion];
+            let second = [b.reduce_params, b.logits, b.targets, b.partials, pixels];
+            (ctx.bind_ranges(&pl.class_stats_layout, &first), Some(ctx.bind_ranges(&pl.class_planes_layout, &second)))
+        }
+        _ => (ctx.bind_ranges(&pl.stats_layout, &[b.params, b.logits, b.targets, b.partials, b.status]), None),
     };
-    ForwardGroups { stage, reduce }
+    ForwardGroups { stage, planes, reduce }
+}
+
+/// The first-stage pipelines of a chunk: one kernel, or (`Stage::Planes`) two.
+pub(crate) struct StagePipelines {
+    first: wgpu::ComputePipeline,
+    planes: Option<wgpu::ComputePipeline>,
 }
 
 /// The backward pass's bind group.
@@ -72,12 +90,15 @@ pub(crate) fn backward_group(ctx: &GpuContext, b: BackwardBuffers) -> wgpu::Bind
 }
 
 /// The first stage of `passes`, specialised to its uniform.
-pub(crate) fn stage_pipeline(ctx: &GpuContext, passes: &ChunkPasses) -> wgpu::ComputePipeline {
+pub(crate) fn stage_pipeline(ctx: &GpuContext, passes: &ChunkPasses) -> StagePipelines {
     let spec = Spec::new(&passes.forward);
-    match passes.stage {
-        Stage::Sigmoid { .. } => ctx.pipelines.stats_partials.get(&ctx.device, spec),
-        Stage::Softmax { .. } => ctx.pipelines.class_stats.get(&ctx.device, spec),
-    }
+    let pl = &ctx.pipelines;
+    let (first, planes) = match passes.stage {
+        Stage::Sigmoid { .. } => (pl.stats_partials.get(&ctx.device, spec), None),
+        Stage::Softmax { .. } => (pl.class_stats.get(&ctx.device, spec), None),
+        Stage::Planes { .. } => (pl.class_pixels.get(&ctx.device, spec), Some(pl.class_planes.get(&ctx.device, spec))),
+    };
+    StagePipelines { first, planes }
 }
 
 /// The backward kernel of `passes`, specialised to its uniform and to the backward `terms`
@@ -86,7 +107,7 @@ pub(crate) fn backward_pipeline(ctx: &GpuContext, passes: &ChunkPasses, terms: u
     let spec = Spec::new(&passes.backward).with_terms(terms);
     match passes.stage {
         Stage::Sigmoid { .. } => ctx.pipelines.grad.get(&ctx.device, spec),
-        Stage::Softmax { .. } => ctx.pipelines.class_grad.get(&ctx.device, spec),
+        Stage::Softmax { .. } | Stage::Planes { .. } => ctx.pipelines.class_grad.get(&ctx.device, spec),
     }
 }
 
@@ -95,16 +116,24 @@ pub(crate) fn backward_pipeline(ctx: &GpuContext, passes: &ChunkPasses, terms: u
 pub(crate) fn record_forward(
     pass: &mut wgpu::ComputePass,
     pl: &Pipelines,
-    stage: &wgpu::ComputePipeline,
+    stage: &StagePipelines,
     passes: &ChunkPasses,
     g: &ForwardGroups,
 ) {
-    pass.set_pipeline(stage);
+    pass.set_pipeline(&stage.first);
     pass.set_bind_group(0, &g.stage, &[]);
     match passes.stage {
         Stage::Sigmoid { workgroups, segments } => pass.dispatch_workgroups(workgroups, segments, 1),
         Stage::Softmax { workgroups, images, class_blocks } => {
             pass.dispatch_workgroups(workgroups, images, class_blocks)
+        }
+        Stage::Planes { workgroups, images, plane_workgroups, rows } => {
+            pass.dispatch_workgroups(workgroups, images, 1);
+            if let (Some(pipeline), Some(group)) = (&stage.planes, &g.planes) {
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, group, &[]);
+                pass.dispatch_workgroups(plane_workgroups, rows, 1);
+            }
         }
     }
     pass.set_pipeline(&pl.stats_final);

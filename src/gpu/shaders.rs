@@ -7,6 +7,7 @@ const TREE: &str = include_str!("../../shaders/tree.wgsl");
 const ACCUMULATE: &str = include_str!("../../shaders/accumulate.wgsl");
 const LOAD: &str = include_str!("../../shaders/load.wgsl");
 const CLASSES: &str = include_str!("../../shaders/classes.wgsl");
+const CLASS_CHECKS: &str = include_str!("../../shaders/class_checks.wgsl");
 const SORT_COMMON: &str = include_str!("../../shaders/sort_common.wgsl");
 const LOVASZ_KEY: &str = include_str!("../../shaders/lovasz_key.wgsl");
 const LOVASZ_COMMON: &str = include_str!("../../shaders/lovasz_common.wgsl");
@@ -25,8 +26,12 @@ pub enum Kernel {
     StatsFinalLanes,
     /// Backward pass: the elementwise gradient.
     Grad,
-    /// Multiclass forward pass, first stage: softmax and per-(image, class) partials.
+    /// Multiclass forward pass, first stage (fused): softmax and per-(image, class) partials.
     ClassStats,
+    /// Multiclass forward pass by class planes, step 1: each pixel's softmax summary.
+    ClassPixels,
+    /// Multiclass forward pass by class planes, step 2: per-(image, class) partials.
+    ClassPlanes,
     /// Multiclass backward pass: the gradient through the softmax.
     ClassGrad,
     /// Plans: loss values and backward coefficients from the sums, on the GPU (assembled
@@ -75,13 +80,15 @@ pub enum Kernel {
 impl Kernel {
     /// All kernels.
     #[cfg(test)]
-    pub const ALL: [Kernel; 27] = [
+    pub const ALL: [Kernel; 29] = [
         Kernel::StatsPartials,
         Kernel::StatsPartialsSubgroup,
         Kernel::StatsFinal,
         Kernel::StatsFinalLanes,
         Kernel::Grad,
         Kernel::ClassStats,
+        Kernel::ClassPixels,
+        Kernel::ClassPlanes,
         Kernel::ClassGrad,
         Kernel::Finalize,
         Kernel::RadixCount,
@@ -107,12 +114,13 @@ impl Kernel {
 
     /// The shared pieces composed into kernels (not kernels themselves).
     #[cfg(test)]
-    pub const SHARED_FILES: [&'static str; 9] = [
+    pub const SHARED_FILES: [&'static str; 10] = [
         "prelude.wgsl",
         "load.wgsl",
         "tree.wgsl",
         "accumulate.wgsl",
         "classes.wgsl",
+        "class_checks.wgsl",
         "sort_common.wgsl",
         "lovasz_key.wgsl",
         "lovasz_common.wgsl",
@@ -128,6 +136,8 @@ impl Kernel {
             Kernel::StatsFinalLanes => "stats_final_lanes.wgsl",
             Kernel::Grad => "grad.wgsl",
             Kernel::ClassStats => "class_stats.wgsl",
+            Kernel::ClassPixels => "class_pixels.wgsl",
+            Kernel::ClassPlanes => "class_planes.wgsl",
             Kernel::ClassGrad => "class_grad.wgsl",
             Kernel::Finalize => "finalize.wgsl",
             Kernel::RadixCount => "radix_count.wgsl",
@@ -196,7 +206,9 @@ impl Kernel {
             Kernel::StatsFinal => &[TREE, include_str!("../../shaders/stats_final.wgsl")],
             Kernel::StatsFinalLanes => &[include_str!("../../shaders/stats_final_lanes.wgsl")],
             Kernel::Grad => &[LOAD, include_str!("../../shaders/grad.wgsl")],
-            Kernel::ClassStats => &[CLASSES, include_str!("../../shaders/class_stats.wgsl")],
+            Kernel::ClassStats => &[CLASSES, CLASS_CHECKS, include_str!("../../shaders/class_stats.wgsl")],
+            Kernel::ClassPixels => &[CLASSES, CLASS_CHECKS, include_str!("../../shaders/class_pixels.wgsl")],
+            Kernel::ClassPlanes => &[CLASSES, include_str!("../../shaders/class_planes.wgsl")],
             Kernel::ClassGrad => &[CLASSES, include_str!("../../shaders/class_grad.wgsl")],
             Kernel::Finalize => &[TREE, include_str!("../../shaders/finalize.wgsl")],
         };

@@ -8,7 +8,8 @@
 //! results are identical. Portable: no subgroups, no workgroup ever waits on another. Both
 //! record into a command encoder; their uniforms come from a [`UniformArena`].
 
-use super::context::{GpuContext, SortStrategy};
+use super::context::GpuContext;
+use super::options::SortStrategy;
 use super::pool::Pooled;
 use bytemuck::{Pod, Zeroable};
 

@@ -134,7 +134,7 @@ struct ChunkSetup {
     /// kernel (specialize.rs; the backward terms are those the plan's losses can make
     /// non-zero, `SumLoss::backward_terms`: the coefficients are the GPU's, unknown when
     /// recording).
-    stage_pipelines: Vec<wgpu::ComputePipeline>,
+    stage_pipelines: Vec<record::StagePipelines>,
     backward_pipelines: Vec<wgpu::ComputePipeline>,
     forward_params: Vec<wgpu::Buffer>,
     reduce_params: Vec<wgpu::Buffer>,
@@ -144,6 +144,8 @@ struct ChunkSetup {
     rows_total: u64,
     partial_rows: u64,
     confusion: Option<wgpu::Buffer>,
+    /// `Stage::Planes`: the pixel-summary scratch.
+    pixels: Option<wgpu::Buffer>,
 }
 
 impl ChunkSetup {
@@ -169,6 +171,12 @@ impl ChunkSetup {
             refs: Vec::new(),
             rows_total: 0,
             partial_rows: passes.iter().map(ChunkPasses::partial_rows).max().unwrap_or(1).max(1),
+            pixels: passes
+                .iter()
+                .map(ChunkPasses::pixel_words)
+                .max()
+                .filter(|&w| w > 0)
+                .map(|w| make.buffer("plan pixel summary", w * 4, wgpu::BufferUsages::STORAGE)),
             chunks,
             passes,
             confusion,
@@ -270,7 +278,8 @@ impl Plan {
     /// Multiclass: the whole batch in one pass (its logits within one binding).
     fn softmax_chunks(ctx: &GpuContext, desc: &PlanDesc, pp: &PixelParams, make: &Maker) -> Result<ChunkSetup> {
         let (n, c, hw) = (desc.shape.n, desc.channels, desc.shape.pixels());
-        let class_chunks = chunk::class_chunks(n, hw, c, ctx.binding_elems).map_err(Error::InvalidRequest)?;
+        let class_chunks = chunk::class_chunks(n, hw, c, ctx.binding_elems, ctx.limits().class_pass(c))
+            .map_err(Error::InvalidRequest)?;
         let [class_chunk] = class_chunks[..] else {
             return Err(Error::InvalidRequest(format!(
                 "a multiclass plan needs the batch's logits ({} bytes) within one storage binding ({} bytes): \
@@ -377,6 +386,7 @@ impl Plan {
                 status: whole(&self.status),
                 rows,
                 confusion: setup.confusion.as_ref().map(whole),
+                pixels: setup.pixels.as_ref().map(whole),
             };
             out.forward.push(record::forward_groups(ctx, &setup.passes[k], forward));
             if let (true, Some(grad)) = (d.gradient, io.grad) {

@@ -96,6 +96,19 @@ pub fn sort_strategy_engines() -> Vec<(segloss::SortStrategy, Engine)> {
         .collect()
 }
 
+/// One GPU engine per multiclass forward strategy (`ClassStrategy`) with `options`: both are
+/// tested on every backend, whichever the adapter would choose.
+pub fn class_strategy_engines(options: EngineOptions) -> Vec<(segloss::ClassStrategy, Engine)> {
+    [segloss::ClassStrategy::Fused, segloss::ClassStrategy::Planes]
+        .into_iter()
+        .map(|classes| {
+            let engine = gpu_with(EngineOptions { classes, ..options.clone() });
+            assert_eq!(engine.info().classes, classes);
+            (classes, engine)
+        })
+        .collect()
+}
+
 pub fn gpu_with(options: EngineOptions) -> Engine {
     match Engine::with_options(options) {
         Ok(e) => e,
