@@ -100,6 +100,7 @@ pub fn run(args: &[String]) -> Res<()> {
                     "subgroups": i.subgroups,
                     "sort": format!("{:?}", i.sort),
                     "transfer": format!("{:?}", i.transfer),
+                    "classes": format!("{:?}", i.classes),
                 })
             }
             Err(e) => serde_json::json!({ "error": e.to_string() }),
@@ -121,13 +122,14 @@ pub fn run(args: &[String]) -> Res<()> {
         Ok(e) => {
             let i = e.info();
             println!(
-                "segloss uses: {} ({} backend, {} device, {} reduction, {:?} sort, {:?} transfer)",
+                "segloss uses: {} ({} backend, {} device, {} reduction, {:?} sort, {:?} transfer, {:?} multiclass pass)",
                 i.name,
                 i.backend,
                 i.device_type,
                 if i.subgroups { "subgroup" } else { "portable tree" },
                 i.sort,
-                i.transfer
+                i.transfer,
+                i.classes
             );
             Ok(())
         }
