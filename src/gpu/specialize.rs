@@ -1,5 +1,5 @@
 //! Kernels specialised to a request. The fused passes (`stats_partials`, `grad`,
-//! `class_stats`, `class_grad`) read their flags, the focal γ, the class-map format and the
+//! `class_stats` or `class_pixels` + `class_planes`, `class_grad`) read their flags, the focal γ, the class-map format and the
 //! backward terms through pipeline-overridable constants (`SPEC_*` in prelude.wgsl). A
 //! pipeline made with those constants fixed has only the branches the request takes.
 //!
@@ -122,8 +122,15 @@ mod tests {
     #[test]
     fn every_specialisation_validates_with_naga() {
         let bits = [FLAG_PROBABILITIES, FLAG_IGNORE, FLAG_FOCAL_ALPHA, FLAG_INPUT_F16, FLAG_TARGET_U8];
-        let kernels =
-            [Kernel::StatsPartials, Kernel::StatsPartialsSubgroup, Kernel::Grad, Kernel::ClassStats, Kernel::ClassGrad];
+        let kernels = [
+            Kernel::StatsPartials,
+            Kernel::StatsPartialsSubgroup,
+            Kernel::Grad,
+            Kernel::ClassStats,
+            Kernel::ClassPixels,
+            Kernel::ClassPlanes,
+            Kernel::ClassGrad,
+        ];
         let mut checked = 0;
         for kernel in kernels {
             let src = kernel.source();
@@ -148,7 +155,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 5 * 32 * 4);
+        assert_eq!(checked, kernels.len() * 32 * 4);
     }
 
     /// A spec is the uniform's facts: flags, γ case, map format; every term until narrowed.
