@@ -10,10 +10,10 @@
 // Loops over C: max, e^{x − m} (one exponential per logit, parked in the pixel's own
 // gradient slots), Σ g·p, write. Ignored pixels get exactly 0.
 //
-// Bindings: 0 params · 1 logits f32 · 2 class map u32 (packed) · 3 coefs array<Coef> · 4 grad f32
+// Bindings: 0 params · 1 logits f32 · 2 class map u32 (packed) · 3 coefs (`coef_at`: a storage
+//           array, coefs_storage.wgsl, or a uniform table, coefs_uniform.wgsl) · 4 grad f32
 // Dispatch: (min(⌈pixels/256⌉, cap), 1, 1); n_threads = workgroups × 256.
 
-@group(0) @binding(3) var<storage, read> coefs: array<Coef>;
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
 
 @compute @workgroup_size(WG_SIZE)
@@ -51,10 +51,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         // Only class k has a BCE (−ln p_k) coefficient: one load per pixel, not per logit.
         var bce_k = 0.0;
         if (term_possible(TERM_BCE)) {
-            bce_k = coefs[row + k].bce;
+            bce_k = coef_at(row + k).bce;
         }
         for (var c = 0u; c < params.classes; c++) {
-            let cf = coefs[row + c];
+            let cf = coef_at(row + c);
             let p = grad[logit_index(img, c, pix)] * inv_s;
             let t = select(0.0, 1.0, c == k);
             big_g += region_derivative(cf, p, t) * p;
@@ -66,10 +66,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             let l = sm.lse - logit(logit_index(img, k, pix));
             let p_k = exp(-l);
             let r = select(1.0, l / sm.q, sm.q > 0.0);
-            h = -coefs[row + k].focal * focal_modulator(sm.q) * (params.focal_gamma * p_k * r + 1.0);
+            h = -coef_at(row + k).focal * focal_modulator(sm.q) * (params.focal_gamma * p_k * r + 1.0);
         }
         for (var c = 0u; c < params.classes; c++) {
-            let cf = coefs[row + c];
+            let cf = coef_at(row + c);
             let p = grad[logit_index(img, c, pix)] * inv_s;
             let t = select(0.0, 1.0, c == k);
             let a = wce_coefficient(cf) - t * bce_k;

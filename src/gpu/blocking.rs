@@ -6,8 +6,8 @@
 
 use super::chunk::{self, ChunkPasses, ClassChunk};
 use super::context::GpuContext;
-use super::contract::{GpuCoef, GpuSums, Params, COEF_BYTES, STATUS_BYTES, STATUS_CLEAR, SUMS_BYTES};
-use super::record::{self, whole, BackwardBuffers, ForwardBuffers};
+use super::contract::{GpuCoef, GpuSums, Params, COEF_BYTES, STATUS_BYTES, STATUS_CLEAR, SUMS_BYTES, UNIFORM_COEFS};
+use super::record::{self, whole, BackwardBuffers, CoefTable, ForwardBuffers};
 use super::specialize;
 use super::upload;
 use crate::batch::{BinaryBatch, MulticlassBatch};
@@ -260,7 +260,13 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
         Want::ForwardBackward(f) => f(&rows),
         Want::Backward(given) => given.to_vec(),
     };
-    let coef_buf = ctx.storage("coefficients", max_rows * COEF_BYTES, U::COPY_DST);
+    // Multiclass chunks whose rows fit read their coefficients from a uniform table.
+    let uniform_coefs = streamed.iter().all(|s| s.passes.uniform_coefs());
+    let coef_buf = if uniform_coefs {
+        ctx.uniform_table("coefficient table", UNIFORM_COEFS as u64 * COEF_BYTES)
+    } else {
+        ctx.storage("coefficients", max_rows * COEF_BYTES, U::COPY_DST)
+    };
     // Read straight from the gradient buffer where the host can map it (`direct_map`).
     let grad_buf = ctx.storage("grad", max_elements * 4, if ctx.direct_map { U::MAP_READ } else { U::COPY_SRC });
     let grad_staging = (!ctx.direct_map).then(|| ctx.staging(max_elements * 4));
@@ -280,14 +286,18 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
                 params: whole(&params),
                 logits: whole(&logits),
                 targets: whole(&targets),
-                coefs: whole(&coef_buf),
+                coefs: if uniform_coefs {
+                    CoefTable::Uniform(record::range(&coef_buf, 0, UNIFORM_COEFS as usize, COEF_BYTES))
+                } else {
+                    CoefTable::Storage(whole(&coef_buf))
+                },
                 grad: whole(&grad_buf),
             },
         );
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         record::record_backward(
             &mut ctx.compute_pass(&mut encoder, "segloss backward"),
-            &record::backward_pipeline(ctx, &s.passes, specialize::terms_of(&coefs)),
+            &record::backward_pipeline(ctx, &s.passes, specialize::terms_of(&coefs), uniform_coefs),
             &s.passes,
             &group,
         );

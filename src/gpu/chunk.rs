@@ -4,7 +4,7 @@
 //! exactly (`Stats::merge`), so a chunked run gives the same sums as one pass, up to f32
 //! rounding order.
 
-use super::contract::Params;
+use super::contract::{Params, UNIFORM_COEFS};
 
 /// Workgroup size of every kernel but the sort's (defined once, in `contract.rs`).
 pub(crate) use super::contract::WG_SIZE;
@@ -325,6 +325,12 @@ impl ChunkPasses {
         }
     }
 
+    /// Whether the backward pass can read this chunk's coefficients from a uniform table
+    /// (`Kernel::ClassGradUniform`): a multiclass chunk of at most `UNIFORM_COEFS` rows.
+    pub fn uniform_coefs(&self) -> bool {
+        !matches!(self.stage, Stage::Sigmoid { .. }) && self.rows <= UNIFORM_COEFS as usize
+    }
+
     /// Words of the class-plane pixel summary the first stage writes (0 for other stages).
     pub fn pixel_words(&self) -> u64 {
         match self.stage {
@@ -407,6 +413,19 @@ mod tests {
                 assert_eq!(passes.reduce.wg_per_seg, plane_workgroups * WG_SIZE);
             }
         }
+    }
+
+    #[test]
+    fn uniform_coefficients_for_multiclass_chunks_that_fit() {
+        let limits = Limits { max_workgroups: 8, binding_elems: 1 << 20, class_planes: false };
+        let base = Params::default();
+        let chunk = |n_images| ClassChunk { first_image: 0, n_images, pix0: 0, plane: 15 };
+        assert!(ChunkPasses::softmax(&base, &chunk(26), 19, limits).uniform_coefs()); // 494 rows
+        assert!(!ChunkPasses::softmax(&base, &chunk(27), 19, limits).uniform_coefs()); // 513 rows
+        let planes = Limits { class_planes: true, ..limits };
+        assert!(ChunkPasses::softmax(&base, &chunk(26), 19, planes).uniform_coefs());
+        let binary = Chunk { start: 0, len: 15, first_seg: 0, n_seg: 1, seg_offset: 0 };
+        assert!(!ChunkPasses::sigmoid(&base, &binary, 15, limits).uniform_coefs());
     }
 
     #[test]

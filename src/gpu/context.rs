@@ -72,6 +72,9 @@ pub(crate) struct Pipelines {
     pub class_planes_layout: wgpu::BindGroupLayout,
     pub class_planes: Specializable,
     pub class_grad: Specializable,
+    /// `class_grad.wgsl` with its coefficients in a uniform table (coefs_uniform.wgsl).
+    pub class_grad_uniform_layout: wgpu::BindGroupLayout,
+    pub class_grad_uniform: Specializable,
     pub sort: SortPipelines,
     pub lovasz: LovaszPipelines,
     pub edt: EdtPipelines,
@@ -370,6 +373,8 @@ impl GpuContext {
         let stats_layout = layout(device, "stats_partials", &[Uniform, ro, ro, rw, rw]);
         let final_layout = layout(device, "stats_final", &[Uniform, ro, rw]);
         let grad_layout = layout(device, "grad", &[Uniform, ro, ro, ro, rw]);
+        let class_grad_uniform_layout =
+            layout(device, "class_grad (uniform coefficients)", &[Uniform, ro, ro, Uniform, rw]);
         let class_stats_layout = layout(device, "class_stats", &[Uniform, ro, ro, rw, rw, rw]);
         let class_planes_layout = layout(device, "class_planes", &[Uniform, ro, ro, rw, ro]);
         let kernel = |k: Kernel, kinds: &[wgpu::BufferBindingType]| {
@@ -445,6 +450,8 @@ impl GpuContext {
             class_planes: Specializable::new(device, Kernel::ClassPlanes, &class_planes_layout),
             class_planes_layout,
             class_grad: Specializable::new(device, Kernel::ClassGrad, &grad_layout),
+            class_grad_uniform: Specializable::new(device, Kernel::ClassGradUniform, &class_grad_uniform_layout),
+            class_grad_uniform_layout,
             class_stats_layout,
             sort,
             lovasz,
@@ -526,6 +533,12 @@ impl GpuContext {
         use wgpu::BufferUsages as U;
         let size = std::mem::size_of::<super::contract::Params>() as u64;
         self.pool.take(&self.device, "params", size, U::UNIFORM | U::COPY_DST, self.binding_bytes())
+    }
+
+    /// A pooled uniform buffer of at least `size` bytes (a table: bind a range of it).
+    pub(crate) fn uniform_table(&self, label: &'static str, size: u64) -> Pooled<'_> {
+        use wgpu::BufferUsages as U;
+        self.pool.take(&self.device, label, size, U::UNIFORM | U::COPY_DST, self.binding_bytes())
     }
 
     /// A pooled staging buffer (map-read) of at least `size` bytes.

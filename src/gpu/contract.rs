@@ -85,6 +85,9 @@ shared_constants! { PRELUDE_CONSTANTS:
     BLOCK = 1024;
     /// Workgroup size of the lane strategy's sort and scan kernels (`@workgroup_size(LANE_WG)`).
     LANE_WG = 64;
+    /// Rows of the multiclass backward's uniform coefficient table (coefs_uniform.wgsl):
+    /// 512 × 32 B = 16 KiB, the smallest `max_uniform_buffer_binding_size` wgpu allows.
+    UNIFORM_COEFS = 512;
     /// Lovasz: the largest sort key of a positive error (lovasz_key.wgsl `error_key`); only
     /// those pixels enter the sort, the rest contribute nothing but to the label totals.
     LOVASZ_KEEP_MAX = 0x7ffffffe;

@@ -35,6 +35,15 @@ pub(crate) struct ForwardBuffers<'a> {
     pub pixels: Option<wgpu::BufferBinding<'a>>,
 }
 
+/// Where the backward pass reads its per-row coefficients.
+pub(crate) enum CoefTable<'a> {
+    /// A storage array, any number of rows (`grad.wgsl`, `class_grad.wgsl`).
+    Storage(wgpu::BufferBinding<'a>),
+    /// A uniform table of `UNIFORM_COEFS` rows (`Kernel::ClassGradUniform`; only for
+    /// chunks whose `ChunkPasses::uniform_coefs` holds).
+    Uniform(wgpu::BufferBinding<'a>),
+}
+
 /// The buffers a chunk's backward pass binds.
 pub(crate) struct BackwardBuffers<'a> {
     /// Its uniform (`ChunkPasses::backward`).
@@ -44,7 +53,7 @@ pub(crate) struct BackwardBuffers<'a> {
     /// The chunk's targets.
     pub targets: wgpu::BufferBinding<'a>,
     /// Backward coefficients per row.
-    pub coefs: wgpu::BufferBinding<'a>,
+    pub coefs: CoefTable<'a>,
     /// The chunk's gradient.
     pub grad: wgpu::BufferBinding<'a>,
 }
@@ -86,7 +95,11 @@ pub(crate) struct StagePipelines {
 
 /// The backward pass's bind group.
 pub(crate) fn backward_group(ctx: &GpuContext, b: BackwardBuffers) -> wgpu::BindGroup {
-    ctx.bind_ranges(&ctx.pipelines.grad_layout, &[b.params, b.logits, b.targets, b.coefs, b.grad])
+    let (layout, coefs) = match b.coefs {
+        CoefTable::Storage(c) => (&ctx.pipelines.grad_layout, c),
+        CoefTable::Uniform(c) => (&ctx.pipelines.class_grad_uniform_layout, c),
+    };
+    ctx.bind_ranges(layout, &[b.params, b.logits, b.targets, coefs, b.grad])
 }
 
 /// The first stage of `passes`, specialised to its uniform.
@@ -102,12 +115,20 @@ pub(crate) fn stage_pipeline(ctx: &GpuContext, passes: &ChunkPasses) -> StagePip
 }
 
 /// The backward kernel of `passes`, specialised to its uniform and to the backward `terms`
-/// (`TERM_*`) whose coefficients may be non-zero.
-pub(crate) fn backward_pipeline(ctx: &GpuContext, passes: &ChunkPasses, terms: u32) -> wgpu::ComputePipeline {
+/// (`TERM_*`) whose coefficients may be non-zero, for coefficients in a uniform table
+/// (`uniform`: [`CoefTable::Uniform`]) or in storage.
+pub(crate) fn backward_pipeline(
+    ctx: &GpuContext,
+    passes: &ChunkPasses,
+    terms: u32,
+    uniform: bool,
+) -> wgpu::ComputePipeline {
     let spec = Spec::new(&passes.backward).with_terms(terms);
-    match passes.stage {
-        Stage::Sigmoid { .. } => ctx.pipelines.grad.get(&ctx.device, spec),
-        Stage::Softmax { .. } | Stage::Planes { .. } => ctx.pipelines.class_grad.get(&ctx.device, spec),
+    let pl = &ctx.pipelines;
+    match (passes.stage, uniform) {
+        (Stage::Sigmoid { .. }, _) => pl.grad.get(&ctx.device, spec),
+        (_, false) => pl.class_grad.get(&ctx.device, spec),
+        (_, true) => pl.class_grad_uniform.get(&ctx.device, spec),
     }
 }
 

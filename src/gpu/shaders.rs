@@ -8,6 +8,8 @@ const ACCUMULATE: &str = include_str!("../../shaders/accumulate.wgsl");
 const LOAD: &str = include_str!("../../shaders/load.wgsl");
 const CLASSES: &str = include_str!("../../shaders/classes.wgsl");
 const CLASS_CHECKS: &str = include_str!("../../shaders/class_checks.wgsl");
+const COEFS_STORAGE: &str = include_str!("../../shaders/coefs_storage.wgsl");
+const COEFS_UNIFORM: &str = include_str!("../../shaders/coefs_uniform.wgsl");
 const SORT_COMMON: &str = include_str!("../../shaders/sort_common.wgsl");
 const LOVASZ_KEY: &str = include_str!("../../shaders/lovasz_key.wgsl");
 const LOVASZ_COMMON: &str = include_str!("../../shaders/lovasz_common.wgsl");
@@ -32,8 +34,10 @@ pub enum Kernel {
     ClassPixels,
     /// Multiclass forward pass by class planes, step 2: per-(image, class) partials.
     ClassPlanes,
-    /// Multiclass backward pass: the gradient through the softmax.
+    /// Multiclass backward pass: the gradient through the softmax (coefficients in storage).
     ClassGrad,
+    /// The same kernel reading its coefficients from a uniform table (`UNIFORM_COEFS` rows).
+    ClassGradUniform,
     /// Plans: loss values and backward coefficients from the sums, on the GPU (assembled
     /// with the loss catalogue's constants by the plan: see `plan::finalize_source`).
     Finalize,
@@ -80,7 +84,7 @@ pub enum Kernel {
 impl Kernel {
     /// All kernels.
     #[cfg(test)]
-    pub const ALL: [Kernel; 29] = [
+    pub const ALL: [Kernel; 30] = [
         Kernel::StatsPartials,
         Kernel::StatsPartialsSubgroup,
         Kernel::StatsFinal,
@@ -90,6 +94,7 @@ impl Kernel {
         Kernel::ClassPixels,
         Kernel::ClassPlanes,
         Kernel::ClassGrad,
+        Kernel::ClassGradUniform,
         Kernel::Finalize,
         Kernel::RadixCount,
         Kernel::RadixScatter,
@@ -114,20 +119,23 @@ impl Kernel {
 
     /// The shared pieces composed into kernels (not kernels themselves).
     #[cfg(test)]
-    pub const SHARED_FILES: [&'static str; 10] = [
+    pub const SHARED_FILES: [&'static str; 12] = [
         "prelude.wgsl",
         "load.wgsl",
         "tree.wgsl",
         "accumulate.wgsl",
         "classes.wgsl",
         "class_checks.wgsl",
+        "coefs_storage.wgsl",
+        "coefs_uniform.wgsl",
         "sort_common.wgsl",
         "lovasz_key.wgsl",
         "lovasz_common.wgsl",
         "edt_common.wgsl",
     ];
 
-    /// The kernel's file name, also its pipeline label.
+    /// The kernel's file name, also its pipeline label (`ClassGrad` and `ClassGradUniform`
+    /// share one file).
     pub fn name(self) -> &'static str {
         match self {
             Kernel::StatsPartials => "stats_partials.wgsl",
@@ -139,6 +147,7 @@ impl Kernel {
             Kernel::ClassPixels => "class_pixels.wgsl",
             Kernel::ClassPlanes => "class_planes.wgsl",
             Kernel::ClassGrad => "class_grad.wgsl",
+            Kernel::ClassGradUniform => "class_grad.wgsl",
             Kernel::Finalize => "finalize.wgsl",
             Kernel::RadixCount => "radix_count.wgsl",
             Kernel::RadixScatter => "radix_scatter.wgsl",
@@ -209,7 +218,8 @@ impl Kernel {
             Kernel::ClassStats => &[CLASSES, CLASS_CHECKS, include_str!("../../shaders/class_stats.wgsl")],
             Kernel::ClassPixels => &[CLASSES, CLASS_CHECKS, include_str!("../../shaders/class_pixels.wgsl")],
             Kernel::ClassPlanes => &[CLASSES, include_str!("../../shaders/class_planes.wgsl")],
-            Kernel::ClassGrad => &[CLASSES, include_str!("../../shaders/class_grad.wgsl")],
+            Kernel::ClassGrad => &[CLASSES, COEFS_STORAGE, include_str!("../../shaders/class_grad.wgsl")],
+            Kernel::ClassGradUniform => &[CLASSES, COEFS_UNIFORM, include_str!("../../shaders/class_grad.wgsl")],
             Kernel::Finalize => &[TREE, include_str!("../../shaders/finalize.wgsl")],
         };
         let mut src = super::contract::wgsl_constants();
@@ -341,6 +351,7 @@ mod tests {
         let mut listed: Vec<String> = Kernel::ALL.iter().map(|k| k.name().to_string()).collect();
         listed.extend(Kernel::SHARED_FILES.iter().map(|s| s.to_string()));
         listed.sort();
+        listed.dedup(); // ClassGrad and ClassGradUniform: one file, two coefficient tables
         assert_eq!(files, listed, "shaders/ and Kernel::ALL + SHARED_FILES disagree");
     }
 

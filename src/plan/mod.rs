@@ -42,7 +42,7 @@ use crate::error::{Error, Result};
 use crate::finalize::{ChunkRef, TermSpec};
 use crate::gpu::chunk::{self, Chunk, ChunkPasses};
 use crate::gpu::contract::{Params, COEF_BYTES, FLAG_INPUT_F16, FLAG_TARGET_U8, SUMS_BYTES};
-use crate::gpu::record::{self, whole, BackwardBuffers, ForwardBuffers};
+use crate::gpu::record::{self, whole, BackwardBuffers, CoefTable, ForwardBuffers};
 use crate::gpu::GpuContext;
 use crate::input::Mode;
 use crate::pixel::PixelParams;
@@ -163,7 +163,8 @@ impl ChunkSetup {
         let backward = passes.iter().filter(|_| backward.is_some());
         let mut s = ChunkSetup {
             stage_pipelines: passes.iter().map(|p| record::stage_pipeline(make.ctx, p)).collect(),
-            backward_pipelines: backward.map(|p| record::backward_pipeline(make.ctx, p, terms)).collect(),
+            // Plans' coefficients are written by finalize.wgsl: a storage array.
+            backward_pipelines: backward.map(|p| record::backward_pipeline(make.ctx, p, terms, false)).collect(),
             forward_params: passes.iter().map(|p| make.uniform("plan params", &p.forward)).collect(),
             reduce_params: passes.iter().map(|p| make.uniform("plan reduce params", &p.reduce)).collect(),
             grad_params: passes.iter().map(|p| make.uniform("plan grad params", &p.backward)).collect(),
@@ -394,7 +395,7 @@ impl Plan {
                     params: whole(&setup.grad_params[k]),
                     logits,
                     targets,
-                    coefs: whole(&self.coefs),
+                    coefs: CoefTable::Storage(whole(&self.coefs)),
                     grad: slice(grad, chunk.start, chunk.len, 4),
                 };
                 out.backward.push(record::backward_group(ctx, backward));
