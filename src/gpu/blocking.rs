@@ -192,9 +192,8 @@ fn stream(ctx: &GpuContext, source: &Source, pp: &PixelParams, want: Want, count
     let rows_buf = ctx.storage("rows", max_rows * SUMS_BYTES, U::COPY_SRC);
     let status = ctx.storage("status", STATUS_BYTES, U::COPY_DST | U::COPY_SRC);
     let confusion_buf = softmax.then(|| ctx.storage("confusion", conf_bytes, U::COPY_DST | U::COPY_SRC));
-    let pixel_words = max(&|s| s.passes.pixel_words());
-    let pixels =
-        streamed.iter().any(|s| s.passes.pixel_words() > 0).then(|| ctx.storage("pixels", pixel_words * 4, U::empty()));
+    let pixel_words = streamed.iter().map(|s| s.passes.pixel_words()).max().filter(|&w| w > 0);
+    let pixels = pixel_words.map(|w| ctx.storage("pixels", w * 4, U::empty()));
     let staging = ctx.staging(max_rows * SUMS_BYTES + STATUS_BYTES + conf_bytes);
     let mut rows = vec![Stats::default(); source.rows()];
     let mut confusion = softmax.then(|| vec![0u64; conf_len]);

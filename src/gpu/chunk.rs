@@ -233,8 +233,8 @@ pub(crate) enum Stage {
     /// `class_stats.wgsl`: `workgroups` per image × `images` × `class_blocks`.
     Softmax { workgroups: u32, images: u32, class_blocks: u32 },
     /// `class_pixels.wgsl`: `workgroups` per image × `images`; then `class_planes.wgsl`:
-    /// `plane_workgroups` per row × `rows`.
-    Planes { workgroups: u32, images: u32, plane_workgroups: u32, rows: u32 },
+    /// `plane_workgroups` per row × the chunk's rows (`ChunkPasses::rows`).
+    Planes { workgroups: u32, images: u32, plane_workgroups: u32 },
 }
 
 /// Everything the passes over one chunk need: the first stage, the uniforms of the
@@ -295,26 +295,17 @@ impl ChunkPasses {
         };
         let rows = chunk.n_images * classes;
         let backward_workgroups = elementwise_workgroups(chunk.n_images * chunk.plane, limits.max_workgroups);
-        let (stage, partials_per_row) = match pass {
-            ClassPass::Fused => (
-                Stage::Softmax {
-                    workgroups: wg_per_seg,
-                    images: forward.n_seg,
-                    class_blocks: classes.div_ceil(WG_SIZE as usize) as u32,
-                },
-                wg_per_seg * class_lanes(classes) as u32,
-            ),
+        let (stage, stage_workgroups) = match pass {
+            ClassPass::Fused => {
+                let class_blocks = classes.div_ceil(WG_SIZE as usize) as u32;
+                (Stage::Softmax { workgroups: wg_per_seg, images: forward.n_seg, class_blocks }, wg_per_seg)
+            }
             ClassPass::Planes => {
                 let plane_workgroups = plane_workgroups(chunk, classes, limits.max_workgroups, limits.binding_elems);
-                let stage = Stage::Planes {
-                    workgroups: wg_per_seg,
-                    images: forward.n_seg,
-                    plane_workgroups,
-                    rows: rows as u32,
-                };
-                (stage, plane_workgroups * WG_SIZE)
+                (Stage::Planes { workgroups: wg_per_seg, images: forward.n_seg, plane_workgroups }, plane_workgroups)
             }
         };
+        let partials_per_row = stage_workgroups * pass.partials_per_row(classes) as u32;
         ChunkPasses {
             stage,
             forward,
@@ -407,9 +398,8 @@ mod tests {
                 assert!(passes.partial_rows() * 16 <= binding as u64, "{n}x{hw} C={c}: partials");
                 assert!(passes.pixel_words() <= binding as u64, "{n}x{hw} C={c}: pixel summary");
                 assert_eq!(passes.reduce.wg_per_seg % WG_SIZE, 0);
-                let Stage::Planes { workgroups, images, plane_workgroups, rows } = passes.stage else { unreachable!() };
+                let Stage::Planes { workgroups, images, plane_workgroups } = passes.stage else { unreachable!() };
                 assert!(workgroups * images <= 8 || workgroups == 1, "{n}x{hw} C={c}: pixel workgroups");
-                assert_eq!(rows as usize, passes.rows);
                 assert_eq!(passes.reduce.wg_per_seg, plane_workgroups * WG_SIZE);
             }
         }

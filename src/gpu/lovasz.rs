@@ -330,7 +330,9 @@ pub(crate) fn lovasz_softmax(
         let n = images * hw;
         let segments = if per_image { images } else { 1 };
         let pr = problem(ctx, n, segments)?;
-        let chunks = chunk::class_chunks(images, hw, c, ctx.binding_elems, chunk::ClassPass::Fused)
+        // Chunks cut as for the fused multiclass pass (the Lovasz kernels take its uniform).
+        let fused = chunk::Limits { class_planes: false, ..ctx.limits() };
+        let chunks = chunk::class_chunks(images, hw, c, ctx.binding_elems, fused.class_pass(c))
             .map_err(Error::InvalidRequest)?;
         // The input stays uploaded, chunk by chunk, for every class.
         let inputs: Vec<(Pooled, Pooled)> = chunks
@@ -350,7 +352,7 @@ pub(crate) fn lovasz_softmax(
             seg_offset: (ch.first_image * hw + ch.pix0) as u32,
             plane: hw as u32,
             class_index: class as u32,
-            ..ChunkPasses::softmax(&Params::for_classes(batch, &lovasz_pixels), ch, c, ctx.limits()).forward
+            ..ChunkPasses::softmax(&Params::for_classes(batch, &lovasz_pixels), ch, c, fused).forward
         };
         // Records a per-pixel kernel over every chunk: bindings 1–2 the chunk's logits and
         // class map, then `rest`.

@@ -4,8 +4,8 @@
 //!
 //! Forward, per chunk: the first stage (`stats_partials` for sigmoid rows; for softmax rows
 //! `class_stats`, or `class_pixels` then `class_planes` — `ClassStrategy`) writes partial
-//! sums; `stats_final` reduces them in a fixed order into one row per segment. Backward, per chunk: `grad` or `class_grad` writes every
-//! element's gradient from its row's coefficients. The first stage and the backward kernel
+//! sums; `stats_final` reduces them in a fixed order into one row per segment. Backward, per
+//! chunk: `grad` or `class_grad` writes every element's gradient from its row's coefficients. The first stage and the backward kernel
 //! are specialised to the chunk's uniform (`stage_pipeline`, `backward_pipeline`;
 //! specialize.rs).
 
@@ -148,12 +148,12 @@ pub(crate) fn record_forward(
         Stage::Softmax { workgroups, images, class_blocks } => {
             pass.dispatch_workgroups(workgroups, images, class_blocks)
         }
-        Stage::Planes { workgroups, images, plane_workgroups, rows } => {
+        Stage::Planes { workgroups, images, plane_workgroups } => {
             pass.dispatch_workgroups(workgroups, images, 1);
             if let (Some(pipeline), Some(group)) = (&stage.planes, &g.planes) {
                 pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, group, &[]);
-                pass.dispatch_workgroups(plane_workgroups, rows, 1);
+                pass.dispatch_workgroups(plane_workgroups, passes.rows as u32, 1);
             }
         }
     }
